@@ -1,0 +1,432 @@
+//! Client events: the `{uri, eventType, data}` triple the League client publishes, read from WAMP
+//! frames on the wire and from recorded JSONL sessions. A bad frame or line is an error that names
+//! it; it never panics and never stops the stream.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// The three kinds of change the client reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+pub enum EventType {
+    /// A resource appeared.
+    Create,
+    /// A resource changed.
+    Update,
+    /// A resource went away.
+    Delete,
+}
+
+impl EventType {
+    /// This type's bit in an [`EventTypeMask`].
+    pub fn bit(self) -> u8 {
+        match self {
+            EventType::Create => 1,
+            EventType::Update => 2,
+            EventType::Delete => 4,
+        }
+    }
+
+    /// The name as the client writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Create => "Create",
+            EventType::Update => "Update",
+            EventType::Delete => "Delete",
+        }
+    }
+}
+
+impl From<crate::spec::EventTypeName> for EventType {
+    fn from(name: crate::spec::EventTypeName) -> EventType {
+        match name {
+            crate::spec::EventTypeName::Create => EventType::Create,
+            crate::spec::EventTypeName::Update => EventType::Update,
+            crate::spec::EventTypeName::Delete => EventType::Delete,
+        }
+    }
+}
+
+/// A set of event types, one bit each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTypeMask(pub u8);
+
+impl EventTypeMask {
+    /// Every type.
+    pub const ALL: EventTypeMask = EventTypeMask(7);
+
+    /// Whether `event_type` is in the set.
+    pub fn contains(self, event_type: EventType) -> bool {
+        self.0 & event_type.bit() != 0
+    }
+}
+
+/// One event from the client.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Event {
+    /// The resource's URI, e.g. `/lol-matchmaking/v1/ready-check`.
+    pub uri: String,
+    /// What happened to it.
+    #[serde(rename = "eventType")]
+    pub event_type: EventType,
+    /// The resource's new state (`null` on `Delete`).
+    pub data: Value,
+}
+
+impl Event {
+    /// An event of `event_type` on `uri` carrying `data`.
+    pub fn new(uri: impl Into<String>, event_type: EventType, data: Value) -> Event {
+        Event {
+            uri: uri.into(),
+            event_type,
+            data,
+        }
+    }
+}
+
+/// Why a frame or a recorded line could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FrameError {
+    /// Not JSON at all.
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    /// JSON, but not a WAMP frame or an event object.
+    #[error("not an event: {0}")]
+    Shape(String),
+    /// A timestamp that cannot be read.
+    #[error("bad timestamp `{0}`")]
+    Timestamp(String),
+}
+
+impl FrameError {
+    /// A short name of the kind of error, for counting malformed frames by kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FrameError::Json(_) => "json",
+            FrameError::Shape(_) => "shape",
+            FrameError::Timestamp(_) => "timestamp",
+        }
+    }
+}
+
+/// The payload of a WAMP EVENT frame.
+#[derive(Deserialize)]
+struct Payload {
+    #[serde(default)]
+    data: Value,
+    #[serde(rename = "eventType")]
+    event_type: EventType,
+    uri: String,
+}
+
+/// A WAMP frame: an EVENT (opcode 8) or anything else, whose content is skipped.
+enum WireFrame {
+    Event(Event),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for WireFrame {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FrameVisitor;
+
+        impl<'de> Visitor<'de> for FrameVisitor {
+            type Value = WireFrame;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a WAMP frame `[opcode, ...]`")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WireFrame, A::Error> {
+                let opcode: u64 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::custom("empty frame array"))?;
+                if opcode != 8 {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    return Ok(WireFrame::Other);
+                }
+                let _topic: IgnoredAny = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::custom("EVENT frame without a topic"))?;
+                let payload: Payload = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::custom("EVENT frame without a payload"))?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(WireFrame::Event(Event {
+                    uri: payload.uri,
+                    event_type: payload.event_type,
+                    data: payload.data,
+                }))
+            }
+        }
+
+        deserializer.deserialize_seq(FrameVisitor)
+    }
+}
+
+/// Reads one text frame from the client's websocket. `Ok(None)` for frames that carry no event
+/// (the empty frame after a subscribe, WELCOME, and other opcodes).
+pub fn parse_frame(text: &str) -> Result<Option<Event>, FrameError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_str::<WireFrame>(text) {
+        Ok(WireFrame::Event(event)) => Ok(Some(event)),
+        Ok(WireFrame::Other) => Ok(None),
+        Err(error) if error.is_syntax() || error.is_eof() => {
+            Err(FrameError::Json(error.to_string()))
+        }
+        Err(error) => Err(FrameError::Shape(error.to_string())),
+    }
+}
+
+/// An event read from a recording, with the time it happened (milliseconds since the Unix epoch,
+/// or since the start of the recording) if the recording says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    /// When, in milliseconds, if known.
+    pub time_ms: Option<f64>,
+    /// The event.
+    pub event: Event,
+}
+
+/// Reads one line of a recorded session. Three shapes are accepted: a WAMP frame
+/// `[8, topic, {data, eventType, uri}]`; an object `{uri, eventType, data}` with an optional
+/// `timestamp` or `time`; and a capture entry `{timestamp, rawData: [8, ...]}`. Timestamps are
+/// RFC 3339 text or milliseconds. Returns `Ok(None)` for frames that carry no event.
+pub fn parse_recorded_line(line: &str) -> Result<Option<RecordedEvent>, FrameError> {
+    let value: Value = serde_json::from_str(line).map_err(|e| FrameError::Json(e.to_string()))?;
+    match value {
+        Value::Array(_) => Ok(frame_from_value(value)?.map(|event| RecordedEvent {
+            time_ms: None,
+            event,
+        })),
+        Value::Object(mut object) => {
+            let time_ms = match object.remove("timestamp").or_else(|| object.remove("time")) {
+                None | Some(Value::Null) => None,
+                Some(stamp) => Some(parse_timestamp(&stamp)?),
+            };
+            if let Some(raw) = object.remove("rawData") {
+                return Ok(frame_from_value(raw)?.map(|event| RecordedEvent { time_ms, event }));
+            }
+            let uri = match object.remove("uri") {
+                Some(Value::String(uri)) => uri,
+                _ => return Err(FrameError::Shape("missing string field `uri`".into())),
+            };
+            let event_type = match object.remove("eventType") {
+                None | Some(Value::Null) => EventType::Update,
+                Some(value) => serde_json::from_value(value)
+                    .map_err(|e| FrameError::Shape(format!("bad `eventType`: {e}")))?,
+            };
+            let data = object.remove("data").unwrap_or(Value::Null);
+            Ok(Some(RecordedEvent {
+                time_ms,
+                event: Event::new(uri, event_type, data),
+            }))
+        }
+        _ => Err(FrameError::Shape(
+            "expected a frame array or an event object".into(),
+        )),
+    }
+}
+
+fn frame_from_value(value: Value) -> Result<Option<Event>, FrameError> {
+    match serde_json::from_value::<WireFrame>(value) {
+        Ok(WireFrame::Event(event)) => Ok(Some(event)),
+        Ok(WireFrame::Other) => Ok(None),
+        Err(error) => Err(FrameError::Shape(error.to_string())),
+    }
+}
+
+fn parse_timestamp(stamp: &Value) -> Result<f64, FrameError> {
+    match stamp {
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| FrameError::Timestamp(n.to_string())),
+        Value::String(text) => {
+            parse_rfc3339_ms(text).ok_or_else(|| FrameError::Timestamp(text.clone()))
+        }
+        other => Err(FrameError::Timestamp(other.to_string())),
+    }
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 date-time such as
+/// `2025-12-08T13:30:22.9212001+11:00` (any number of fraction digits, `Z` or an offset).
+pub fn parse_rfc3339_ms(text: &str) -> Option<f64> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' {
+        return None;
+    }
+    if !matches!(bytes[10], b'T' | b't' | b' ') || bytes[16] != b':' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let mut rest = &text[19..];
+    let mut fraction = 0.0;
+    if let Some(after_dot) = rest.strip_prefix('.') {
+        let digits = after_dot.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        fraction = format!("0.{}", &after_dot[..digits]).parse::<f64>().ok()?;
+        rest = &after_dot[digits..];
+    }
+    let offset_minutes = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hours = rest.get(1..3)?.parse::<i64>().ok()?;
+            let minutes = rest.get(4..6)?.parse::<i64>().ok()?;
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+                return None;
+            }
+            sign * (hours * 60 + minutes)
+        }
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds as f64 * 1000.0 + fraction * 1000.0)
+}
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Reads a whole recorded session. Lines that are blank are skipped; a bad line is an error that
+/// names its 1-based line number.
+pub fn parse_recording(text: &str) -> Result<Vec<RecordedEvent>, (usize, FrameError)> {
+    let mut events = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(event) = parse_recorded_line(line).map_err(|e| (index + 1, e))? {
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+/// Parses a duration such as `250ms`, `2s`, `1.5s`, `3m` or `1h`. A bare number is refused: the
+/// unit is always written, so `5` can never mean five milliseconds by surprise.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("`{text}` has no unit: write e.g. `{text}s` or `{text}ms`"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: expected e.g. `500ms`, `2s`, `1m`"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: use ms, s, m or h"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Event frames give events; the empty post-subscribe frame and other opcodes give nothing.
+    #[test]
+    fn frames_parse_events_and_skip_the_rest() {
+        let frame = r#"[8,"OnJsonApiEvent",{"data":{"phase":"Lobby"},"eventType":"Update","uri":"/lol-gameflow/v1/session"}]"#;
+        let event = parse_frame(frame).unwrap().unwrap();
+        assert_eq!(event.uri, "/lol-gameflow/v1/session");
+        assert_eq!(event.event_type, EventType::Update);
+        assert_eq!(event.data, json!({"phase": "Lobby"}));
+        assert_eq!(parse_frame("").unwrap(), None);
+        assert_eq!(parse_frame(r#"[0,"session",1,"x"]"#).unwrap(), None);
+        let delete = r#"[8,"OnJsonApiEvent",{"data":null,"eventType":"Delete","uri":"/x"}]"#;
+        assert_eq!(parse_frame(delete).unwrap().unwrap().data, Value::Null);
+    }
+
+    /// Broken frames are errors of a named kind, never panics.
+    #[test]
+    fn broken_frames_are_errors() {
+        assert_eq!(parse_frame("[8,").unwrap_err().kind(), "json");
+        assert_eq!(
+            parse_frame(r#"[8,"t",{"uri":1}]"#).unwrap_err().kind(),
+            "shape"
+        );
+        assert_eq!(parse_frame(r#"{"a":1}"#).unwrap_err().kind(), "shape");
+    }
+
+    /// All three recorded-line shapes read, with their timestamps.
+    #[test]
+    fn recorded_lines_in_every_shape() {
+        let plain =
+            parse_recorded_line(r#"{"uri":"/a","eventType":"Create","data":1,"time":1500}"#)
+                .unwrap()
+                .unwrap();
+        assert_eq!(plain.time_ms, Some(1500.0));
+        assert_eq!(plain.event.event_type, EventType::Create);
+        let capture = parse_recorded_line(
+            r#"{"timestamp":"1970-01-01T00:00:01.5Z","rawData":[8,"t",{"data":2,"eventType":"Update","uri":"/b"}]}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(capture.time_ms, Some(1500.0));
+        assert_eq!(capture.event.uri, "/b");
+        let untyped = parse_recorded_line(r#"{"uri":"/c","eventType":null,"data":{}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(untyped.event.event_type, EventType::Update);
+    }
+
+    /// RFC 3339 with offsets and long fractions converts to epoch milliseconds.
+    #[test]
+    fn rfc3339_with_offset() {
+        let a = parse_rfc3339_ms("2025-12-08T13:30:22.9212001+11:00").unwrap();
+        let b = parse_rfc3339_ms("2025-12-08T02:30:22.9212001Z").unwrap();
+        assert!((a - b).abs() < 1e-6);
+        assert_eq!(
+            parse_rfc3339_ms("2000-01-01T00:00:00Z"),
+            Some(946_684_800_000.0)
+        );
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
+    }
+
+    /// Durations need a unit.
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! Loading rule files: expands folders, reads and parses every file, compiles every rule and test
+//! case, and collects every diagnostic of every file in one pass. Rule ids are checked for
+//! uniqueness across all files. Loading never stops at the first problem and never panics.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use handlebars::Handlebars;
+
+use crate::compile::RuleCompiler;
+use crate::diag::{Code, Diagnostic, Severity, Sink};
+use crate::rule::{Rule, RuleSet};
+use crate::spec::RuleFile;
+use crate::template::TemplateCompiler;
+use crate::testing::{TestCase, compile_tests};
+use crate::yaml::{self, Span};
+
+/// One loaded file.
+#[derive(Debug)]
+pub struct LoadedFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its rules that compiled.
+    pub rules: Vec<Arc<Rule>>,
+    /// Its test cases.
+    pub tests: Vec<TestCase>,
+}
+
+/// The result of loading a set of paths.
+pub struct Loaded {
+    /// Every file, in load order.
+    pub files: Vec<LoadedFile>,
+    /// Every problem found.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The templates of every rule.
+    pub registry: Arc<Handlebars<'static>>,
+}
+
+impl Loaded {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    /// The rule set the live engine uses: every rule, indexed if enabled.
+    pub fn rule_set(&self) -> RuleSet {
+        let rules = self
+            .files
+            .iter()
+            .flat_map(|f| f.rules.iter().cloned())
+            .collect();
+        RuleSet::new(rules, self.registry.clone(), false)
+    }
+
+    /// The rule set a file's tests run against: its own rules, disabled ones included.
+    pub fn file_rule_set(&self, file: &LoadedFile) -> RuleSet {
+        RuleSet::new(file.rules.clone(), self.registry.clone(), true)
+    }
+
+    /// Every rule, in load order.
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.files.iter().flat_map(|f| f.rules.iter())
+    }
+}
+
+/// Loads files and folders (a folder means every `*.yaml` / `*.yml` directly in it, sorted).
+pub fn load(paths: &[PathBuf]) -> Loaded {
+    let mut diagnostics = Vec::new();
+    let files = expand(paths, &mut diagnostics);
+    let mut templates = TemplateCompiler::default();
+    let mut loaded_files = Vec::new();
+    let mut seen_ids: HashMap<String, (PathBuf, u32)> = HashMap::new();
+    for path in files {
+        let source = match std::fs::read_to_string(&path) {
+            Ok(source) => source,
+            Err(error) => {
+                diagnostics.push(io_diagnostic(&path, &error.to_string()));
+                continue;
+            }
+        };
+        let (file, file_diagnostics) = load_file(&path, &source, &mut templates, &mut seen_ids);
+        diagnostics.extend(file_diagnostics);
+        loaded_files.extend(file);
+    }
+    Loaded {
+        files: loaded_files,
+        diagnostics,
+        registry: Arc::new(templates.finish()),
+    }
+}
+
+fn load_file(
+    path: &Path,
+    source: &str,
+    templates: &mut TemplateCompiler,
+    seen_ids: &mut HashMap<String, (PathBuf, u32)>,
+) -> (Option<LoadedFile>, Vec<Diagnostic>) {
+    let mut sink = Sink::new(path, source);
+    let spec: RuleFile = match yaml::from_str(source) {
+        Ok(spec) => spec,
+        Err(error) => {
+            sink.report_yaml(error);
+            return (None, sink.diagnostics);
+        }
+    };
+    if spec.rules.is_empty() && spec.tests.is_empty() {
+        sink.report(
+            Code::EmptyFile,
+            Span::new(1, 1, 1),
+            "this file holds no rules and no tests",
+            Some("add a `rules:` list".into()),
+        );
+    }
+    let mut rules = Vec::new();
+    for rule_spec in &spec.rules {
+        let id = &rule_spec.id;
+        if let Some((first_file, first_line)) = seen_ids.get(&id.value) {
+            sink.report(
+                Code::DuplicateRuleId,
+                id.span,
+                format!("rule id `{}` is already used", id.value),
+                Some(format!(
+                    "first defined at {}:{first_line}; rule ids are unique across all files",
+                    first_file.display()
+                )),
+            );
+        } else {
+            seen_ids.insert(id.value.clone(), (path.to_path_buf(), id.span.line));
+        }
+        let mut compiler = RuleCompiler {
+            templates,
+            sink: &mut sink,
+            source,
+        };
+        if let Some(rule) = compiler.rule(rule_spec, path) {
+            rules.push(Arc::new(rule));
+        }
+    }
+    let tests = compile_tests(&spec.tests, path, &mut sink);
+    let file = LoadedFile {
+        path: path.to_path_buf(),
+        rules,
+        tests,
+    };
+    (Some(file), sink.diagnostics)
+}
+
+fn io_diagnostic(path: &Path, message: &str) -> Diagnostic {
+    let mut sink = Sink::new(path, "");
+    sink.report(
+        Code::Io,
+        Span::new(1, 1, 1),
+        format!("cannot read `{}`: {message}", path.display()),
+        None,
+    );
+    sink.diagnostics.remove(0)
+}
+
+/// Files to load, in order: each named file, and each folder's YAML files sorted by name.
+fn expand(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| {
+                            p.is_file()
+                                && matches!(
+                                    p.extension().and_then(|e| e.to_str()),
+                                    Some("yaml" | "yml")
+                                )
+                        })
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(error) => diagnostics.push(io_diagnostic(path, &error.to_string())),
+            }
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            diagnostics.push(io_diagnostic(path, "no such file or folder"));
+        }
+    }
+    files
+}

@@ -1,0 +1,249 @@
+//! Compiled rules and the rule set: what the engine runs. A [`RuleSet`] is immutable once built;
+//! reloading builds a new one to the side. Evaluating a rule against an event gives a
+//! [`Decision`]: fire (with the captures and named values the run will see), or where it stopped.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handlebars::Handlebars;
+use serde_json::Value;
+
+use crate::condition::{Binding, Condition, Miss};
+use crate::event::{Event, EventType, EventTypeMask};
+use crate::matcher::{Hit, Matcher, TriggerRef};
+use crate::pattern::{UriPattern, uri_segments};
+use crate::scope::Scope;
+use crate::spec::{MethodName, Mode};
+use crate::template::{BodyTemplate, PathTemplate, Template};
+use crate::yaml::Span;
+
+/// One trigger of a rule.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// The URI pattern.
+    pub pattern: UriPattern,
+    /// The event types it reacts to.
+    pub types: EventTypeMask,
+}
+
+/// One step of a rule's actions.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Send a request.
+    Request(Box<RequestStep>),
+    /// Wait.
+    Delay(Duration),
+    /// Log a message.
+    Log(Template),
+}
+
+/// A compiled request step.
+#[derive(Debug, Clone)]
+pub struct RequestStep {
+    /// The method.
+    pub method: MethodName,
+    /// The path template.
+    pub path: PathTemplate,
+    /// Query parameters.
+    pub query: Vec<(String, Template)>,
+    /// The JSON body.
+    pub body: Option<BodyTemplate>,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+    /// Statuses that count as success; `None` means any 2xx.
+    pub expect_status: Option<Vec<u16>>,
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// Wait before the first retry; doubled each time.
+    pub backoff: Duration,
+    /// Name to save the response under.
+    pub save_as: Option<String>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// Unique id.
+    pub id: String,
+    /// What it does.
+    pub description: Option<String>,
+    /// Whether the live engine fires it.
+    pub enabled: bool,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Where its definition starts.
+    pub span: Span,
+    /// Its triggers.
+    pub triggers: Vec<Trigger>,
+    /// Named values, in order.
+    pub bindings: Vec<Binding>,
+    /// Their names (parallel to `bindings`).
+    pub binding_names: Vec<String>,
+    /// Conditions, in order.
+    pub conditions: Vec<Condition>,
+    /// Steps, in order.
+    pub steps: Vec<Step>,
+    /// Concurrency mode.
+    pub mode: Mode,
+    /// Queue length (`queued`) or concurrency (`parallel`).
+    pub max: u32,
+    /// Quiet time after firing.
+    pub cooldown: Option<Duration>,
+}
+
+/// What a run starts from: the captures and named values computed while evaluating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Firing {
+    /// URI captures by name.
+    pub params: Vec<(String, String)>,
+    /// Named values, parallel to the rule's `binding_names`.
+    pub bindings: Vec<Value>,
+}
+
+/// The outcome of evaluating one rule against one event whose URI its trigger matched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Every condition held.
+    Fire(Firing),
+    /// Evaluation stopped here.
+    Stop(Miss),
+}
+
+impl Rule {
+    /// Evaluates named values then conditions, in order, for an event that matched trigger
+    /// `trigger`.
+    pub fn evaluate(&self, event: &Event, trigger: usize, registry: &Handlebars<'_>) -> Decision {
+        let params = self.captures(event, trigger);
+        let mut bindings = Vec::with_capacity(self.bindings.len());
+        for binding in &self.bindings {
+            let scope = Scope {
+                event,
+                params: &params,
+                bindings: &bindings,
+                binding_names: &self.binding_names,
+                steps: None,
+                item: None,
+            };
+            match binding.evaluate(&scope, registry) {
+                Ok(value) => bindings.push(value),
+                Err(miss) => return Decision::Stop(miss),
+            }
+        }
+        let scope = Scope {
+            event,
+            params: &params,
+            bindings: &bindings,
+            binding_names: &self.binding_names,
+            steps: None,
+            item: None,
+        };
+        for condition in &self.conditions {
+            if let Err(miss) = condition.check(&scope, registry) {
+                return Decision::Stop(miss);
+            }
+        }
+        Decision::Fire(Firing { params, bindings })
+    }
+
+    fn captures(&self, event: &Event, trigger: usize) -> Vec<(String, String)> {
+        let Some(trigger) = self.triggers.get(trigger) else {
+            return Vec::new();
+        };
+        if trigger.pattern.capture_names().next().is_none() {
+            return Vec::new();
+        }
+        let segments: Vec<&str> = uri_segments(&event.uri).collect();
+        trigger
+            .pattern
+            .capture_names()
+            .zip(trigger.pattern.captures(&segments))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+}
+
+/// The rules in force, their trigger index, and the templates they render with.
+pub struct RuleSet {
+    /// Every loaded rule, enabled or not, in load order.
+    pub rules: Vec<Arc<Rule>>,
+    /// The index over the triggers of the rules that take part.
+    matcher: Matcher,
+    /// Handlebars registry holding the rules' text templates.
+    pub registry: Arc<Handlebars<'static>>,
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet")
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl RuleSet {
+    /// A rule set whose index covers the enabled rules (or every rule, with `include_disabled`,
+    /// which is how embedded tests exercise rules that ship disabled).
+    pub fn new(
+        rules: Vec<Arc<Rule>>,
+        registry: Arc<Handlebars<'static>>,
+        include_disabled: bool,
+    ) -> RuleSet {
+        let matcher = Matcher::build(rules.iter().enumerate().flat_map(|(index, rule)| {
+            let active = include_disabled || rule.enabled;
+            rule.triggers
+                .iter()
+                .enumerate()
+                .filter(move |_| active)
+                .map(move |(trigger, t)| TriggerRef {
+                    rule: index as u32,
+                    trigger: trigger as u32,
+                    pattern: &t.pattern,
+                    types: t.types,
+                })
+        }));
+        RuleSet {
+            rules,
+            matcher,
+            registry,
+        }
+    }
+
+    /// An empty rule set.
+    pub fn empty() -> RuleSet {
+        RuleSet::new(Vec::new(), Arc::new(Handlebars::new()), false)
+    }
+
+    /// Which rules' triggers match (conditions not yet evaluated). `out` is reused.
+    pub fn candidates(&self, uri: &str, event_type: EventType, out: &mut Vec<Hit>) {
+        self.matcher.matches_into(uri, event_type, out);
+    }
+
+    /// The rule with this index.
+    pub fn rule(&self, index: u32) -> &Arc<Rule> {
+        &self.rules[index as usize]
+    }
+
+    /// The rule with this id.
+    pub fn find(&self, id: &str) -> Option<&Arc<Rule>> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// Every literal URI that an enabled rule triggers on (what a resync reads after connecting).
+    pub fn literal_trigger_uris(&self) -> Vec<String> {
+        let mut uris: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|r| r.enabled)
+            .flat_map(|r| r.triggers.iter())
+            .filter(|t| t.pattern.is_literal())
+            .map(|t| t.pattern.text.clone())
+            .collect();
+        uris.sort();
+        uris.dedup();
+        uris
+    }
+}

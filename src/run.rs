@@ -1,0 +1,228 @@
+//! One run of a rule: its steps in order, each request rendered, sent through the port with a
+//! timeout, checked against the expected status and retried with backoff. A run never panics on
+//! what the client answers; a failed step ends the run with an error that names the step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use handlebars::Handlebars;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::event::Event;
+use crate::port::{ClientPort, HttpRequest, HttpResponse};
+use crate::rule::{Firing, RequestStep, Rule, Step};
+use crate::scope::Scope;
+use crate::trace::{Observer, RunOutcome, Trace};
+
+/// Everything a run needs; owned, so the run can live on its own task.
+pub struct RunContext {
+    /// The rule.
+    pub rule: Arc<Rule>,
+    /// The rule's id, shared.
+    pub rule_id: Arc<str>,
+    /// The triggering event.
+    pub event: Arc<Event>,
+    /// Captures and named values.
+    pub firing: Firing,
+    /// Templates.
+    pub registry: Arc<Handlebars<'static>>,
+    /// Where requests go.
+    pub port: Arc<dyn ClientPort>,
+    /// Where traces go.
+    pub observer: Arc<dyn Observer>,
+    /// The run's number.
+    pub run: u64,
+    /// When the engine started (trace times are relative to it).
+    pub epoch: Instant,
+}
+
+impl RunContext {
+    /// Runs every step in order.
+    pub async fn execute(self) -> RunOutcome {
+        let mut saved: Map<String, Value> = Map::new();
+        for (index, step) in self.rule.steps.iter().enumerate() {
+            let result = match step {
+                Step::Delay(duration) => {
+                    tokio::time::sleep(*duration).await;
+                    Ok(())
+                }
+                Step::Log(template) => self.log(template, &saved),
+                Step::Request(request) => self.request(request, &mut saved).await,
+            };
+            if let Err(error) = result {
+                return RunOutcome::Failed { step: index, error };
+            }
+        }
+        RunOutcome::Completed
+    }
+
+    fn scope<'a>(&'a self, saved: &'a Map<String, Value>) -> Scope<'a> {
+        Scope {
+            event: &self.event,
+            params: &self.firing.params,
+            bindings: &self.firing.bindings,
+            binding_names: &self.rule.binding_names,
+            steps: Some(saved),
+            item: None,
+        }
+    }
+
+    fn log(
+        &self,
+        template: &crate::template::Template,
+        saved: &Map<String, Value>,
+    ) -> Result<(), String> {
+        let message = template
+            .render_string(&self.scope(saved), &self.registry)
+            .map_err(|e| e.to_string())?;
+        self.observer.observe(Trace::Log {
+            at: self.epoch.elapsed(),
+            run: self.run,
+            rule: self.rule_id.clone(),
+            message,
+        });
+        Ok(())
+    }
+
+    fn render(
+        &self,
+        step: &RequestStep,
+        saved: &Map<String, Value>,
+    ) -> Result<HttpRequest, String> {
+        let scope = self.scope(saved);
+        let mut path = step
+            .path
+            .render(&scope, &self.registry)
+            .map_err(|e| e.to_string())?;
+        if !step.query.is_empty() {
+            let mut query = String::new();
+            for (key, template) in &step.query {
+                let value = template
+                    .render_string(&scope, &self.registry)
+                    .map_err(|e| e.to_string())?;
+                if !query.is_empty() {
+                    query.push('&');
+                }
+                query.extend(percent_encoding::utf8_percent_encode(key, QUERY));
+                query.push('=');
+                query.extend(percent_encoding::utf8_percent_encode(&value, QUERY));
+            }
+            path.push('?');
+            path.push_str(&query);
+        }
+        let body = match &step.body {
+            Some(body) => Some(
+                body.render(&scope, &self.registry)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        Ok(HttpRequest {
+            rule: self.rule_id.clone(),
+            method: step.method,
+            path,
+            body,
+        })
+    }
+
+    async fn request(
+        &self,
+        step: &RequestStep,
+        saved: &mut Map<String, Value>,
+    ) -> Result<(), String> {
+        let request = self.render(step, saved)?;
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let sent_at = self.epoch.elapsed();
+            let answer =
+                match tokio::time::timeout(step.timeout, self.port.send(request.clone())).await {
+                    Ok(Ok(response)) => check_status(step, response),
+                    Ok(Err(error)) => Err((None, error.to_string())),
+                    Err(_) => Err((None, format!("no answer within {}", human(step.timeout)))),
+                };
+            self.observer.observe(Trace::Request {
+                at: sent_at,
+                run: self.run,
+                rule: self.rule_id.clone(),
+                method: request.method,
+                path: request.path.clone(),
+                body: request.body.clone(),
+                result: match &answer {
+                    Ok(response) => Ok(response.status),
+                    Err((Some(status), _)) => Ok(*status),
+                    Err((None, error)) => Err(error.clone()),
+                },
+                elapsed: started.elapsed(),
+                attempt,
+            });
+            match answer {
+                Ok(response) => {
+                    if let Some(name) = &step.save_as {
+                        let mut entry = Map::new();
+                        entry.insert("status".into(), Value::from(response.status));
+                        entry.insert("body".into(), response.body);
+                        saved.insert(name.clone(), Value::Object(entry));
+                    }
+                    return Ok(());
+                }
+                Err((_, error)) if attempt >= step.retries => {
+                    return Err(format!(
+                        "{} {}: {error}",
+                        request.method.as_str(),
+                        request.path
+                    ));
+                }
+                Err(_) => {
+                    tokio::time::sleep(step.backoff.saturating_mul(1 << attempt.min(16))).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Characters encoded in query keys and values.
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+type Answer = Result<HttpResponse, (Option<u16>, String)>;
+
+fn check_status(step: &RequestStep, response: HttpResponse) -> Answer {
+    let accepted = match &step.expect_status {
+        Some(statuses) => statuses.contains(&response.status),
+        None => (200..300).contains(&response.status),
+    };
+    if accepted {
+        Ok(response)
+    } else {
+        let detail = match &response.body {
+            Value::Object(map) => map
+                .get("message")
+                .and_then(Value::as_str)
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        Err((
+            Some(response.status),
+            format!("unexpected status {}{detail}", response.status),
+        ))
+    }
+}
+
+/// A duration as people write it.
+pub fn human(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.3}s", duration.as_secs_f64())
+    }
+}
