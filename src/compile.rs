@@ -498,21 +498,21 @@ impl RuleCompiler<'_, '_> {
                     .request(request, &step_roots)
                     .map(|r| Step::Request(Box::new(r))),
             };
-            if let StepSpec::Request(request) = &spec.value {
-                if let Some(name) = &request.fields.save_as {
-                    if !is_identifier(&name.value) {
-                        self.sink.report(
-                            Code::InvalidRequest,
-                            name.span,
-                            format!(
-                                "`save_as: {}` must be a plain name (letters, digits, `_`)",
-                                name.value
-                            ),
-                            None,
-                        );
-                    }
-                    saved.push(name.value.clone());
+            if let StepSpec::Request(request) = &spec.value
+                && let Some(name) = &request.fields.save_as
+            {
+                if !is_identifier(&name.value) {
+                    self.sink.report(
+                        Code::InvalidRequest,
+                        name.span,
+                        format!(
+                            "`save_as: {}` must be a plain name (letters, digits, `_`)",
+                            name.value
+                        ),
+                        None,
+                    );
                 }
+                saved.push(name.value.clone());
             }
             steps.extend(step);
         }

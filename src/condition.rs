@@ -246,7 +246,7 @@ pub enum Condition {
 
 impl Condition {
     /// Evaluates the condition; `Err` says where and why it failed.
-    pub fn check(&self, scope: &Scope<'_>, registry: &Handlebars<'_>) -> Result<(), Miss> {
+    pub fn check(&self, scope: &Scope<'_>, registry: &Handlebars<'_>) -> Result<(), Box<Miss>> {
         match self {
             Condition::Test { at, path, op } => check_test(at, path, op, scope, registry),
             Condition::All { items, .. } => items.iter().try_for_each(|c| c.check(scope, registry)),
@@ -260,7 +260,7 @@ impl Condition {
                         }
                     }
                 }
-                Err(Miss {
+                Err(Box::new(Miss {
                     at: at.clone(),
                     path: String::new(),
                     expected: format!("any of {} conditions to hold", items.len()),
@@ -268,16 +268,16 @@ impl Condition {
                         Some(miss) => format!("none did (first: {miss})"),
                         None => "the list is empty".into(),
                     }),
-                })
+                }))
             }
             Condition::Not { at, item } => match item.check(scope, registry) {
                 Err(_) => Ok(()),
-                Ok(()) => Err(Miss {
+                Ok(()) => Err(Box::new(Miss {
                     at: at.clone(),
                     path: String::new(),
                     expected: "the inner condition to fail".into(),
                     actual: Actual::Summary("it held".into()),
-                }),
+                })),
             },
         }
     }
@@ -289,13 +289,15 @@ fn check_test(
     op: &Op,
     scope: &Scope<'_>,
     registry: &Handlebars<'_>,
-) -> Result<(), Miss> {
+) -> Result<(), Box<Miss>> {
     let selected = path.select(scope);
-    let miss = |actual: Actual| Miss {
-        at: at.to_string(),
-        path: path.text.clone(),
-        expected: op.describe_in(scope, registry),
-        actual,
+    let miss = |actual: Actual| {
+        Box::new(Miss {
+            at: at.to_string(),
+            path: path.text.clone(),
+            expected: op.describe_in(scope, registry),
+            actual,
+        })
     };
     let operand_of = |operand| operand_value(operand, scope, registry, &miss);
     let any = |test: &dyn Fn(&Value) -> bool| selected.iter().any(|v| test(v));
@@ -362,8 +364,8 @@ fn operand_value<'o>(
     operand: &'o Operand,
     scope: &Scope<'_>,
     registry: &Handlebars<'_>,
-    miss: &dyn Fn(Actual) -> Miss,
-) -> Result<Cow<'o, Value>, Miss> {
+    miss: &dyn Fn(Actual) -> Box<Miss>,
+) -> Result<Cow<'o, Value>, Box<Miss>> {
     operand
         .value(scope, registry)
         .map_err(|e| miss(Actual::Error(e)))
@@ -430,14 +432,18 @@ pub struct Binding {
 
 impl Binding {
     /// Computes the value, or says why the rule stops here.
-    pub fn evaluate(&self, scope: &Scope<'_>, registry: &Handlebars<'_>) -> Result<Value, Miss> {
+    pub fn evaluate(
+        &self,
+        scope: &Scope<'_>,
+        registry: &Handlebars<'_>,
+    ) -> Result<Value, Box<Miss>> {
         let candidates: Vec<Cow<'_, Value>> = match &self.source {
             Source::Path(path) => path.select(scope),
             Source::List(items) => items.iter().map(Cow::Borrowed).collect(),
         };
         let total = candidates.len();
         // The candidate that passed the most filters explains a miss best.
-        let mut best_miss: Option<(usize, Miss)> = None;
+        let mut best_miss: Option<(usize, Box<Miss>)> = None;
         let mut kept = Vec::new();
         for candidate in candidates {
             let item_scope = scope.with_item(&candidate);
@@ -471,7 +477,7 @@ impl Binding {
             Source::Path(path) => path.text.clone(),
             Source::List(_) => String::new(),
         };
-        Err(Miss {
+        Err(Box::new(Miss {
             at: format!("let.{}", self.name),
             path,
             expected: if self.filter.is_empty() {
@@ -486,7 +492,7 @@ impl Binding {
                 }
                 (n, None) => Actual::Summary(format!("none of {n} candidates passed")),
             },
-        })
+        }))
     }
 }
 
@@ -516,7 +522,7 @@ mod tests {
         Operand::Literal(value)
     }
 
-    fn eval(condition: &Condition, data: Value) -> Result<(), Miss> {
+    fn eval(condition: &Condition, data: Value) -> Result<(), Box<Miss>> {
         let event = Event::new("/x", EventType::Update, data);
         let scope = Scope {
             event: &event,

@@ -178,7 +178,7 @@ impl Engine {
         for hit in &hits {
             let rule = self.rules.rule(hit.rule).clone();
             let verdict = match rule.evaluate(&event, hit.trigger as usize, &self.rules.registry) {
-                Decision::Stop(miss) => Verdict::Stopped { miss },
+                Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
                 Decision::Fire(firing) => self.admit(hit.rule, &event, firing),
             };
             self.observer.observe(Trace::Decision {
@@ -293,10 +293,10 @@ impl Engine {
         }
         let state = &mut self.states[done.rule as usize];
         state.active.retain(|(run, _)| *run != done.run);
-        if state.active.is_empty() {
-            if let Some(next) = state.queue.pop_front() {
-                self.start(done.rule, next.run, next.event, next.firing);
-            }
+        if state.active.is_empty()
+            && let Some(next) = state.queue.pop_front()
+        {
+            self.start(done.rule, next.run, next.event, next.firing);
         }
     }
 

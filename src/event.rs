@@ -197,7 +197,8 @@ pub struct RecordedEvent {
 /// `timestamp` or `time`; and a capture entry `{timestamp, rawData: [8, ...]}`. Timestamps are
 /// RFC 3339 text or milliseconds. Returns `Ok(None)` for frames that carry no event.
 pub fn parse_recorded_line(line: &str) -> Result<Option<RecordedEvent>, FrameError> {
-    let value: Value = serde_json::from_str(line).map_err(|e| FrameError::Json(e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| FrameError::Json(without_line(&e)))?;
     match value {
         Value::Array(_) => Ok(frame_from_value(value)?.map(|event| RecordedEvent {
             time_ms: None,
@@ -229,6 +230,15 @@ pub fn parse_recorded_line(line: &str) -> Result<Option<RecordedEvent>, FrameErr
         _ => Err(FrameError::Shape(
             "expected a frame array or an event object".into(),
         )),
+    }
+}
+
+/// serde_json's message with its position given as a column only: a recorded line is one line.
+fn without_line(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(cut) => format!("{} at column {}", &text[..cut], error.column()),
+        None => text,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `lcu-rules` command line: a thin layer over the library that maps results to output and
 //! exit codes (0 fine, 1 problems found or tests failed, 2 could not run).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -194,7 +194,7 @@ fn run_tests(paths: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
 
 fn replay_session(
     paths: &[PathBuf],
-    events: &PathBuf,
+    events: &Path,
     include_disabled: bool,
     why: bool,
 ) -> anyhow::Result<ExitCode> {

@@ -107,7 +107,7 @@ pub enum Decision {
     /// Every condition held.
     Fire(Firing),
     /// Evaluation stopped here.
-    Stop(Miss),
+    Stop(Box<Miss>),
 }
 
 impl Rule {

@@ -303,7 +303,7 @@ pub struct ConditionSpec {
 #[serde(rename_all = "lowercase")]
 pub enum StepSpec {
     /// Send a request to the connected client: `METHOD /path`, or a mapping.
-    Request(Spanned<RequestSpec>),
+    Request(Box<Spanned<RequestSpec>>),
     /// Wait this long (e.g. `1500ms`, `2s`).
     Delay(Spanned<String>),
     /// Write a message (a template) to the log and the timeline.

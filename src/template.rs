@@ -163,14 +163,13 @@ impl TemplateCompiler {
             unknown_variable: false,
         })?;
         check_variables(&parsed.elements, roots)?;
-        if let [TemplateElement::Expression(helper)] = parsed.elements.as_slice() {
-            if helper.params.is_empty() && helper.hash.is_empty() {
-                if let Parameter::Path(handlebars::Path::Relative((segments, raw))) = &helper.name {
-                    if let Some(expr) = plain_expr(segments, raw, roots) {
-                        return Ok(Template::Expr(expr));
-                    }
-                }
-            }
+        if let [TemplateElement::Expression(helper)] = parsed.elements.as_slice()
+            && helper.params.is_empty()
+            && helper.hash.is_empty()
+            && let Parameter::Path(handlebars::Path::Relative((segments, raw))) = &helper.name
+            && let Some(expr) = plain_expr(segments, raw, roots)
+        {
+            return Ok(Template::Expr(expr));
         }
         self.counter += 1;
         let name = format!("t{}", self.counter);
@@ -250,10 +249,10 @@ fn check_variables(
             if let Some(inverse) = &h.inverse {
                 check_variables(&inverse.elements, roots)?;
             }
-            if matches!(&h.name, Parameter::Name(n) if n == "if" || n == "unless") {
-                if let Some(body) = &h.template {
-                    check_variables(&body.elements, roots)?;
-                }
+            if matches!(&h.name, Parameter::Name(n) if n == "if" || n == "unless")
+                && let Some(body) = &h.template
+            {
+                check_variables(&body.elements, roots)?;
             }
         }
     }

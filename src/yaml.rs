@@ -352,30 +352,29 @@ fn resolve_plain(text: &str) -> Resolved<'_> {
         ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
         _ => {}
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(value) = i64::from_str_radix(hex, 16) {
-            return Resolved::Int(value);
-        }
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(value) = i64::from_str_radix(hex, 16)
+    {
+        return Resolved::Int(value);
     }
-    if let Some(octal) = text.strip_prefix("0o") {
-        if let Ok(value) = i64::from_str_radix(octal, 8) {
-            return Resolved::Int(value);
-        }
+    if let Some(octal) = text.strip_prefix("0o")
+        && let Ok(value) = i64::from_str_radix(octal, 8)
+    {
+        return Resolved::Int(value);
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(value) = text.parse::<i64>() {
-            return Resolved::Int(value);
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(value) = text.parse::<i64>()
+    {
+        return Resolved::Int(value);
     }
     let looks_numeric = digits
         .bytes()
         .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && digits.bytes().any(|b| b.is_ascii_digit());
-    if looks_numeric {
-        if let Ok(value) = text.parse::<f64>() {
-            return Resolved::Float(value);
-        }
+    if looks_numeric && let Ok(value) = text.parse::<f64>() {
+        return Resolved::Float(value);
     }
     Resolved::Str(text)
 }
@@ -515,13 +514,12 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                     YamlErrorKind::InvalidValue,
                     format!("expected exactly one of the keys {}", quoted_list(variants)),
                 );
-                if let NodeKind::Map(entries) = &self.kind {
-                    if entries.len() > 1 {
-                        error.hint = Some(
-                            "each step is its own list item: start the next one with `- `"
-                                .to_string(),
-                        );
-                    }
+                if let NodeKind::Map(entries) = &self.kind
+                    && entries.len() > 1
+                {
+                    error.hint = Some(
+                        "each step is its own list item: start the next one with `- `".to_string(),
+                    );
                 }
                 Err(error)
             }

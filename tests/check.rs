@@ -1,0 +1,310 @@
+//! `lcu-rules check` as a user runs it: the examples are clean, and every kind of mistake is
+//! reported with its code, line and column (and hint), all of them in one pass.
+
+use serde_json::Value;
+
+use crate::util::{Dir, lcu_rules};
+
+/// Runs `check --format json` on one file and returns its diagnostics.
+fn diagnostics_of(text: &str) -> Vec<Value> {
+    let dir = Dir::new();
+    let file = dir.file("rule.yaml", text);
+    let output = lcu_rules(&["check", "--format", "json", file.to_str().unwrap()]);
+    let parsed: Value =
+        serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", output.stdout));
+    parsed.as_array().cloned().unwrap_or_default()
+}
+
+/// Asserts that `text` gives exactly one diagnostic with this code and position, and returns it.
+fn check_one(text: &str, code: &str, line: u64, column: u64) -> Value {
+    let found = diagnostics_of(text);
+    assert_eq!(found.len(), 1, "expected one diagnostic, got {found:#?}");
+    let d = &found[0];
+    assert_eq!(
+        (
+            d["code"].as_str().unwrap(),
+            d["line"].as_u64().unwrap(),
+            d["column"].as_u64().unwrap()
+        ),
+        (code, line, column),
+        "{d:#?}"
+    );
+    d.clone()
+}
+
+fn hint(d: &Value) -> &str {
+    d["hint"].as_str().unwrap_or("")
+}
+
+/// Every shipped example rule checks clean, warnings included.
+#[test]
+fn examples_are_clean() {
+    let output = lcu_rules(&["check", "--deny-warnings", "rules"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains("0 error(s), 0 warning(s)"),
+        "{}",
+        output.stdout
+    );
+}
+
+#[test]
+fn e100_yaml_syntax() {
+    check_one("rules: [\n", "E100", 2, 1);
+}
+
+#[test]
+fn e101_duplicate_key() {
+    let d = check_one(
+        "rules:\n  - id: r\n    id: s\n    on: /a\n    do: [{log: hi}]\n",
+        "E101",
+        3,
+        5,
+    );
+    assert_eq!(hint(&d), "it was already given at line 2; keep one of them");
+}
+
+#[test]
+fn e102_unknown_field_suggests_the_right_one() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    whne: []\n    do: [{log: hi}]\n",
+        "E102",
+        4,
+        5,
+    );
+    assert_eq!(hint(&d), "did you mean `when`?");
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    when:\n      - path: $.data.state\n        equal: InProgress\n    do: [{log: hi}]\n",
+        "E102",
+        6,
+        9,
+    );
+    assert_eq!(hint(&d), "did you mean `equals`?");
+}
+
+#[test]
+fn e103_invalid_value_lists_the_choices() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: {uri: /a, types: [Updated]}\n    do: [{log: hi}]\n",
+        "E103",
+        3,
+        27,
+    );
+    assert!(hint(&d).starts_with("did you mean `Update`?"), "{d}");
+    check_one(
+        "rules:\n  - id: r\n    on: /a\n    do:\n      - request: FETCH /x\n",
+        "E103",
+        5,
+        18,
+    );
+}
+
+#[test]
+fn e104_missing_field() {
+    let d = check_one("rules:\n  - id: r\n    on: /a\n", "E104", 2, 5);
+    assert!(d["message"].as_str().unwrap().contains("`do`"));
+}
+
+#[test]
+fn e105_missing_file() {
+    let output = lcu_rules(&["check", "--format", "json", "no/such/rules.yaml"]);
+    assert_eq!(output.code, 1);
+    assert!(output.stdout.contains("E105"), "{}", output.stdout);
+}
+
+#[test]
+fn e200_duplicate_ids_across_files() {
+    let dir = Dir::new();
+    dir.file(
+        "a.yaml",
+        "rules:\n  - id: same\n    on: /a\n    do: [{log: a}]\n",
+    );
+    dir.file("b.yaml", "rules:\n  - id: other\n    on: /b\n    do: [{log: b}]\n  - id: same\n    on: /c\n    do: [{log: c}]\n");
+    let output = lcu_rules(&["check", "--format", "json", dir.path().to_str().unwrap()]);
+    let found: Value = serde_json::from_str(&output.stdout).unwrap();
+    let found = found.as_array().unwrap();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["code"], "E200");
+    assert!(found[0]["file"].as_str().unwrap().ends_with("b.yaml"));
+    assert_eq!(
+        (found[0]["line"].as_u64(), found[0]["column"].as_u64()),
+        (Some(5), Some(9))
+    );
+}
+
+#[test]
+fn e201_uri_pattern_points_at_the_segment() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a//b\n    do: [{log: hi}]\n",
+        "E201",
+        3,
+        12,
+    );
+    assert!(d["message"].as_str().unwrap().contains("empty segment"));
+}
+
+#[test]
+fn e202_invalid_jsonpath() {
+    check_one(
+        "rules:\n  - id: r\n    on: /a\n    when:\n      - path: $.data[\n        equals: 1\n    do: [{log: hi}]\n",
+        "E202",
+        5,
+        15,
+    );
+}
+
+#[test]
+fn e203_invalid_template() {
+    check_one(
+        "rules:\n  - id: r\n    on: /a\n    do:\n      - log: \"{{#if data}}\"\n",
+        "E203",
+        5,
+        15,
+    );
+}
+
+#[test]
+fn e204_invalid_regex() {
+    check_one(
+        "rules:\n  - id: r\n    on: /a\n    when:\n      - path: $.data.name\n        matches: \"([\"\n    do: [{log: hi}]\n",
+        "E204",
+        6,
+        18,
+    );
+}
+
+#[test]
+fn e205_invalid_duration() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    cooldown: 5\n    do: [{log: hi}]\n",
+        "E205",
+        4,
+        15,
+    );
+    assert!(d["message"].as_str().unwrap().contains("no unit"));
+}
+
+#[test]
+fn e206_unknown_variable_in_path_and_template() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    when:\n      - path: $.dta.state\n        equals: 1\n    do: [{log: hi}]\n",
+        "E206",
+        5,
+        15,
+    );
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `data`?")
+    );
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    let:\n      action: $.data.action\n    do:\n      - request: POST /x/{{acton.id}}\n",
+        "E206",
+        7,
+        23,
+    );
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `action`?"),
+        "{d}"
+    );
+}
+
+#[test]
+fn e207_malformed_conditions() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    when:\n      - path: $.data.state\n        equals: a\n        not_equals: b\n    do: [{log: hi}]\n",
+        "E207",
+        5,
+        9,
+    );
+    assert!(d["message"].as_str().unwrap().contains("2 operators"));
+    check_one(
+        "rules:\n  - id: r\n    on: /a\n    when:\n      - path: $.data.state\n        one_of: InProgress\n    do: [{log: hi}]\n",
+        "E207",
+        6,
+        17,
+    );
+}
+
+#[test]
+fn e208_request_path_with_literal_query() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    do:\n      - request: GET /x?y=1\n",
+        "E208",
+        5,
+        22,
+    );
+    assert!(d["message"].as_str().unwrap().contains("query"));
+}
+
+#[test]
+fn e209_reserved_binding_name() {
+    check_one(
+        "rules:\n  - id: r\n    on: /a\n    let:\n      data: $.data.x\n    do: [{log: hi}]\n",
+        "E209",
+        5,
+        7,
+    );
+}
+
+#[test]
+fn e300_missing_events_file() {
+    check_one(
+        "rules:\n  - id: r\n    on: /a\n    do: [{log: hi}]\ntests:\n  - name: t\n    events_file: nope.jsonl\n",
+        "E300",
+        7,
+        18,
+    );
+}
+
+#[test]
+fn w400_max_in_single_mode_is_a_warning() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    max: 3\n    do: [{log: hi}]\n",
+        "W400",
+        4,
+        10,
+    );
+    assert_eq!(d["severity"], "warning");
+}
+
+/// One pass reports every problem of every rule, and the exit code says so.
+#[test]
+fn every_problem_in_one_pass() {
+    let dir = Dir::new();
+    let file = dir.file(
+        "many.yaml",
+        "rules:\n  - id: a\n    on: /a//b\n    cooldown: soon\n    do: [{log: hi}]\n  - id: b\n    on: /b\n    when:\n      - path: $.dat.x\n        equals: 1\n    do: [{delay: forever}]\n",
+    );
+    let output = lcu_rules(&["check", "--format", "json", file.to_str().unwrap()]);
+    assert_eq!(output.code, 1);
+    let found: Value = serde_json::from_str(&output.stdout).unwrap();
+    let codes: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, vec!["E201", "E205", "E206", "E205"]);
+}
+
+/// The human format shows the location, the line and a caret under the mistake.
+#[test]
+fn human_output_has_a_caret_snippet() {
+    let dir = Dir::new();
+    let file = dir.file(
+        "r.yaml",
+        "rules:\n  - id: r\n    on: /a\n    whne: []\n    do: [{log: hi}]\n",
+    );
+    let output = lcu_rules(&["check", file.to_str().unwrap()]);
+    assert_eq!(output.code, 1);
+    let expected = format!(
+        "error[E102]: unknown field `whne`\n  --> {}:4:5\n   |\n 4 |     whne: []\n   |     ^^^^\n  = hint: did you mean `when`?\n",
+        file.display()
+    );
+    assert!(output.stderr.contains(&expected), "{}", output.stderr);
+}

@@ -1,0 +1,347 @@
+//! The engine's behaviour in virtual time (tokio's paused clock): a slow action never delays the
+//! next event, the four modes and the cooldown behave as documented, retries back off, failures
+//! stop a run, and shutdown cancels what outlives the grace period.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use lcu_rules::engine::{Engine, EngineConfig, EngineReport};
+use lcu_rules::event::{Event, EventType};
+use lcu_rules::loader::load;
+use lcu_rules::port::{ClientPort, HttpRequest, HttpResponse, PortFuture};
+use lcu_rules::rule::RuleSet;
+use lcu_rules::testing::Collector;
+use lcu_rules::trace::{RunOutcome, Suppressed, Trace, Verdict};
+
+use crate::util::Dir;
+
+/// A port whose answers are scripted per path: a delay, and statuses to answer in turn.
+#[derive(Default)]
+struct ScriptedPort {
+    epoch: Option<Instant>,
+    delays: HashMap<String, Duration>,
+    statuses: Mutex<HashMap<String, Vec<u16>>>,
+    sent: Arc<Mutex<Vec<(Duration, String)>>>,
+}
+
+impl ScriptedPort {
+    fn new() -> ScriptedPort {
+        ScriptedPort {
+            epoch: Some(Instant::now()),
+            ..Default::default()
+        }
+    }
+
+    fn delay(mut self, path: &str, delay: Duration) -> Self {
+        self.delays.insert(path.into(), delay);
+        self
+    }
+
+    fn statuses(self, path: &str, statuses: &[u16]) -> Self {
+        self.statuses
+            .lock()
+            .unwrap()
+            .insert(path.into(), statuses.to_vec());
+        self
+    }
+}
+
+impl ClientPort for ScriptedPort {
+    fn send(&self, request: HttpRequest) -> PortFuture {
+        let at = self.epoch.unwrap().elapsed();
+        self.sent.lock().unwrap().push((at, request.path.clone()));
+        let delay = self.delays.get(&request.path).copied().unwrap_or_default();
+        let status = {
+            let mut statuses = self.statuses.lock().unwrap();
+            match statuses.get_mut(&request.path) {
+                Some(list) if !list.is_empty() => list.remove(0),
+                _ => 200,
+            }
+        };
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            Ok(HttpResponse {
+                status,
+                body: json!({"message": "scripted"}),
+            })
+        })
+    }
+}
+
+fn rules(yaml: &str) -> Arc<RuleSet> {
+    let dir = Dir::new();
+    let file = dir.file("rules.yaml", yaml);
+    let loaded = load(&[file]);
+    assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+    Arc::new(loaded.rule_set())
+}
+
+struct Outcome {
+    report: EngineReport,
+    traces: Vec<Trace>,
+    sent: Vec<(Duration, String)>,
+}
+
+/// Feeds `(ms, uri, data)` events at their times; cancels the engine at `cancel_at` if given.
+async fn drive(
+    rules: Arc<RuleSet>,
+    port: ScriptedPort,
+    events: &[(u64, &str, Value)],
+    cancel_at: Option<Duration>,
+) -> Outcome {
+    let sent = port.sent.clone();
+    let collector = Arc::new(Collector::default());
+    let config = EngineConfig {
+        shutdown_grace: Duration::from_secs(2),
+    };
+    let engine = Engine::new(rules, Arc::new(port), collector.clone(), config);
+    let start = Instant::now();
+    let (tx, rx) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(engine.run(rx, shutdown.clone()));
+    for (ms, uri, data) in events {
+        tokio::time::sleep_until(start + Duration::from_millis(*ms)).await;
+        tx.send(Event::new(*uri, EventType::Update, data.clone()))
+            .await
+            .unwrap();
+    }
+    if let Some(at) = cancel_at {
+        tokio::time::sleep_until(start + at).await;
+        shutdown.cancel();
+    }
+    drop(tx);
+    let report = task.await.unwrap();
+    let sent = sent.lock().unwrap().clone();
+    Outcome {
+        report,
+        traces: collector.traces(),
+        sent,
+    }
+}
+
+fn times(sent: &[(Duration, String)]) -> Vec<u64> {
+    sent.iter().map(|(at, _)| at.as_millis() as u64).collect()
+}
+
+fn suppressed(traces: &[Trace]) -> Vec<Suppressed> {
+    traces
+        .iter()
+        .filter_map(|t| match t {
+            Trace::Decision {
+                verdict: Verdict::Suppressed { why },
+                ..
+            } => Some(why.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+const DELAYED: &str = "rules:\n  - id: r\n    on: /e\n    MODE\n    do:\n      - delay: 5s\n      - request: POST /x\n";
+
+fn delayed_rule(mode: &str) -> Arc<RuleSet> {
+    rules(&DELAYED.replace("MODE", mode))
+}
+
+/// The point the project was seeded with: a request that takes 4 s to answer does not delay
+/// the handling of the next event (its rule fires and sends 1 ms later, not 4 s later).
+#[tokio::test(start_paused = true)]
+async fn a_slow_action_never_delays_the_next_event() {
+    let rules = rules(
+        "rules:\n  - id: slow\n    on: /slow\n    do: [{request: POST /slow-call}]\n  - id: fast\n    on: /fast\n    do: [{request: POST /fast-call}]\n",
+    );
+    let port = ScriptedPort::new().delay("/slow-call", Duration::from_secs(4));
+    let out = drive(
+        rules,
+        port,
+        &[(0, "/slow", json!({})), (1, "/fast", json!({}))],
+        None,
+    )
+    .await;
+    assert_eq!(
+        out.sent,
+        vec![
+            (Duration::ZERO, "/slow-call".into()),
+            (Duration::from_millis(1), "/fast-call".into())
+        ]
+    );
+    assert_eq!(out.report.runs_completed, 2, "{:?}", out.report);
+}
+
+/// `single` ignores triggers while a run is active.
+#[tokio::test(start_paused = true)]
+async fn single_mode_ignores_triggers_while_running() {
+    let events = [
+        (0, "/e", json!(1)),
+        (1000, "/e", json!(2)),
+        (2000, "/e", json!(3)),
+        (6000, "/e", json!(4)),
+    ];
+    let out = drive(
+        delayed_rule("mode: single"),
+        ScriptedPort::new(),
+        &events,
+        None,
+    )
+    .await;
+    assert_eq!(times(&out.sent), vec![5000, 11000]);
+    assert_eq!(
+        suppressed(&out.traces),
+        vec![Suppressed::Busy, Suppressed::Busy]
+    );
+}
+
+/// `restart` cancels the active run and starts again.
+#[tokio::test(start_paused = true)]
+async fn restart_mode_cancels_and_restarts() {
+    let events = [
+        (0, "/e", json!(1)),
+        (1000, "/e", json!(2)),
+        (2000, "/e", json!(3)),
+    ];
+    let out = drive(
+        delayed_rule("mode: restart"),
+        ScriptedPort::new(),
+        &events,
+        None,
+    )
+    .await;
+    assert_eq!(times(&out.sent), vec![7000]);
+    assert_eq!(
+        out.report.cancelled,
+        vec![("r".to_string(), 1), ("r".to_string(), 2)]
+    );
+}
+
+/// `queued` runs one after another, up to `max` waiting.
+#[tokio::test(start_paused = true)]
+async fn queued_mode_runs_in_turn_up_to_max() {
+    let events = [
+        (0, "/e", json!(1)),
+        (1000, "/e", json!(2)),
+        (2000, "/e", json!(3)),
+    ];
+    let out = drive(
+        delayed_rule("mode: queued\n    max: 1"),
+        ScriptedPort::new(),
+        &events,
+        None,
+    )
+    .await;
+    assert_eq!(times(&out.sent), vec![5000, 10000]);
+    assert_eq!(suppressed(&out.traces), vec![Suppressed::QueueFull]);
+}
+
+/// `parallel` runs alongside, up to `max` at once.
+#[tokio::test(start_paused = true)]
+async fn parallel_mode_runs_alongside_up_to_max() {
+    let events = [
+        (0, "/e", json!(1)),
+        (1000, "/e", json!(2)),
+        (2000, "/e", json!(3)),
+    ];
+    let out = drive(
+        delayed_rule("mode: parallel\n    max: 2"),
+        ScriptedPort::new(),
+        &events,
+        None,
+    )
+    .await;
+    assert_eq!(times(&out.sent), vec![5000, 6000]);
+    assert_eq!(suppressed(&out.traces), vec![Suppressed::MaxRuns]);
+}
+
+/// After firing, a rule ignores triggers for its cooldown.
+#[tokio::test(start_paused = true)]
+async fn cooldown_holds_back_triggers() {
+    let rules =
+        rules("rules:\n  - id: r\n    on: /e\n    cooldown: 3s\n    do: [{request: POST /x}]\n");
+    let events = [
+        (0, "/e", json!(1)),
+        (1000, "/e", json!(2)),
+        (3500, "/e", json!(3)),
+    ];
+    let out = drive(rules, ScriptedPort::new(), &events, None).await;
+    assert_eq!(times(&out.sent), vec![0, 3500]);
+    assert_eq!(
+        suppressed(&out.traces),
+        vec![Suppressed::Cooldown { remaining_ms: 2000 }]
+    );
+}
+
+/// Failed attempts are retried with doubling backoff.
+#[tokio::test(start_paused = true)]
+async fn retries_back_off() {
+    let rules = rules(
+        "rules:\n  - id: r\n    on: /e\n    do:\n      - request: {method: POST, path: /x, retries: 2, backoff: 100ms}\n",
+    );
+    let port = ScriptedPort::new().statuses("/x", &[500, 500, 204]);
+    let out = drive(rules, port, &[(0, "/e", json!(1))], None).await;
+    assert_eq!(times(&out.sent), vec![0, 100, 300]);
+    assert_eq!(out.report.runs_completed, 1);
+}
+
+/// An unexpected status fails the run at that step; later steps do not run.
+#[tokio::test(start_paused = true)]
+async fn a_failed_step_ends_the_run() {
+    let rules = rules(
+        "rules:\n  - id: r\n    on: /e\n    do:\n      - request: POST /x\n      - request: POST /y\n",
+    );
+    let port = ScriptedPort::new().statuses("/x", &[404]);
+    let out = drive(rules, port, &[(0, "/e", json!(1))], None).await;
+    assert_eq!(out.sent.len(), 1);
+    let failure = out.traces.iter().find_map(|t| match t {
+        Trace::RunFinished {
+            outcome: RunOutcome::Failed { step, error },
+            ..
+        } => Some((*step, error.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        failure,
+        Some((0, "POST /x: unexpected status 404: scripted".to_string()))
+    );
+}
+
+/// A value missing at run time fails the run with a message naming it; nothing is sent.
+#[tokio::test(start_paused = true)]
+async fn a_missing_value_fails_the_run_not_the_engine() {
+    let rules =
+        rules("rules:\n  - id: r\n    on: /e\n    do:\n      - request: POST /x/{{data.id}}\n");
+    let out = drive(
+        rules,
+        ScriptedPort::new(),
+        &[(0, "/e", json!({})), (10, "/e", json!({"id": 7}))],
+        None,
+    )
+    .await;
+    assert_eq!(
+        out.sent,
+        vec![(Duration::from_millis(10), "/x/7".to_string())]
+    );
+    assert_eq!(out.report.runs_failed, 1);
+}
+
+/// Shutdown gives runs the grace period, then cancels them and says which.
+#[tokio::test(start_paused = true)]
+async fn shutdown_cancels_runs_after_the_grace_period() {
+    let rules = rules(
+        "rules:\n  - id: long\n    on: /e\n    do: [{delay: 60s}, {request: POST /never}]\n  - id: short\n    on: /e\n    do: [{delay: 1500ms}, {request: POST /soon}]\n",
+    );
+    let started = Instant::now();
+    let out = drive(
+        rules,
+        ScriptedPort::new(),
+        &[(0, "/e", json!(1))],
+        Some(Duration::from_secs(1)),
+    )
+    .await;
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert_eq!(times(&out.sent), vec![1500]);
+    assert_eq!(out.report.cancelled, vec![("long".to_string(), 1)]);
+}

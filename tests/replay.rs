@@ -1,0 +1,214 @@
+//! Offline replay: `lcu-rules test` as a user runs it, the embedded tests of every example (so
+//! `cargo test` fails when an example rule breaks), and the real champion-select capture.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use lcu_rules::loader::load;
+use lcu_rules::rule::RuleSet;
+use lcu_rules::testing::{read_recording, replay, run_case, timed};
+use lcu_rules::trace::{Trace, Verdict};
+
+use crate::util::{Dir, lcu_rules, rules_dir};
+
+/// Every embedded test case of every file in `rules/` passes.
+#[test]
+fn embedded_tests_of_every_example_pass() {
+    let loaded = load(&[rules_dir()]);
+    assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+    let mut cases = 0;
+    for file in &loaded.files {
+        let rules = Arc::new(loaded.file_rule_set(file));
+        for case in &file.tests {
+            let result = run_case(rules.clone(), case).unwrap();
+            assert!(
+                result.failure.is_none(),
+                "{} / {}:\n{}\n{}",
+                file.path.display(),
+                case.name,
+                result.failure.unwrap(),
+                result.timeline
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases >= 9, "only {cases} cases found");
+}
+
+/// `lcu-rules test rules` passes and says how many cases ran.
+#[test]
+fn test_command_passes_on_the_examples() {
+    let output = lcu_rules(&["test", "rules"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains(" passed, 0 failed"),
+        "{}",
+        output.stdout
+    );
+}
+
+/// A case whose expectation is wrong fails with a diff of expected and sent, and exit code 1.
+#[test]
+fn a_wrong_expectation_fails_with_a_diff() {
+    let dir = Dir::new();
+    let file = dir.file(
+        "r.yaml",
+        "rules:\n  - id: r\n    on: /lol-matchmaking/v1/ready-check\n    do: [{request: POST /lol-matchmaking/v1/ready-check/accept}]\ntests:\n  - name: wrong\n    events: [{uri: /lol-matchmaking/v1/ready-check, data: {}}]\n    expect: [POST /lol-matchmaking/v1/ready-check/decline]\n",
+    );
+    let output = lcu_rules(&["test", file.to_str().unwrap()]);
+    assert_eq!(output.code, 1);
+    assert!(output.stdout.contains("FAIL  wrong"), "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains("expected: POST /lol-matchmaking/v1/ready-check/decline"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("sent:     POST /lol-matchmaking/v1/ready-check/accept (rule r) at 0ms"),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("0 passed, 1 failed"));
+}
+
+/// The real capture through the pick rule: exactly one PATCH, with the exact path and body,
+/// triggered by the 36th frame, the first in which the local player's pick turn is in progress.
+#[test]
+fn real_champion_select_capture_gives_the_exact_pick() {
+    let loaded = load(&[rules_dir().join("pick-champion.yaml")]);
+    let file = &loaded.files[0];
+    let rules = Arc::new(loaded.file_rule_set(file));
+    let recorded =
+        read_recording(&rules_dir().join("fixtures/champ-select-rez-20251208.jsonl")).unwrap();
+    assert_eq!(recorded.len(), 44);
+    let frames: Vec<_> = recorded.iter().map(|r| r.event.clone()).collect();
+    let result = replay(rules, timed(recorded, Default::default()), Vec::new()).unwrap();
+
+    assert_eq!(result.sent.len(), 1);
+    let sent = &result.sent[0].request;
+    assert_eq!(sent.method.as_str(), "PATCH");
+    assert_eq!(sent.path, "/lol-champ-select/v1/session/actions/17");
+    assert_eq!(
+        sent.body,
+        Some(json!({"championId": 516, "completed": true}))
+    );
+
+    let fired_by: Vec<u64> = result
+        .traces
+        .iter()
+        .filter_map(|t| match t {
+            Trace::Decision {
+                seq,
+                verdict: Verdict::Fired { .. },
+                ..
+            } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired_by, vec![36]);
+    let trigger = &frames[35].data;
+    assert_eq!(trigger["localPlayerCellId"], 3);
+    let pick = trigger["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|turn| turn.as_array().unwrap())
+        .find(|a| a["id"] == 17)
+        .unwrap();
+    assert_eq!(
+        (
+            pick["actorCellId"].clone(),
+            pick["isInProgress"].clone(),
+            pick["type"].clone()
+        ),
+        (json!(3), json!(true), json!("pick"))
+    );
+    let earlier_in_progress = frames[..35].iter().any(|f| {
+        f.data["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| t.as_array().unwrap())
+            .any(|a| a["id"] == 17 && a["isInProgress"] == true)
+    });
+    assert!(!earlier_in_progress);
+}
+
+/// `test --events` replays any session, in WAMP-frame or plain lines, and prints the timeline.
+#[test]
+fn replaying_a_session_prints_the_timeline() {
+    let dir = Dir::new();
+    let session = dir.file(
+        "session.jsonl",
+        concat!(
+            r#"[8,"OnJsonApiEvent",{"data":"ReadyCheck","eventType":"Update","uri":"/lol-gameflow/v1/gameflow-phase"}]"#, "\n",
+            r#"{"uri":"/lol-matchmaking/v1/ready-check","eventType":"Create","data":{"declinerIds":[],"dodgeWarning":"None","playerResponse":"None","state":"InProgress","suppressUx":false,"timer":0.0},"time":500}"#, "\n",
+        ),
+    );
+    let output = lcu_rules(&[
+        "test",
+        "rules",
+        "--events",
+        session.to_str().unwrap(),
+        "--why",
+    ]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(
+        output.stdout.contains("accept-ready-check: fired (run 2)"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("run 2: POST /lol-matchmaking/v1/ready-check/accept -> 200"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("run 1: log: Gameflow phase: ReadyCheck"),
+        "{}",
+        output.stdout
+    );
+    assert!(output.stdout.contains("play-again: not fired, when[0]: `$.data` was \"ReadyCheck\", expected equals \"EndOfGame\""), "{}", output.stdout);
+}
+
+/// A malformed line in a session is an error naming the file and line.
+#[test]
+fn a_malformed_session_line_is_named() {
+    let dir = Dir::new();
+    let session = dir.file("bad.jsonl", "{\"uri\":\"/a\",\"data\":1}\n[8, \"x\"\n");
+    let error = read_recording(&session).unwrap_err();
+    assert!(
+        error.ends_with("bad.jsonl:2: not valid JSON: EOF while parsing a list at column 7"),
+        "{error}"
+    );
+    let output = lcu_rules(&["test", "rules", "--events", session.to_str().unwrap()]);
+    assert_eq!(output.code, 2);
+    assert!(output.stderr.contains("bad.jsonl:2:"), "{}", output.stderr);
+}
+
+/// Disabled rules do not take part in the live rule set.
+#[test]
+fn disabled_rules_are_not_indexed() {
+    let loaded = load(&[rules_dir()]);
+    let live: RuleSet = loaded.rule_set();
+    let mut hits = Vec::new();
+    live.candidates(
+        "/lol-champ-select/v1/session",
+        lcu_rules::event::EventType::Update,
+        &mut hits,
+    );
+    assert!(hits.is_empty());
+    assert!(
+        live.find("pick-champion-by-priority")
+            .is_some_and(|r| !r.enabled)
+    );
+}

@@ -1,0 +1,7 @@
+//! The integration tests: one binary (it links once), one module per feature.
+
+mod check;
+mod engine;
+mod replay;
+mod schema;
+mod util;
