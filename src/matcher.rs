@@ -3,7 +3,7 @@
 //! looked up by hash; `{name}` and `*` share one "any segment" edge; a trailing `**` is recorded
 //! on the node where it starts. Conditions are not evaluated here (see `rule.rs`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::event::{EventType, EventTypeMask};
 use crate::pattern::{Segment, UriPattern, uri_segments};
@@ -27,7 +27,7 @@ pub struct Hit {
 
 #[derive(Debug, Default)]
 struct Node {
-    literal: HashMap<Box<str>, u32>,
+    literal: FxHashMap<Box<str>, u32>,
     any: Option<u32>,
     /// Triggers whose pattern ends exactly here.
     end: Vec<Entry>,
@@ -156,10 +156,13 @@ fn collect(entries: &[Entry], event_type: EventType, out: &mut Vec<Hit>) {
     }
 }
 
-/// Sorts by rule then trigger and keeps each rule's first trigger.
+/// Sorts by rule then trigger and keeps each rule's first trigger. Hits from one node are
+/// already in rule order, so the sort is usually skipped.
 fn finish(out: &mut Vec<Hit>) {
     if out.len() > 1 {
-        out.sort_unstable();
+        if !out.is_sorted() {
+            out.sort_unstable();
+        }
         out.dedup_by_key(|hit| hit.rule);
     }
 }

@@ -69,7 +69,7 @@ impl UriPattern {
                     let name = &part[1..part.len() - 1];
                     if !is_identifier(name) {
                         return Err(error(format!(
-                            "`{part}`: a capture name is letters, digits and `_`, not starting with a digit"
+                            "`{part}`: a capture name is letters, digits, `_` and `-`, starting with a letter or `_`"
                         )));
                     }
                     let taken = segments
@@ -150,7 +150,7 @@ impl UriPattern {
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Splits an event URI into the segments patterns match against: the path after the leading `/`,
@@ -217,9 +217,12 @@ mod tests {
     /// Captures come back in order.
     #[test]
     fn captures_in_order() {
-        let pattern = UriPattern::parse("/a/{x}/*/{y}").unwrap();
+        let pattern = UriPattern::parse("/a/{x}/*/{product-id}").unwrap();
         assert_eq!(pattern.captures(&segs("/a/1/2/3")), vec!["1", "3"]);
-        assert_eq!(pattern.capture_names().collect::<Vec<_>>(), vec!["x", "y"]);
+        assert_eq!(
+            pattern.capture_names().collect::<Vec<_>>(),
+            vec!["x", "product-id"]
+        );
     }
 
     /// Malformed patterns are refused with the offending segment's offset.

@@ -13,6 +13,7 @@ use crate::event::Event;
 use crate::port::{ClientPort, HttpRequest, HttpResponse};
 use crate::rule::{Firing, RequestStep, Rule, Step};
 use crate::scope::Scope;
+use crate::template::RenderError;
 use crate::trace::{Observer, RunOutcome, Trace};
 
 /// Everything a run needs; owned, so the run can live on its own task.
@@ -90,40 +91,8 @@ impl RunContext {
         step: &RequestStep,
         saved: &Map<String, Value>,
     ) -> Result<HttpRequest, String> {
-        let scope = self.scope(saved);
-        let mut path = step
-            .path
-            .render(&scope, &self.registry)
-            .map_err(|e| e.to_string())?;
-        if !step.query.is_empty() {
-            let mut query = String::new();
-            for (key, template) in &step.query {
-                let value = template
-                    .render_string(&scope, &self.registry)
-                    .map_err(|e| e.to_string())?;
-                if !query.is_empty() {
-                    query.push('&');
-                }
-                query.extend(percent_encoding::utf8_percent_encode(key, QUERY));
-                query.push('=');
-                query.extend(percent_encoding::utf8_percent_encode(&value, QUERY));
-            }
-            path.push('?');
-            path.push_str(&query);
-        }
-        let body = match &step.body {
-            Some(body) => Some(
-                body.render(&scope, &self.registry)
-                    .map_err(|e| e.to_string())?,
-            ),
-            None => None,
-        };
-        Ok(HttpRequest {
-            rule: self.rule_id.clone(),
-            method: step.method,
-            path,
-            body,
-        })
+        render_request(step, &self.scope(saved), &self.registry, &self.rule_id)
+            .map_err(|e| e.to_string())
     }
 
     async fn request(
@@ -181,6 +150,40 @@ impl RunContext {
             }
         }
     }
+}
+
+/// Renders a request step against a scope: the path segment by segment, the query, the body.
+pub fn render_request(
+    step: &RequestStep,
+    scope: &Scope<'_>,
+    registry: &Handlebars<'_>,
+    rule: &Arc<str>,
+) -> Result<HttpRequest, RenderError> {
+    let mut path = step.path.render(scope, registry)?;
+    if !step.query.is_empty() {
+        let mut query = String::new();
+        for (key, template) in &step.query {
+            let value = template.render_string(scope, registry)?;
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.extend(percent_encoding::utf8_percent_encode(key, QUERY));
+            query.push('=');
+            query.extend(percent_encoding::utf8_percent_encode(&value, QUERY));
+        }
+        path.push('?');
+        path.push_str(&query);
+    }
+    let body = match &step.body {
+        Some(body) => Some(body.render(scope, registry)?),
+        None => None,
+    };
+    Ok(HttpRequest {
+        rule: rule.clone(),
+        method: step.method,
+        path,
+        body,
+    })
 }
 
 /// Characters encoded in query keys and values.
