@@ -194,7 +194,7 @@ fn bench_matcher_fixed_output(c: &mut Criterion) {
     group.throughput(Throughput::Elements(events.len() as u64));
     for count in [10usize, 100, 1_000, 10_000] {
         let mut yaml = String::from("rules:\n");
-        for (index, uri) in hot.iter().map(|u| *u).enumerate().chain(
+        for (index, uri) in hot.iter().copied().enumerate().chain(
             (0..count.saturating_sub(hot.len()))
                 .map(|i| (hot.len() + i, filler[i % filler.len()].as_str())),
         ) {
