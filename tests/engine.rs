@@ -345,3 +345,25 @@ async fn shutdown_cancels_runs_after_the_grace_period() {
     assert_eq!(times(&out.sent), vec![1500]);
     assert_eq!(out.report.cancelled, vec![("long".to_string(), 1)]);
 }
+
+/// Query values are templates, percent-encoded as query text.
+#[tokio::test(start_paused = true)]
+async fn query_values_are_encoded() {
+    let rules = rules(
+        "rules:\n  - id: r\n    on: /e\n    do:\n      - request: {method: GET, path: /x, query: {name: \"{{data.n}}\", page: \"2\"}}\n",
+    );
+    let out = drive(
+        rules,
+        ScriptedPort::new(),
+        &[(0, "/e", json!({"n": "a b&c=d/é"}))],
+        None,
+    )
+    .await;
+    assert_eq!(
+        out.sent,
+        vec![(
+            Duration::ZERO,
+            "/x?name=a%20b%26c%3Dd%2F%C3%A9&page=2".to_string()
+        )]
+    );
+}
