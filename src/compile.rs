@@ -125,6 +125,7 @@ impl RuleCompiler<'_, '_> {
             id: rule.id.value.clone(),
             description: rule.description.clone(),
             enabled: rule.enabled,
+            snapshots: rule.snapshots,
             file: file.to_path_buf(),
             span: spec.span,
             triggers,

@@ -177,6 +177,9 @@ impl Engine {
             .candidates(&event.uri, event.event_type, &mut hits);
         for hit in &hits {
             let rule = self.rules.rule(hit.rule).clone();
+            if event.snapshot && !rule.snapshots {
+                continue;
+            }
             let verdict = match rule.evaluate(&event, hit.trigger as usize, &self.rules.registry) {
                 Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
                 Decision::Fire(firing) => self.admit(hit.rule, &event, firing),

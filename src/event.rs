@@ -74,6 +74,9 @@ pub struct Event {
     pub event_type: EventType,
     /// The resource's new state (`null` on `Delete`).
     pub data: Value,
+    /// Whether this is not a change but the state read after (re)connecting.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot: bool,
 }
 
 impl Event {
@@ -83,6 +86,7 @@ impl Event {
             uri: uri.into(),
             event_type,
             data,
+            snapshot: false,
         }
     }
 }
@@ -154,11 +158,11 @@ impl<'de> Deserialize<'de> for WireFrame {
                     .next_element()?
                     .ok_or_else(|| de::Error::custom("EVENT frame without a payload"))?;
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(WireFrame::Event(Event {
-                    uri: payload.uri,
-                    event_type: payload.event_type,
-                    data: payload.data,
-                }))
+                Ok(WireFrame::Event(Event::new(
+                    payload.uri,
+                    payload.event_type,
+                    payload.data,
+                )))
             }
         }
 

@@ -70,6 +70,8 @@ pub struct Rule {
     pub description: Option<String>,
     /// Whether the live engine fires it.
     pub enabled: bool,
+    /// Whether snapshot events (the state read after connecting) can trigger it.
+    pub snapshots: bool,
     /// The file it came from.
     pub file: PathBuf,
     /// Where its definition starts.

@@ -39,6 +39,10 @@ pub struct RuleSpec {
     /// `false` keeps the rule loaded and checked but never fired (its tests still run).
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Whether the rule also reacts to the state read right after connecting to the client
+    /// (default `true`): a ready check already showing when lcu-rules connects is still accepted.
+    #[serde(default = "default_true")]
+    pub snapshots: bool,
     /// The events that trigger the rule: a URI pattern, or a list of triggers.
     pub on: OneOrMany<Spanned<TriggerSpec>>,
     /// Named values taken from the event, in order; later ones and all conditions and templates

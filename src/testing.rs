@@ -425,10 +425,11 @@ pub fn render_timeline(traces: &[Trace], all_decisions: bool) -> String {
         let _ = match trace {
             Trace::Event { at, seq, event } => writeln!(
                 out,
-                "  {:>9}  #{seq} {} {}",
+                "  {:>9}  #{seq} {} {}{}",
                 clock(*at),
                 event.event_type.as_str(),
-                event.uri
+                event.uri,
+                if event.snapshot { " (snapshot)" } else { "" }
             ),
             Trace::Decision { rule, verdict, .. } => match verdict {
                 Verdict::Fired { run } => writeln!(out, "             {rule}: fired (run {run})"),

@@ -1,0 +1,178 @@
+//! The HTTPS side of a connection to the client: one long-lived keep-alive `reqwest` client per
+//! connection (a peer tool ran out of local ports opening one per request), Basic auth on every
+//! request, pinned trust, and a bound on requests in flight so a burst queues instead of opening
+//! hundreds of sockets. [`LivePort`] is the engine's port: it follows whichever connection is
+//! current and answers "not connected" in between.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::discovery::Credentials;
+use crate::port::{ClientPort, HttpRequest, HttpResponse, PortError, PortFuture};
+use crate::spec::MethodName;
+use crate::tls::{TlsError, Trust};
+
+/// How many requests may be in flight on one connection at once.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// An HTTPS client bound to one client instance (one port and token).
+pub struct LcuHttp {
+    client: reqwest::Client,
+    base: String,
+    permits: Semaphore,
+}
+
+impl LcuHttp {
+    /// A client for these credentials, trusting `trust`.
+    pub fn new(credentials: &Credentials, trust: &Trust) -> Result<LcuHttp, TlsError> {
+        crate::tls::install_crypto_provider();
+        let mut auth = HeaderValue::from_str(&credentials.token.basic_auth_header())
+            .map_err(|_| TlsError::Client("the token is not valid header text".into()))?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        let builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .http1_only()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(MAX_IN_FLIGHT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .connect_timeout(Duration::from_secs(3));
+        let client = trust
+            .apply(builder)?
+            .build()
+            .map_err(|e| TlsError::Client(error_chain(&e)))?;
+        Ok(LcuHttp {
+            client,
+            base: format!("https://127.0.0.1:{}", credentials.port),
+            permits: Semaphore::new(MAX_IN_FLIGHT),
+        })
+    }
+
+    /// Sends a request and reads the whole answer.
+    pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PortError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PortError::NotConnected)?;
+        let url = format!("{}{}", self.base, request.path);
+        let method = match request.method {
+            MethodName::GET => reqwest::Method::GET,
+            MethodName::POST => reqwest::Method::POST,
+            MethodName::PUT => reqwest::Method::PUT,
+            MethodName::PATCH => reqwest::Method::PATCH,
+            MethodName::DELETE => reqwest::Method::DELETE,
+        };
+        let mut builder = self.client.request(method, url);
+        if let Some(body) = &request.body {
+            let bytes =
+                serde_json::to_vec(body).map_err(|e| PortError::Transport(e.to_string()))?;
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| PortError::Transport(describe_request_error(&e)))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| PortError::Transport(describe_request_error(&e)))?;
+        Ok(HttpResponse {
+            status,
+            body: parse_body(&bytes),
+        })
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Result<HttpResponse, PortError> {
+        self.send(&HttpRequest {
+            rule: Arc::from("lcu-rules"),
+            method: MethodName::GET,
+            path: path.to_string(),
+            body: None,
+        })
+        .await
+    }
+}
+
+/// A response body as JSON: `null` when empty, a string when it is not JSON.
+fn parse_body(bytes: &[u8]) -> Value {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// An error with its causes, one after another (reqwest's own message alone says only "error
+/// sending request").
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A request error in words a player can act on.
+fn describe_request_error(error: &reqwest::Error) -> String {
+    let chain = error_chain(error);
+    if chain.contains("UnknownIssuer") || chain.contains("invalid peer certificate") {
+        format!("the client's certificate is not signed by a trusted root ({chain})")
+    } else if chain.contains("Connection refused") || chain.contains("connection refused") {
+        "connection refused (the client is not listening on that port)".to_string()
+    } else {
+        chain
+    }
+}
+
+/// The engine's port in the live service: sends through the current connection, if any.
+#[derive(Default)]
+pub struct LivePort {
+    current: RwLock<Option<Arc<LcuHttp>>>,
+}
+
+impl LivePort {
+    /// Makes `http` the connection requests go through (`None`: disconnected).
+    pub fn set(&self, http: Option<Arc<LcuHttp>>) {
+        if let Ok(mut current) = self.current.write() {
+            *current = http;
+        }
+    }
+
+    /// The current connection.
+    pub fn current(&self) -> Option<Arc<LcuHttp>> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+}
+
+impl ClientPort for LivePort {
+    fn send(&self, request: HttpRequest) -> PortFuture {
+        let http = self.current();
+        Box::pin(async move {
+            match http {
+                Some(http) => http.send(&request).await,
+                None => Err(PortError::NotConnected),
+            }
+        })
+    }
+}

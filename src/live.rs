@@ -1,0 +1,467 @@
+//! The live connection: finds the client, waits until it answers, opens the WAMP websocket,
+//! subscribes to the `OnJsonApiEvent` firehose, reads the current state of every URI the rules
+//! trigger on (resync, fed to the engine as snapshot events), then hands every event frame to the
+//! engine. When the socket closes or the client goes away it rediscovers the credentials (port and
+//! token change on every client start) and reconnects with capped, jittered backoff. The reader
+//! only frames and parses; it never waits on an action. Repeated problems are logged once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::sync::CancellationToken;
+
+use crate::discovery::{Credentials, Discovery};
+use crate::event::{Event, EventType, parse_frame};
+use crate::http::{LcuHttp, LivePort, error_chain};
+use crate::port::PortError;
+use crate::tls::Trust;
+
+/// The firehose topic: every JSON API change.
+pub const FIREHOSE: &str = "OnJsonApiEvent";
+/// The URI read first after connecting (also the readiness probe).
+pub const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
+/// Largest accepted websocket message (champion-select payloads are large).
+pub const MAX_FRAME: usize = 32 << 20;
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Where to find the client.
+    pub discovery: Discovery,
+    /// What certificates to trust.
+    pub trust: Trust,
+    /// How often to look for a client that is not there.
+    pub poll_interval: Duration,
+    /// First wait before reconnecting after a failure.
+    pub backoff_min: Duration,
+    /// Longest wait between attempts.
+    pub backoff_max: Duration,
+    /// How long to wait for a client that accepts connections but is not ready yet.
+    pub ready_timeout: Duration,
+    /// URIs to read after every (re)connect; the gameflow phase is always read first.
+    pub resync: Vec<String>,
+}
+
+impl LiveOptions {
+    /// Defaults for a real client.
+    pub fn new(discovery: Discovery, trust: Trust, resync: Vec<String>) -> LiveOptions {
+        LiveOptions {
+            discovery,
+            trust,
+            poll_interval: Duration::from_secs(2),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            ready_timeout: Duration::from_secs(60),
+            resync,
+        }
+    }
+}
+
+/// What the connection is doing, for status displays and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// No client found yet.
+    Waiting,
+    /// Found a client; connecting.
+    Connecting {
+        /// Its port.
+        port: u16,
+    },
+    /// Subscribed and resynced; events flow.
+    Connected {
+        /// Its port.
+        port: u16,
+        /// How many times a connection was made so far (1 for the first).
+        connections: u64,
+    },
+    /// The last attempt failed; retrying.
+    Retrying {
+        /// Why it failed.
+        reason: String,
+    },
+    /// Shut down.
+    Stopped,
+}
+
+/// Why a connection attempt or session ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiveError {
+    /// No usable credentials.
+    #[error("{0}")]
+    Discovery(#[from] crate::discovery::DiscoveryError),
+    /// The client refused the token.
+    #[error("the client refused the credentials (HTTP 401); the token may be stale")]
+    Unauthorized,
+    /// TLS failed (an untrusted certificate, typically).
+    #[error("TLS failed: {0}")]
+    Tls(String),
+    /// The client was not ready in time.
+    #[error("the client accepted connections but was not ready within {0:?}")]
+    NotReady(Duration),
+    /// The client is not listening (gone, or restarting).
+    #[error("connection refused (the client is not listening on port {0})")]
+    Refused(u16),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+enum SessionEnd {
+    Shutdown,
+    Closed(String),
+}
+
+/// Keeps a connection to the client until `shutdown`, feeding events into `events`.
+pub async fn maintain(
+    options: LiveOptions,
+    port: Arc<LivePort>,
+    events: mpsc::Sender<Event>,
+    status: watch::Sender<Status>,
+    shutdown: CancellationToken,
+) {
+    let mut reporter = Reporter::default();
+    let mut failures: u32 = 0;
+    let mut connections: u64 = 0;
+    let mut jitter = Jitter::seeded();
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let credentials = match options.discovery.find() {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                reporter.problem(&format!("waiting for the League client ({error})"));
+                let _ = status.send(Status::Waiting);
+                if sleep_or_shutdown(options.poll_interval, &shutdown).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let _ = status.send(Status::Connecting {
+            port: credentials.port,
+        });
+        match session(
+            &options,
+            &credentials,
+            &port,
+            &events,
+            &status,
+            &shutdown,
+            &mut connections,
+            &mut reporter,
+        )
+        .await
+        {
+            Ok(SessionEnd::Shutdown) => break,
+            Ok(SessionEnd::Closed(reason)) => {
+                tracing::info!(reason = %reason, "connection to the League client closed; reconnecting");
+                failures = 0;
+                if sleep_or_shutdown(options.backoff_min, &shutdown).await {
+                    break;
+                }
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                let reason = error.to_string();
+                reporter.problem(&reason);
+                let _ = status.send(Status::Retrying { reason });
+                let wait = jitter.backoff(options.backoff_min, options.backoff_max, failures);
+                if sleep_or_shutdown(wait, &shutdown).await {
+                    break;
+                }
+            }
+        }
+    }
+    port.set(None);
+    let _ = status.send(Status::Stopped);
+}
+
+/// Sleeps; returns whether shutdown was asked meanwhile.
+async fn sleep_or_shutdown(duration: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(duration) => false,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn session(
+    options: &LiveOptions,
+    credentials: &Credentials,
+    port: &Arc<LivePort>,
+    events: &mpsc::Sender<Event>,
+    status: &watch::Sender<Status>,
+    shutdown: &CancellationToken,
+    connections: &mut u64,
+    reporter: &mut Reporter,
+) -> Result<SessionEnd, LiveError> {
+    let http = Arc::new(
+        LcuHttp::new(credentials, &options.trust).map_err(|e| LiveError::Tls(e.to_string()))?,
+    );
+    if options.trust.is_insecure() {
+        tracing::warn!(
+            "certificate verification is OFF (--insecure): anyone on this machine could impersonate the client"
+        );
+    }
+    let phase = wait_until_ready(&http, credentials.port, options.ready_timeout, shutdown).await?;
+    let mut socket = open_socket(credentials, &options.trust).await?;
+    socket
+        .send(Message::text(format!("[5,\"{FIREHOSE}\"]")))
+        .await
+        .map_err(|e| LiveError::Other(format!("cannot subscribe: {e}")))?;
+    port.set(Some(http.clone()));
+    *connections += 1;
+    reporter.clear();
+    tracing::info!(port = credentials.port, pid = ?credentials.pid, origin = ?credentials.origin, "connected to the League client");
+    let _ = status.send(Status::Connected {
+        port: credentials.port,
+        connections: *connections,
+    });
+
+    let end = async {
+        resync(&http, phase, &options.resync, events).await?;
+        read_frames(&mut socket, events, shutdown).await
+    }
+    .await;
+    port.set(None);
+    if let Ok(SessionEnd::Shutdown) = end {
+        let _ = socket.close(None).await;
+    }
+    end
+}
+
+/// Polls the gameflow phase until the client answers it: connection refused and 404 ("Invalid
+/// function", plugins still loading) mean "not yet". Returns the phase response for the resync.
+async fn wait_until_ready(
+    http: &LcuHttp,
+    port: u16,
+    timeout: Duration,
+    shutdown: &CancellationToken,
+) -> Result<Option<serde_json::Value>, LiveError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut refused_once = false;
+    loop {
+        match http.get(GAMEFLOW_PHASE).await {
+            Ok(response) if response.status == 401 || response.status == 403 => {
+                return Err(LiveError::Unauthorized);
+            }
+            Ok(response) if (200..300).contains(&response.status) => {
+                return Ok(Some(response.body));
+            }
+            Ok(_) => {}
+            Err(PortError::Transport(message)) if message.contains("certificate") => {
+                return Err(LiveError::Tls(message));
+            }
+            Err(PortError::Transport(message)) if message.starts_with("connection refused") => {
+                // A client that just exited: rediscover rather than wait for it.
+                if !refused_once {
+                    refused_once = true;
+                } else {
+                    return Err(LiveError::Refused(port));
+                }
+            }
+            Err(error) => return Err(LiveError::Other(error.to_string())),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(LiveError::NotReady(timeout));
+        }
+        if sleep_or_shutdown(Duration::from_millis(250), shutdown).await {
+            return Ok(None);
+        }
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_socket(credentials: &Credentials, trust: &Trust) -> Result<Socket, LiveError> {
+    let mut request = format!("wss://127.0.0.1:{}/", credentials.port)
+        .into_client_request()
+        .map_err(|e| LiveError::Other(e.to_string()))?;
+    let mut auth = tungstenite::http::HeaderValue::from_str(&credentials.token.basic_auth_header())
+        .map_err(|_| LiveError::Other("the token is not valid header text".into()))?;
+    auth.set_sensitive(true);
+    request
+        .headers_mut()
+        .insert(tungstenite::http::header::AUTHORIZATION, auth);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME))
+        .read_buffer_size(64 * 1024);
+    let connector = tokio_tungstenite::Connector::Rustls(
+        trust
+            .rustls_config()
+            .map_err(|e| LiveError::Tls(e.to_string()))?,
+    );
+    match tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(config),
+        true,
+        Some(connector),
+    )
+    .await
+    {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) if response.status().as_u16() == 401 => {
+            Err(LiveError::Unauthorized)
+        }
+        Err(tungstenite::Error::Tls(error)) => Err(LiveError::Tls(error.to_string())),
+        Err(tungstenite::Error::Io(error))
+            if error.kind() == std::io::ErrorKind::ConnectionRefused =>
+        {
+            Err(LiveError::Refused(credentials.port))
+        }
+        Err(error) => Err(LiveError::Other(format!(
+            "websocket: {}",
+            error_chain(&error)
+        ))),
+    }
+}
+
+/// Feeds the current state of the watched URIs to the engine as snapshot events.
+async fn resync(
+    http: &LcuHttp,
+    phase: Option<serde_json::Value>,
+    uris: &[String],
+    events: &mpsc::Sender<Event>,
+) -> Result<SessionEnd, LiveError> {
+    let mut snapshots = Vec::with_capacity(uris.len() + 1);
+    if let Some(phase) = phase {
+        snapshots.push((GAMEFLOW_PHASE.to_string(), phase));
+    }
+    for uri in uris.iter().filter(|u| u.as_str() != GAMEFLOW_PHASE) {
+        match http.get(uri).await {
+            Ok(response) if (200..300).contains(&response.status) => {
+                snapshots.push((uri.clone(), response.body))
+            }
+            Ok(response) => {
+                tracing::debug!(uri = %uri, status = response.status, "no current state to resync")
+            }
+            Err(error) => return Err(LiveError::Other(format!("resync of {uri} failed: {error}"))),
+        }
+    }
+    let count = snapshots.len();
+    for (uri, data) in snapshots {
+        let mut event = Event::new(uri, EventType::Update, data);
+        event.snapshot = true;
+        if events.send(event).await.is_err() {
+            return Ok(SessionEnd::Shutdown);
+        }
+    }
+    tracing::debug!(resources = count, "resynced the client's current state");
+    Ok(SessionEnd::Closed(String::new()))
+}
+
+/// Reads frames until the socket ends or shutdown; hands each event to the engine.
+async fn read_frames(
+    socket: &mut Socket,
+    events: &mpsc::Sender<Event>,
+    shutdown: &CancellationToken,
+) -> Result<SessionEnd, LiveError> {
+    let mut malformed: HashMap<&'static str, u64> = HashMap::new();
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
+            message = socket.next() => message,
+        };
+        let text = match message {
+            None => return Ok(SessionEnd::Closed("the client closed the socket".into())),
+            Some(Err(error)) => return Ok(SessionEnd::Closed(format!("socket error: {error}"))),
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                return Ok(SessionEnd::Closed(format!(
+                    "the client closed the socket ({frame:?})"
+                )));
+            }
+            Some(Ok(_)) => continue,
+        };
+        match parse_frame(text.as_str()) {
+            Ok(Some(event)) => {
+                if events.send(event).await.is_err() {
+                    return Ok(SessionEnd::Shutdown);
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                let count = malformed.entry(error.kind()).or_insert(0);
+                *count += 1;
+                let start: String = text.as_str().chars().take(120).collect();
+                if *count == 1 {
+                    tracing::warn!(kind = error.kind(), %error, frame = %start, "skipped a malformed frame");
+                } else {
+                    tracing::debug!(kind = error.kind(), count = *count, frame = %start, "skipped a malformed frame");
+                }
+            }
+        }
+    }
+}
+
+/// Logs a problem once, and again only when it changes.
+#[derive(Default)]
+struct Reporter {
+    last: Option<String>,
+}
+
+impl Reporter {
+    fn problem(&mut self, message: &str) {
+        if self.last.as_deref() == Some(message) {
+            tracing::debug!(problem = %message, "still failing");
+        } else {
+            tracing::warn!("{message}");
+            self.last = Some(message.to_string());
+        }
+    }
+
+    fn clear(&mut self) {
+        self.last = None;
+    }
+}
+
+/// Exponential backoff with ±20 % jitter, from a small generator seeded by the clock.
+struct Jitter(u64);
+
+impl Jitter {
+    fn seeded() -> Jitter {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(1);
+        Jitter(nanos | 1)
+    }
+
+    fn backoff(&mut self, min: Duration, max: Duration, failures: u32) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let base = min
+            .saturating_mul(1 << failures.saturating_sub(1).min(16))
+            .min(max);
+        let factor = 0.8 + (self.0 % 4001) as f64 / 10_000.0;
+        base.mul_f64(factor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Backoff doubles from the minimum, stays within the cap (plus jitter) and jitters.
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let mut jitter = Jitter(12345);
+        let min = Duration::from_millis(100);
+        let max = Duration::from_secs(5);
+        let waits: Vec<Duration> = (1..=12).map(|n| jitter.backoff(min, max, n)).collect();
+        assert!(waits[0] >= Duration::from_millis(80) && waits[0] <= Duration::from_millis(120));
+        assert!(waits[3] >= Duration::from_millis(640) && waits[3] <= Duration::from_millis(960));
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(6)));
+        assert!(waits[10] != waits[11]);
+    }
+}

@@ -1,0 +1,293 @@
+//! The live connection through the real network path (TLS, the WAMP websocket, HTTP) against the
+//! simulated client: auto-accept, restarts, dropped sockets, untrusted certificates, wrong tokens,
+//! a slow client, and a whole session at trace level without the token appearing anywhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use lcu_rules::discovery::Discovery;
+use lcu_rules::engine::EngineConfig;
+use lcu_rules::event::EventType;
+use lcu_rules::live::{LiveOptions, Status};
+use lcu_rules::loader::load;
+use lcu_rules::rule::RuleSet;
+use lcu_rules::service::Service;
+use lcu_rules::sim::SimClient;
+use lcu_rules::sim::state::{READY_CHECK, ready_check};
+use lcu_rules::testing::Collector;
+use lcu_rules::tls::Trust;
+
+use crate::util::{Dir, rules_dir};
+
+const ACCEPT: &str = "/lol-matchmaking/v1/ready-check/accept";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn accept_rules() -> Arc<RuleSet> {
+    let loaded = load(&[rules_dir().join("accept-ready-check.yaml")]);
+    assert!(!loaded.has_errors());
+    Arc::new(loaded.rule_set())
+}
+
+fn options(sim: &SimClient) -> LiveOptions {
+    let mut options = LiveOptions::new(
+        Discovery::Lockfile(sim.lockfile()),
+        Trust::riot_and_file(&sim.ca_file()).expect("sim CA"),
+        Vec::new(),
+    );
+    options.poll_interval = Duration::from_millis(50);
+    options.backoff_min = Duration::from_millis(20);
+    options.backoff_max = Duration::from_millis(200);
+    options
+}
+
+fn start(sim: &SimClient, rules: Arc<RuleSet>) -> (Service, Arc<Collector>) {
+    let collector = Arc::new(Collector::default());
+    let service = Service::start(
+        rules,
+        options(sim),
+        collector.clone(),
+        EngineConfig::default(),
+    );
+    (service, collector)
+}
+
+/// A ready check pops; the accept arrives, through TLS, the websocket and HTTP.
+#[tokio::test]
+async fn auto_accept_end_to_end() {
+    let dir = Dir::new();
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    let (mut service, _) = start(&sim, accept_rules());
+    assert!(
+        service.wait_connected(1, WAIT).await,
+        "never connected: {:?}",
+        *service.status.borrow()
+    );
+    assert!(sim.wait_for_sockets(1, WAIT).await);
+
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    let index = sim
+        .wait_for_request("POST", ACCEPT, 0, WAIT)
+        .await
+        .expect("accept sent");
+    let request = &sim.requests()[index];
+    assert_eq!(request.body, None);
+    assert_eq!(
+        sim.resource(READY_CHECK).unwrap()["playerResponse"],
+        "Accepted"
+    );
+    let report = service.stop().await;
+    assert_eq!(report.runs_completed, 1);
+}
+
+/// 20 client restarts, each with a new port and token, each followed by a ready check: all 20
+/// are accepted (credentials are rediscovered every time).
+#[tokio::test]
+async fn twenty_restarts_twenty_accepts() {
+    let dir = Dir::new();
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    let (mut service, _) = start(&sim, accept_rules());
+    let mut ports = std::collections::HashSet::new();
+    for round in 1..=20u64 {
+        assert!(
+            service.wait_connected(round, WAIT).await,
+            "round {round}: {:?}",
+            *service.status.borrow()
+        );
+        ports.insert(sim.port());
+        let before = sim.requests().len();
+        sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+        assert!(
+            sim.wait_for_request("POST", ACCEPT, before, WAIT)
+                .await
+                .is_some(),
+            "round {round}: no accept"
+        );
+        sim.change(READY_CHECK, None);
+        sim.restart().await.unwrap();
+    }
+    assert_eq!(sim.count_requests("POST", ACCEPT), 20);
+    assert_eq!(ports.len(), 20, "every restart used a new port");
+    service.stop().await;
+}
+
+/// The socket drops and the ready check pops while it is down: the resync after reconnecting
+/// reads it and the rule accepts it.
+#[tokio::test]
+async fn resync_accepts_a_ready_check_missed_while_disconnected() {
+    let dir = Dir::new();
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    let (mut service, collector) = start(&sim, accept_rules());
+    assert!(service.wait_connected(1, WAIT).await);
+    sim.drop_connections();
+    sim.set_quietly(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    assert!(
+        service.wait_connected(2, WAIT).await,
+        "{:?}",
+        *service.status.borrow()
+    );
+    assert!(
+        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
+            .await
+            .is_some()
+    );
+    let snapshot_fired = collector.traces().iter().any(|t| matches!(t, lcu_rules::trace::Trace::Event { event, .. } if event.snapshot && event.uri == READY_CHECK));
+    assert!(snapshot_fired, "the ready check came from the resync");
+    service.stop().await;
+}
+
+/// A ready check already showing when lcu-rules first connects is accepted too.
+#[tokio::test]
+async fn a_ready_check_showing_before_connecting_is_accepted() {
+    let dir = Dir::new();
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    sim.set_quietly(READY_CHECK, Some(ready_check("InProgress", "None", 3.0)));
+    let (mut service, _) = start(&sim, accept_rules());
+    assert!(service.wait_connected(1, WAIT).await);
+    assert!(
+        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
+            .await
+            .is_some()
+    );
+    service.stop().await;
+}
+
+/// A server whose certificate is not signed by a trusted root is refused, with a clear reason,
+/// and nothing is sent to it.
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused() {
+    let dir = Dir::new();
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    let mut options = options(&sim);
+    options.trust = Trust::riot();
+    let service = Service::start(
+        accept_rules(),
+        options,
+        Arc::new(Collector::default()),
+        EngineConfig::default(),
+    );
+    let mut status = service.status.clone();
+    let reason = tokio::time::timeout(
+        WAIT,
+        status.wait_for(|s| matches!(s, Status::Retrying { .. })),
+    )
+    .await
+    .expect("a failed attempt")
+    .expect("status")
+    .clone();
+    let Status::Retrying { reason } = reason else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("certificate is not signed by a trusted root"),
+        "{reason}"
+    );
+    assert!(reason.contains("UnknownIssuer"), "{reason}");
+    assert!(sim.requests().is_empty());
+    service.stop().await;
+}
+
+/// A wrong token gives a clear authentication error, logged once while retries go on quietly;
+/// once the credentials are right the service connects.
+#[test]
+fn a_wrong_token_is_reported_once_and_retried() {
+    let logs = LogCapture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = Dir::new();
+        let sim = SimClient::start(&dir.path().join("sim")).await.unwrap();
+        let wrong = dir.file("lockfile", &format!("LeagueClient:1:{}:not-the-token:https", sim.port()));
+        let mut options = options(&sim);
+        options.discovery = Discovery::Lockfile(wrong.clone());
+        let mut service = Service::start(accept_rules(), options, Arc::new(Collector::default()), EngineConfig::default());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(matches!(&*service.status.borrow(), Status::Retrying { reason } if reason.contains("401")), "{:?}", *service.status.borrow());
+        std::fs::copy(sim.lockfile(), &wrong).unwrap();
+        assert!(service.wait_connected(1, WAIT).await);
+        service.stop().await;
+    });
+    let text = logs.text();
+    assert_eq!(
+        text.matches("refused the credentials (HTTP 401)").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("connected to the League client"), "{text}");
+}
+
+/// A slow answer to one rule's request does not delay the next event: the accept for a later
+/// ready check arrives while the slow request is still unanswered.
+#[tokio::test]
+async fn a_slow_client_answer_does_not_delay_the_next_event() {
+    let dir = Dir::new();
+    let rules = dir.file(
+        "slow.yaml",
+        "rules:\n  - id: slow\n    on: /lol-lobby/v2/lobby\n    do: [{request: {method: POST, path: /lol-lobby/v2/slow, expect_status: [404]}}]\n",
+    );
+    let loaded = load(&[rules, rules_dir().join("accept-ready-check.yaml")]);
+    let sim = SimClient::start(&dir.path().join("sim")).await.unwrap();
+    sim.set_faults(lcu_rules::sim::Faults {
+        slow: Some(("/lol-lobby/v2/slow".into(), Duration::from_secs(3))),
+        ..Default::default()
+    });
+    let (mut service, _) = start(&sim, Arc::new(loaded.rule_set()));
+    assert!(service.wait_connected(1, WAIT).await);
+    sim.publish(
+        "/lol-lobby/v2/lobby",
+        EventType::Update,
+        json!({"gameConfig": {}}),
+    );
+    let slow = sim
+        .wait_for_request("POST", "/lol-lobby/v2/slow", 0, WAIT)
+        .await
+        .unwrap();
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    let accept = sim.wait_for_request("POST", ACCEPT, 0, WAIT).await.unwrap();
+    let requests = sim.requests();
+    assert!(
+        requests[slow].answered_at.is_none(),
+        "the slow request is still pending when the accept arrives"
+    );
+    assert!(requests[accept].at > requests[slow].at);
+    let report = service.stop().await;
+    assert!(report.runs_completed >= 1);
+}
+
+/// A `Write` target for a test subscriber that keeps everything written.
+#[derive(Clone, Default)]
+struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'a self) -> LogCapture {
+        self.clone()
+    }
+}
