@@ -13,9 +13,13 @@ use base64::Engine as _;
 pub struct AuthToken(String);
 
 impl AuthToken {
-    /// Wraps a token.
+    /// Wraps a token, and registers it (and its Basic-auth form) as a secret that logs redact.
     pub fn new(token: impl Into<String>) -> AuthToken {
-        AuthToken(token.into())
+        let token = AuthToken(token.into());
+        crate::secrets::register(&token.0);
+        let header = token.basic_auth_header();
+        crate::secrets::register(header.trim_start_matches("Basic "));
+        token
     }
 
     /// The token itself, for the few places that must send it.

@@ -11,6 +11,7 @@
 
 pub mod compile;
 pub mod condition;
+pub mod demo;
 pub mod diag;
 pub mod discovery;
 pub mod engine;
@@ -24,6 +25,7 @@ pub mod port;
 pub mod rule;
 pub mod run;
 pub mod scope;
+pub mod secrets;
 pub mod service;
 pub mod sim;
 pub mod spec;

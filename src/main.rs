@@ -9,9 +9,15 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use lcu_rules::diag::Severity;
+use lcu_rules::discovery::{AuthToken, Discovery};
+use lcu_rules::engine::EngineConfig;
+use lcu_rules::live::LiveOptions;
 use lcu_rules::loader::{Loaded, load};
 use lcu_rules::rule::RuleSet;
+use lcu_rules::service::Service;
 use lcu_rules::testing::{read_recording, render_timeline, replay, run_case, timed};
+use lcu_rules::tls::Trust;
+use lcu_rules::trace::LogObserver;
 
 #[derive(Parser)]
 #[command(
@@ -62,9 +68,42 @@ enum Command {
     },
     /// Print the JSON Schema of the rule file format.
     Schema,
+    /// Connect to the running League client and fire the rules (Ctrl-C to stop).
+    Run {
+        /// Rule files or folders (repeatable; default: rules/).
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// Use this lockfile instead of finding the client's process.
+        #[arg(long, value_name = "FILE")]
+        lockfile: Option<PathBuf>,
+        /// Connect to this port; the token is read from the LCU_RULES_TOKEN environment variable
+        /// (never pass a token on the command line: other programs can read it).
+        #[arg(long, conflicts_with = "lockfile")]
+        port: Option<u16>,
+        /// Also trust this CA certificate (PEM), besides Riot's root.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// Do not verify the client's certificate at all (logged loudly on every connect).
+        #[arg(long, conflicts_with = "ca")]
+        insecure: bool,
+    },
+    /// Run the rules against a built-in simulated client through the real network path and print
+    /// the timeline of a scripted session (lobby, queue, ready check, champion select, game).
+    Demo {
+        /// Rule files or folders (default: rules/, or the built-in examples).
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// Scale the pauses between the session's steps (0.1 = ten times faster).
+        #[arg(long, default_value_t = 1.0)]
+        pace: f64,
+    },
 }
 
+/// The environment variable `run --port` reads the token from.
+const TOKEN_VARIABLE: &str = "LCU_RULES_TOKEN";
+
 fn main() -> ExitCode {
+    lcu_rules::tls::install_crypto_provider();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -94,7 +133,124 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", lcu_rules::spec::json_schema());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run {
+            rules,
+            lockfile,
+            port,
+            ca,
+            insecure,
+        } => {
+            init_logging("info");
+            let discovery = match (lockfile, port) {
+                (Some(path), _) => Discovery::Lockfile(path),
+                (None, Some(port)) => {
+                    let token = std::env::var(TOKEN_VARIABLE)
+                        .with_context(|| format!("--port needs the client's token in the {TOKEN_VARIABLE} environment variable"))?;
+                    Discovery::Explicit {
+                        port,
+                        token: AuthToken::new(token),
+                    }
+                }
+                (None, None) => Discovery::Auto,
+            };
+            let trust = match (insecure, ca) {
+                (true, _) => Trust::Insecure,
+                (false, Some(ca)) => Trust::riot_and_file(&ca)?,
+                (false, None) => Trust::riot(),
+            };
+            runtime()?.block_on(run_service(&or_default(rules), discovery, trust))
+        }
+        Command::Demo { rules, pace } => {
+            init_logging("warn");
+            let out: Box<dyn std::io::Write + Send> = Box::new(std::io::stdout());
+            match runtime()?.block_on(lcu_rules::demo::run(&rules, pace.max(0.0), out)) {
+                Ok(summary) => {
+                    println!(
+                        "\ndemo finished: the ready check was accepted {:.2} ms after it reached the socket, and play-again was sent after the game",
+                        summary.accept_latency.as_secs_f64() * 1000.0
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!("demo failed: {error}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Logs to the terminal; `RUST_LOG` overrides the default level.
+fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(lcu_rules::secrets::RedactingStderr)
+        .try_init();
+}
+
+async fn run_service(
+    paths: &[PathBuf],
+    discovery: Discovery,
+    trust: Trust,
+) -> anyhow::Result<ExitCode> {
+    lcu_rules::tls::install_crypto_provider();
+    let loaded = load(paths);
+    if print_load_errors(&loaded) {
+        return Ok(ExitCode::from(1));
+    }
+    let rules = Arc::new(loaded.rule_set());
+    let enabled: Vec<&str> = rules
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| r.id.as_str())
+        .collect();
+    tracing::info!(rules = %enabled.join(", "), "rules loaded");
+    let options = LiveOptions::new(discovery, trust, Vec::new());
+    let service = Service::start(
+        rules,
+        options,
+        Arc::new(LogObserver),
+        EngineConfig::default(),
+    );
+    wait_for_stop_signal().await;
+    tracing::info!("stopping");
+    let report = service.stop().await;
+    tracing::info!(
+        events = report.events,
+        runs = report.runs_started,
+        completed = report.runs_completed,
+        failed = report.runs_failed,
+        cancelled = report.cancelled.len(),
+        "stopped"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn or_default(paths: Vec<PathBuf>) -> Vec<PathBuf> {
