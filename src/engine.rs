@@ -24,18 +24,25 @@ use crate::trace::{Observer, RunOutcome, Suppressed, Trace, Verdict};
 
 /// How long in-flight runs may go on after shutdown is asked before they are cancelled.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How many runs may be active at once across all rules by default.
+pub const DEFAULT_MAX_ACTIVE_RUNS: usize = 512;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Grace period for in-flight runs at shutdown.
     pub shutdown_grace: Duration,
+    /// Runs active at once across all rules. At the cap the engine takes no new event until a
+    /// run ends: the bounded event queue fills and the socket reader waits, so a flood slows the
+    /// stream down instead of dropping events or growing memory without bound.
+    pub max_active_runs: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            max_active_runs: DEFAULT_MAX_ACTIVE_RUNS,
         }
     }
 }
@@ -53,6 +60,8 @@ pub struct EngineReport {
     pub runs_failed: u64,
     /// Triggers held back by a mode or cooldown.
     pub suppressed: u64,
+    /// How many times the engine paused taking events because `max_active_runs` were active.
+    pub saturated: u64,
     /// Runs cancelled (restart mode, or still running when the grace period ran out), as
     /// `(rule id, run number)`.
     pub cancelled: Vec<(String, u64)>,
@@ -96,6 +105,8 @@ pub struct Engine {
     done_rx: mpsc::UnboundedReceiver<RunDone>,
     next_run: u64,
     next_seq: u64,
+    /// Active runs across all rules.
+    active_total: usize,
     epoch: Instant,
     report: EngineReport,
     hits: Vec<Hit>,
@@ -128,6 +139,7 @@ impl Engine {
             done_rx,
             next_run: 1,
             next_seq: 1,
+            active_total: 0,
             epoch: Instant::now(),
             report: EngineReport::default(),
             hits: Vec::with_capacity(8),
@@ -141,12 +153,23 @@ impl Engine {
         mut events: mpsc::Receiver<Event>,
         shutdown: CancellationToken,
     ) -> EngineReport {
+        let cap = self.config.max_active_runs.max(1);
+        let mut was_saturated = false;
         let cancelled = loop {
+            let saturated = self.active_total >= cap;
+            if saturated && !was_saturated {
+                self.report.saturated += 1;
+                tracing::warn!(
+                    active_runs = self.active_total,
+                    "run limit reached: taking no new event until a run ends"
+                );
+            }
+            was_saturated = saturated;
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break true,
                 Some(done) = self.done_rx.recv() => self.on_run_done(done),
-                input = events.recv() => match input {
+                input = events.recv(), if !saturated => match input {
                     Some(event) => self.on_event(event),
                     None => break false,
                 },
@@ -253,6 +276,7 @@ impl Engine {
     fn start(&mut self, rule: u32, run: u64, event: Arc<Event>, firing: Firing) {
         let token = CancellationToken::new();
         self.states[rule as usize].active.push((run, token.clone()));
+        self.active_total += 1;
         self.report.runs_started += 1;
         let rule_id = self.rule_ids[rule as usize].clone();
         let context = RunContext {
@@ -295,7 +319,9 @@ impl Engine {
                 .push((self.rule_ids[done.rule as usize].to_string(), done.run)),
         }
         let state = &mut self.states[done.rule as usize];
+        let before = state.active.len();
         state.active.retain(|(run, _)| *run != done.run);
+        self.active_total -= before - state.active.len();
         if state.active.is_empty()
             && let Some(next) = state.queue.pop_front()
         {
@@ -304,7 +330,7 @@ impl Engine {
     }
 
     fn active_runs(&self) -> usize {
-        self.states.iter().map(|s| s.active.len()).sum()
+        self.active_total
     }
 
     /// The event stream ended: let every run (and every queued run) finish, unless shutdown is

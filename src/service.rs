@@ -16,7 +16,7 @@ use crate::trace::Observer;
 
 /// Events waiting between the socket reader and the engine. When full, the reader waits (and
 /// the client's socket with it): nothing is dropped and memory stays bounded.
-pub const EVENT_QUEUE: usize = 1024;
+pub const EVENT_QUEUE: usize = 256;
 
 /// A running service.
 pub struct Service {

@@ -99,6 +99,7 @@ async fn drive(
     let collector = Arc::new(Collector::default());
     let config = EngineConfig {
         shutdown_grace: Duration::from_secs(2),
+        max_active_runs: 3,
     };
     let engine = Engine::new(rules, Arc::new(port), collector.clone(), config);
     let start = Instant::now();
@@ -366,4 +367,22 @@ async fn query_values_are_encoded() {
             "/x?name=a%20b%26c%3Dd%2F%C3%A9&page=2".to_string()
         )]
     );
+}
+
+/// At the global run limit the engine takes no new event until a run ends: later triggers wait
+/// (none is dropped) and each starts as an earlier run ends.
+#[tokio::test(start_paused = true)]
+async fn the_run_limit_delays_events_instead_of_dropping_them() {
+    let rules = rules(
+        "rules:\n  - id: r\n    on: /e\n    mode: parallel\n    max: 100\n    do: [{delay: 10s}, {request: POST /x}]\n",
+    );
+    let events: Vec<(u64, &str, Value)> = (0..5).map(|i| (i, "/e", json!(i))).collect();
+    let out = drive(rules, ScriptedPort::new(), &events, None).await;
+    assert_eq!(
+        times(&out.sent),
+        vec![10_000, 10_001, 10_002, 20_000, 20_001]
+    );
+    assert_eq!(out.report.runs_completed, 5);
+    assert_eq!(out.report.suppressed, 0);
+    assert!(out.report.saturated >= 1);
 }
