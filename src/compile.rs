@@ -357,16 +357,16 @@ impl RuleCompiler<'_, '_> {
             return match (&c.all, &c.any, &c.not) {
                 (Some(list), _, _) => Some(Condition::All {
                     items: compile_list(self, list, "all")?,
-                    at,
+                    at: at.into(),
                 }),
                 (_, Some(list), _) => Some(Condition::Any {
                     items: compile_list(self, list, "any")?,
-                    at,
+                    at: at.into(),
                 }),
                 (_, _, Some(inner)) => {
                     let item = self.condition(inner, format!("{at}.not"), roots)?;
                     Some(Condition::Not {
-                        at,
+                        at: at.into(),
                         item: Box::new(item),
                     })
                 }
@@ -404,11 +404,7 @@ impl RuleCompiler<'_, '_> {
         }
         let path = self.path(&path_spec.value, path_spec.span, roots);
         let op = self.operator(c, roots)?;
-        Some(Condition::Test {
-            at,
-            path: path?,
-            op,
-        })
+        Some(Condition::test(at, path?, op))
     }
 
     fn operator(&mut self, c: &ConditionSpec, roots: &RootRules<'_>) -> Option<Op> {

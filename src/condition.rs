@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use handlebars::Handlebars;
 use regex::Regex;
@@ -17,11 +18,11 @@ use crate::template::Template;
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Miss {
     /// Which condition or named value, e.g. `when[1]` or `let.action.where[0]`.
-    pub at: String,
+    pub at: Arc<str>,
     /// The JSONPath it read (empty for combinators).
-    pub path: String,
+    pub path: Arc<str>,
     /// What it wanted, e.g. `equals "InProgress"`.
-    pub expected: String,
+    pub expected: Arc<str>,
     /// What it found.
     pub actual: Actual,
 }
@@ -166,6 +167,24 @@ impl Op {
         }
     }
 
+    /// Whether the operand is a template (whose value belongs in a miss's description).
+    fn has_template(&self) -> bool {
+        match self {
+            Op::Equals(o)
+            | Op::NotEquals(o)
+            | Op::OneOf(o)
+            | Op::NotOneOf(o)
+            | Op::Gt(o)
+            | Op::Gte(o)
+            | Op::Lt(o)
+            | Op::Lte(o)
+            | Op::Contains(o) => {
+                matches!(o, Operand::Template(_))
+            }
+            _ => false,
+        }
+    }
+
     /// Like `describe`, with a template operand's current value appended.
     fn describe_in(&self, scope: &Scope<'_>, registry: &Handlebars<'_>) -> String {
         let operand = match self {
@@ -215,40 +234,58 @@ pub enum Condition {
     /// A path and an operator.
     Test {
         /// Where it was written, for messages (`when[0]`).
-        at: String,
+        at: Arc<str>,
         /// What it reads.
         path: CompiledPath,
         /// How it compares.
         op: Op,
+        /// `op` described once, for misses (`equals "InProgress"`).
+        expected: Arc<str>,
     },
     /// All must hold.
     All {
         /// Where it was written.
-        at: String,
+        at: Arc<str>,
         /// The conditions.
         items: Vec<Condition>,
     },
     /// At least one must hold.
     Any {
         /// Where it was written.
-        at: String,
+        at: Arc<str>,
         /// The conditions.
         items: Vec<Condition>,
     },
     /// Must not hold.
     Not {
         /// Where it was written.
-        at: String,
+        at: Arc<str>,
         /// The condition.
         item: Box<Condition>,
     },
 }
 
 impl Condition {
+    /// A path-and-operator condition.
+    pub fn test(at: impl Into<Arc<str>>, path: CompiledPath, op: Op) -> Condition {
+        let expected = op.describe().into();
+        Condition::Test {
+            at: at.into(),
+            path,
+            op,
+            expected,
+        }
+    }
+
     /// Evaluates the condition; `Err` says where and why it failed.
     pub fn check(&self, scope: &Scope<'_>, registry: &Handlebars<'_>) -> Result<(), Box<Miss>> {
         match self {
-            Condition::Test { at, path, op } => check_test(at, path, op, scope, registry),
+            Condition::Test {
+                at,
+                path,
+                op,
+                expected,
+            } => check_test(at, path, op, expected, scope, registry),
             Condition::All { items, .. } => items.iter().try_for_each(|c| c.check(scope, registry)),
             Condition::Any { at, items } => {
                 let mut first_miss = None;
@@ -262,8 +299,8 @@ impl Condition {
                 }
                 Err(Box::new(Miss {
                     at: at.clone(),
-                    path: String::new(),
-                    expected: format!("any of {} conditions to hold", items.len()),
+                    path: "".into(),
+                    expected: format!("any of {} conditions to hold", items.len()).into(),
                     actual: Actual::Summary(match first_miss {
                         Some(miss) => format!("none did (first: {miss})"),
                         None => "the list is empty".into(),
@@ -274,7 +311,7 @@ impl Condition {
                 Err(_) => Ok(()),
                 Ok(()) => Err(Box::new(Miss {
                     at: at.clone(),
-                    path: String::new(),
+                    path: "".into(),
                     expected: "the inner condition to fail".into(),
                     actual: Actual::Summary("it held".into()),
                 })),
@@ -284,18 +321,22 @@ impl Condition {
 }
 
 fn check_test(
-    at: &str,
+    at: &Arc<str>,
     path: &CompiledPath,
     op: &Op,
+    expected: &Arc<str>,
     scope: &Scope<'_>,
     registry: &Handlebars<'_>,
 ) -> Result<(), Box<Miss>> {
     let selected = path.select(scope);
     let miss = |actual: Actual| {
         Box::new(Miss {
-            at: at.to_string(),
+            at: at.clone(),
             path: path.text.clone(),
-            expected: op.describe_in(scope, registry),
+            expected: match op.has_template() {
+                true => op.describe_in(scope, registry).into(),
+                false => expected.clone(),
+            },
             actual,
         })
     };
@@ -475,10 +516,10 @@ impl Binding {
         }
         let path = match &self.source {
             Source::Path(path) => path.text.clone(),
-            Source::List(_) => String::new(),
+            Source::List(_) => "".into(),
         };
         Err(Box::new(Miss {
-            at: format!("let.{}", self.name),
+            at: format!("let.{}", self.name).into(),
             path,
             expected: if self.filter.is_empty() {
                 "a value".into()
@@ -511,11 +552,7 @@ mod tests {
             params: &[],
             item: false,
         };
-        Condition::Test {
-            at: "when[0]".into(),
-            path: CompiledPath::compile(path, &rules).unwrap(),
-            op,
-        }
+        Condition::test("when[0]", CompiledPath::compile(path, &rules).unwrap(), op)
     }
 
     fn lit(value: Value) -> Operand {
@@ -633,11 +670,11 @@ mod tests {
         };
         let mut compiler = TemplateCompiler::default();
         let operand = Operand::Template(compiler.compile("{{me}}", &rules).unwrap());
-        let condition = Condition::Test {
-            at: "let.a.where[0]".into(),
-            path: CompiledPath::compile("$.actorCellId", &rules).unwrap(),
-            op: Op::Equals(operand),
-        };
+        let condition = Condition::test(
+            "let.a.where[0]",
+            CompiledPath::compile("$.actorCellId", &rules).unwrap(),
+            Op::Equals(operand),
+        );
         let event = Event::new("/x", EventType::Update, json!(null));
         let bindings = vec![json!(3)];
         let item = json!({"actorCellId": 3});

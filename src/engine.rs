@@ -25,7 +25,7 @@ use crate::trace::{Observer, RunOutcome, Suppressed, Trace, Verdict};
 /// How long in-flight runs may go on after shutdown is asked before they are cancelled.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How many runs may be active at once across all rules by default.
-pub const DEFAULT_MAX_ACTIVE_RUNS: usize = 512;
+pub const DEFAULT_MAX_ACTIVE_RUNS: usize = 128;
 
 /// Engine settings.
 #[derive(Debug, Clone)]

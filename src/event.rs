@@ -170,6 +170,83 @@ impl<'de> Deserialize<'de> for WireFrame {
     }
 }
 
+/// The part of an EVENT frame read before deciding whether it matters: its URI and type, with
+/// the payload left as unparsed JSON text.
+#[derive(Deserialize)]
+struct RawPayload<'a> {
+    #[serde(borrow)]
+    data: Option<&'a serde_json::value::RawValue>,
+    #[serde(rename = "eventType")]
+    event_type: EventType,
+    #[serde(borrow)]
+    uri: std::borrow::Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct RawFrame<'a>(u64, IgnoredAny, #[serde(borrow)] Option<RawPayload<'a>>);
+
+/// The URI of an EVENT frame found without parsing JSON, when the frame has the client's shape:
+/// `[8, topic, {..., "uri":"<uri>"}]` with `uri` as the payload's last key (the client writes keys
+/// in alphabetical order). An unescaped `,"uri":"` cannot occur inside a JSON string, and the
+/// one whose value ends the frame is the payload's own. `None` when unsure.
+pub fn peek_event_uri(text: &str) -> Option<&str> {
+    let text = text.trim_end();
+    let body = text.strip_prefix("[8,")?.strip_suffix("\"}]")?;
+    let key = body.rfind(",\"uri\":\"")?;
+    let uri = &body[key + 8..];
+    if uri.bytes().any(|b| b == b'"' || b == b'\\') {
+        return None;
+    }
+    Some(uri)
+}
+
+/// Reads one text frame, but builds the payload only when `wanted(uri, type)` says some rule
+/// can match it: most of the client's traffic is never parsed beyond its URI. `watched(uri)`
+/// (any event type) lets a frame be dropped before any JSON parsing. `Ok(None)` for frames that
+/// carry no event or that nobody wants.
+pub fn parse_frame_if(
+    text: &str,
+    watched: impl Fn(&str) -> bool,
+    wanted: impl Fn(&str, EventType) -> bool,
+) -> Result<Option<Event>, FrameError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    if let Some(uri) = peek_event_uri(text) {
+        if !watched(uri) {
+            return Ok(None);
+        }
+        return Ok(parse_frame(text)?.filter(|event| wanted(&event.uri, event.event_type)));
+    }
+    if !text.trim_start().starts_with("[8") {
+        return parse_frame(text);
+    }
+    let frame: RawFrame<'_> = match serde_json::from_str(text) {
+        Ok(frame) => frame,
+        Err(error) if error.is_syntax() || error.is_eof() => {
+            return Err(FrameError::Json(error.to_string()));
+        }
+        Err(error) => return Err(FrameError::Shape(error.to_string())),
+    };
+    let Some(payload) = frame.2.filter(|_| frame.0 == 8) else {
+        return Err(FrameError::Shape("EVENT frame without a payload".into()));
+    };
+    if !wanted(&payload.uri, payload.event_type) {
+        return Ok(None);
+    }
+    let data = match payload.data {
+        Some(raw) => {
+            serde_json::from_str(raw.get()).map_err(|e| FrameError::Json(e.to_string()))?
+        }
+        None => Value::Null,
+    };
+    Ok(Some(Event::new(
+        payload.uri.into_owned(),
+        payload.event_type,
+        data,
+    )))
+}
+
 /// Reads one text frame from the client's websocket. `Ok(None)` for frames that carry no event
 /// (the empty frame after a subscribe, WELCOME, and other opcodes).
 pub fn parse_frame(text: &str) -> Result<Option<Event>, FrameError> {
@@ -386,6 +463,74 @@ mod tests {
         assert_eq!(parse_frame(r#"[0,"session",1,"x"]"#).unwrap(), None);
         let delete = r#"[8,"OnJsonApiEvent",{"data":null,"eventType":"Delete","uri":"/x"}]"#;
         assert_eq!(parse_frame(delete).unwrap().unwrap().data, Value::Null);
+    }
+
+    /// The selective reader gives the same events as the full one, and skips unwanted ones.
+    #[test]
+    fn selective_parsing_agrees_with_full_parsing() {
+        let frames = [
+            r#"[8,"OnJsonApiEvent",{"data":{"state":"InProgress","nested":{"a":[1,2]}},"eventType":"Update","uri":"/lol-matchmaking/v1/ready-check"}]"#,
+            r#"[8,"OnJsonApiEvent",{"data":null,"eventType":"Delete","uri":"/x\/y"}]"#,
+            r#"[8,"OnJsonApiEvent",{"eventType":"Create","uri":"/no-data"}]"#,
+            r#"[0,"session",1,"x"]"#,
+            "",
+        ];
+        for frame in frames {
+            assert_eq!(
+                parse_frame_if(frame, |_| true, |_, _| true).unwrap(),
+                parse_frame(frame).unwrap(),
+                "{frame}"
+            );
+            assert_eq!(
+                parse_frame_if(frame, |_| false, |_, _| false).unwrap(),
+                None
+            );
+            assert_eq!(parse_frame_if(frame, |_| true, |_, _| false).unwrap(), None);
+        }
+        assert_eq!(
+            parse_frame_if("[8,", |_| true, |_, _| true)
+                .unwrap_err()
+                .kind(),
+            "json"
+        );
+        assert_eq!(
+            parse_frame_if(r#"[8,"t",{"uri":1}]"#, |_| true, |_, _| true)
+                .unwrap_err()
+                .kind(),
+            "shape"
+        );
+        assert_eq!(
+            parse_frame_if(
+                r#"[8,"t",{"uri":"/a","eventType":"Update","data":[}]"#,
+                |_| true,
+                |_, _| true
+            )
+            .unwrap_err()
+            .kind(),
+            "json"
+        );
+    }
+
+    /// The URI peek finds the payload's own URI and gives up on anything unusual.
+    #[test]
+    fn uri_peek() {
+        let real = r#"[8,"OnJsonApiEvent",{"data":{"uri":"/inner","s":"a,\"uri\":\"/fake"},"eventType":"Update","uri":"/lol-gameflow/v1/session"}]"#;
+        assert_eq!(peek_event_uri(real), Some("/lol-gameflow/v1/session"));
+        assert_eq!(
+            peek_event_uri("[8,\"t\",{\"uri\":\"/a\",\"data\":1}]"),
+            None
+        );
+        assert_eq!(
+            peek_event_uri("[8,\"t\",{\"data\":1,\"uri\":\"/a\\/b\"}]"),
+            None
+        );
+        assert_eq!(
+            peek_event_uri("[0,\"t\",{\"data\":1,\"uri\":\"/a\"}]"),
+            None
+        );
+        // A frame the peek accepts parses to the same URI.
+        let event = parse_frame(real).unwrap().unwrap();
+        assert_eq!(event.uri, peek_event_uri(real).unwrap());
     }
 
     /// Broken frames are errors of a named kind, never panics.

@@ -22,7 +22,8 @@ pub const MAX_IN_FLIGHT: usize = 8;
 /// An HTTPS client bound to one client instance (one port and token).
 pub struct LcuHttp {
     client: reqwest::Client,
-    base: String,
+    /// `https://127.0.0.1:<port>/`, parsed once: each request only sets its path and query.
+    base: reqwest::Url,
     permits: Semaphore,
 }
 
@@ -43,6 +44,7 @@ impl LcuHttp {
             .default_headers(headers)
             .http1_only()
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .pool_max_idle_per_host(MAX_IN_FLIGHT)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -51,9 +53,11 @@ impl LcuHttp {
             .apply(builder)?
             .build()
             .map_err(|e| TlsError::Client(error_chain(&e)))?;
+        let base = reqwest::Url::parse(&format!("https://127.0.0.1:{}/", credentials.port))
+            .map_err(|e| TlsError::Client(e.to_string()))?;
         Ok(LcuHttp {
             client,
-            base: format!("https://127.0.0.1:{}", credentials.port),
+            base,
             permits: Semaphore::new(MAX_IN_FLIGHT),
         })
     }
@@ -65,7 +69,13 @@ impl LcuHttp {
             .acquire()
             .await
             .map_err(|_| PortError::NotConnected)?;
-        let url = format!("{}{}", self.base, request.path);
+        let mut url = self.base.clone();
+        let (path, query) = match request.path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (request.path.as_str(), None),
+        };
+        url.set_path(path);
+        url.set_query(query);
         let method = match request.method {
             MethodName::GET => reqwest::Method::GET,
             MethodName::POST => reqwest::Method::POST,

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::{Credentials, Discovery};
-use crate::event::{Event, EventType, parse_frame};
+use crate::event::{Event, EventType, parse_frame, parse_frame_if};
 use crate::http::{LcuHttp, LivePort, error_chain};
 use crate::port::PortError;
 use crate::tls::Trust;
@@ -46,6 +46,9 @@ pub struct LiveOptions {
     pub ready_timeout: Duration,
     /// URIs to read after every (re)connect; the gameflow phase is always read first.
     pub resync: Vec<String>,
+    /// The rules, when only the events they can match need to be parsed and passed on (frames
+    /// no trigger matches are dropped after reading their URI). `None` passes everything on.
+    pub interest: Option<Arc<crate::rule::RuleSet>>,
 }
 
 impl LiveOptions {
@@ -59,6 +62,7 @@ impl LiveOptions {
             backoff_max: Duration::from_secs(5),
             ready_timeout: Duration::from_secs(60),
             resync,
+            interest: None,
         }
     }
 }
@@ -227,7 +231,7 @@ async fn session(
 
     let end = async {
         resync(&http, phase, &options.resync, events).await?;
-        read_frames(&mut socket, events, shutdown).await
+        read_frames(&mut socket, events, options.interest.as_deref(), shutdown).await
     }
     .await;
     port.set(None);
@@ -363,6 +367,7 @@ async fn resync(
 async fn read_frames(
     socket: &mut Socket,
     events: &mpsc::Sender<Event>,
+    interest: Option<&crate::rule::RuleSet>,
     shutdown: &CancellationToken,
 ) -> Result<SessionEnd, LiveError> {
     let mut malformed: HashMap<&'static str, u64> = HashMap::new();
@@ -382,7 +387,15 @@ async fn read_frames(
             }
             Some(Ok(_)) => continue,
         };
-        match parse_frame(text.as_str()) {
+        let parsed = match interest {
+            Some(rules) => parse_frame_if(
+                text.as_str(),
+                |uri| rules.watches_uri(uri),
+                |uri, event_type| rules.watches(uri, event_type),
+            ),
+            None => parse_frame(text.as_str()),
+        };
+        match parsed {
             Ok(Some(event)) => {
                 if events.send(event).await.is_err() {
                     return Ok(SessionEnd::Shutdown);

@@ -191,9 +191,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    use std::io::IsTerminal as _;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(lcu_rules::secrets::RedactingStderr)
         .try_init();
 }

@@ -105,20 +105,8 @@ impl Matcher {
     /// trigger), in rule order. `out` is cleared first; reusing it avoids an allocation per event.
     pub fn matches_into(&self, uri: &str, event_type: EventType, out: &mut Vec<Hit>) {
         out.clear();
-        let mut segments = [""; 32];
-        let mut depth = 0;
-        for segment in uri_segments(uri) {
-            if depth == segments.len() {
-                // Deeper than any real LCU URI: fall back to the allocating walk.
-                let all: Vec<&str> = uri_segments(uri).collect();
-                self.walk(0, &all, event_type, out);
-                finish(out);
-                return;
-            }
-            segments[depth] = segment;
-            depth += 1;
-        }
-        self.walk(0, &segments[..depth], event_type, out);
+        let segments = inline_segments::Segments::of(uri);
+        self.walk(0, segments.as_slice(), event_type, out);
         finish(out);
     }
 
@@ -137,11 +125,77 @@ impl Matcher {
         }
     }
 
+    /// Whether any trigger matches; stops at the first.
+    pub fn matches_any(&self, uri: &str, event_type: EventType) -> bool {
+        self.matches_any_of(uri, EventTypeMask(event_type.bit()))
+    }
+
+    /// Whether any trigger matches this URI for one of the types in `types`.
+    pub fn matches_any_of(&self, uri: &str, types: EventTypeMask) -> bool {
+        let segments = inline_segments::Segments::of(uri);
+        self.any(0, segments.as_slice(), types)
+    }
+
+    fn any(&self, node: usize, rest: &[&str], types: EventTypeMask) -> bool {
+        let here = &self.nodes[node];
+        let wanted = |e: &Entry| e.types.0 & types.0 != 0;
+        if here.rest.iter().any(wanted) {
+            return true;
+        }
+        let Some((first, tail)) = rest.split_first() else {
+            return here.end.iter().any(wanted);
+        };
+        if let Some(&next) = here.literal.get(*first)
+            && self.any(next as usize, tail, types)
+        {
+            return true;
+        }
+        match here.any {
+            Some(next) => self.any(next as usize, tail, types),
+            None => false,
+        }
+    }
+
     /// Convenience wrapper that allocates the result.
     pub fn matches(&self, uri: &str, event_type: EventType) -> Vec<Hit> {
         let mut out = Vec::new();
         self.matches_into(uri, event_type, &mut out);
         out
+    }
+}
+
+/// A URI's segments without allocating for ordinary depths.
+mod inline_segments {
+    use crate::pattern::uri_segments;
+
+    /// Real LCU URIs have at most 9 segments; deeper ones take the heap.
+    const INLINE: usize = 12;
+
+    pub enum Segments<'u> {
+        Inline([&'u str; INLINE], usize),
+        Heap(Vec<&'u str>),
+    }
+
+    impl<'u> Segments<'u> {
+        pub fn of(uri: &'u str) -> Segments<'u> {
+            let mut inline = [""; INLINE];
+            let mut depth = 0;
+            for segment in uri_segments(uri) {
+                if depth == inline.len() {
+                    return Segments::Heap(uri_segments(uri).collect());
+                }
+                inline[depth] = segment;
+                depth += 1;
+            }
+            Segments::Inline(inline, depth)
+        }
+
+        pub fn as_slice(&self) -> &[&'u str] {
+            match self {
+                Segments::Inline(inline, depth) => &inline[..*depth],
+                Segments::Heap(all) => all,
+            }
+        }
     }
 }
 
@@ -301,6 +355,7 @@ mod tests {
                 for event_type in &types {
                     let fast = matcher.matches(uri, *event_type);
                     let slow = naive_matches(refs(&pats, &masks), uri, *event_type);
+                    prop_assert_eq!(matcher.matches_any(uri, *event_type), !slow.is_empty());
                     prop_assert_eq!(fast, slow, "uri {}", uri);
                 }
             }

@@ -156,7 +156,12 @@ fn is_identifier(name: &str) -> bool {
 /// Splits an event URI into the segments patterns match against: the path after the leading `/`,
 /// without any query string.
 pub fn uri_segments(uri: &str) -> impl Iterator<Item = &str> {
-    let path = uri.split(['?', '#']).next().unwrap_or("");
+    // Byte search: `split` with a character set is several times slower on this hot path.
+    let end = uri
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(uri.len());
+    let path = &uri[..end];
     let path = path.strip_prefix('/').unwrap_or(path);
     path.split('/')
 }

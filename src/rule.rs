@@ -224,6 +224,16 @@ impl RuleSet {
         self.matcher.matches_into(uri, event_type, out);
     }
 
+    /// Whether any indexed rule's trigger matches this URI and type (before parsing a payload).
+    pub fn watches(&self, uri: &str, event_type: EventType) -> bool {
+        self.matcher.matches_any(uri, event_type)
+    }
+
+    /// Whether any indexed rule's trigger matches this URI for some event type.
+    pub fn watches_uri(&self, uri: &str) -> bool {
+        self.matcher.matches_any_of(uri, EventTypeMask::ALL)
+    }
+
     /// The rule with this index.
     pub fn rule(&self, index: u32) -> &Arc<Rule> {
         &self.rules[index as usize]

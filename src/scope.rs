@@ -156,7 +156,7 @@ impl RootRules<'_> {
 #[derive(Debug, Clone)]
 pub struct CompiledPath {
     /// The text as written.
-    pub text: String,
+    pub text: std::sync::Arc<str>,
     root: Root,
     rest: Rest,
 }
@@ -243,7 +243,7 @@ impl CompiledPath {
             None => Rest::Query(JpQuery::new(segments)),
         };
         Ok(CompiledPath {
-            text: text.to_string(),
+            text: text.into(),
             root,
             rest,
         })

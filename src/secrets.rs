@@ -10,7 +10,13 @@ use std::sync::RwLock;
 /// How many secrets are remembered (oldest forgotten first); a client restart adds one token.
 const MAX_SECRETS: usize = 64;
 
-static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+/// A secret and a searcher for it, built once (a plain `contains` rebuilds one on every call).
+struct Secret {
+    text: String,
+    finder: memchr::memmem::Finder<'static>,
+}
+
+static SECRETS: RwLock<Vec<Secret>> = RwLock::new(Vec::new());
 
 /// Registers a secret text (ignored if shorter than 4 characters: too likely to match noise).
 pub fn register(secret: &str) {
@@ -18,15 +24,18 @@ pub fn register(secret: &str) {
         return;
     }
     if let Ok(mut secrets) = SECRETS.write() {
-        if secrets.iter().any(|s| s == secret) {
+        if secrets.iter().any(|s| s.text == secret) {
             return;
         }
         if secrets.len() >= MAX_SECRETS {
             secrets.remove(0);
         }
-        secrets.push(secret.to_string());
+        secrets.push(Secret {
+            text: secret.to_string(),
+            finder: memchr::memmem::Finder::new(secret.as_bytes()).into_owned(),
+        });
         // Longest first, so a secret that contains another is replaced whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.text.len()));
     }
 }
 
@@ -37,8 +46,8 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     };
     let mut out = Cow::Borrowed(text);
     for secret in secrets.iter() {
-        if out.contains(secret.as_str()) {
-            out = Cow::Owned(out.replace(secret.as_str(), "<redacted>"));
+        if secret.finder.find(out.as_bytes()).is_some() {
+            out = Cow::Owned(out.replace(secret.text.as_str(), "<redacted>"));
         }
     }
     out
@@ -50,8 +59,12 @@ pub struct RedactingWriter<W: Write>(pub W);
 
 impl<W: Write> Write for RedactingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        self.0.write_all(redact(&text).as_bytes())?;
+        match std::str::from_utf8(buf) {
+            Ok(text) => self.0.write_all(redact(text).as_bytes())?,
+            Err(_) => self
+                .0
+                .write_all(redact(&String::from_utf8_lossy(buf)).as_bytes())?,
+        }
         Ok(buf.len())
     }
 

@@ -40,6 +40,9 @@ impl Service {
         if options.resync.is_empty() {
             options.resync = rules.literal_trigger_uris();
         }
+        if options.interest.is_none() {
+            options.interest = Some(rules.clone());
+        }
         let port = Arc::new(LivePort::default());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (status_tx, status) = watch::channel(Status::Waiting);

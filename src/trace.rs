@@ -159,8 +159,8 @@ impl Observer for LogObserver {
         match trace {
             Trace::Event { .. } => {}
             Trace::Decision { rule, verdict, .. } => match verdict {
-                Verdict::Fired { run } => tracing::info!(rule = %rule, run, "rule fired"),
-                Verdict::Queued { run } => tracing::info!(rule = %rule, run, "rule queued"),
+                Verdict::Fired { run } => tracing::debug!(rule = %rule, run, "rule fired"),
+                Verdict::Queued { run } => tracing::debug!(rule = %rule, run, "rule queued"),
                 Verdict::Stopped { miss } => tracing::debug!(rule = %rule, %miss, "rule not fired"),
                 Verdict::Suppressed { why } => {
                     tracing::info!(rule = %rule, ?why, "rule suppressed")
@@ -176,13 +176,18 @@ impl Observer for LogObserver {
                 attempt,
                 ..
             } => {
-                let elapsed_ms = elapsed.as_millis() as u64;
-                match result {
-                    Ok(status) => {
-                        tracing::info!(rule = %rule, run, method = method.as_str(), path, status, elapsed_ms, attempt, "request")
+                // Display (`%`) rather than Debug: Debug escapes strings character by character.
+                let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+                let method = method.as_str();
+                match (result, attempt) {
+                    (Ok(status), 0) => {
+                        tracing::info!(rule = %rule, run, method, path = %path, status, elapsed_ms, "request")
                     }
-                    Err(error) => {
-                        tracing::warn!(rule = %rule, run, method = method.as_str(), path, %error, elapsed_ms, attempt, "request failed")
+                    (Ok(status), _) => {
+                        tracing::info!(rule = %rule, run, method, path = %path, status, elapsed_ms, attempt, "request retried")
+                    }
+                    (Err(error), _) => {
+                        tracing::warn!(rule = %rule, run, method, path = %path, %error, elapsed_ms, attempt, "request failed")
                     }
                 }
             }

@@ -446,7 +446,8 @@ impl SimClient {
             .count()
     }
 
-    /// Waits until at least `count` websocket sessions are open.
+    /// Waits until at least `count` websocket sessions have subscribed to something (events
+    /// published before a session subscribes never reach it, as with the real client).
     pub async fn wait_for_sockets(&self, count: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
@@ -460,9 +461,15 @@ impl SimClient {
         }
     }
 
-    /// Open websocket sessions.
+    /// Websocket sessions that have subscribed.
     pub fn open_sockets(&self) -> u64 {
         self.inner.sockets.load(Ordering::SeqCst)
+    }
+
+    /// Events published but not yet taken by the slowest websocket session (what a publisher
+    /// that must not outrun its readers waits on).
+    pub fn backlog(&self) -> usize {
+        self.inner.events.len()
     }
 
     /// Events a slow websocket reader missed.

@@ -199,7 +199,7 @@ where
 {
     let mut events = inner.subscribe();
     let mut topics: HashSet<String> = HashSet::new();
-    inner.socket_opened();
+    let mut counted = false;
     loop {
         tokio::select! {
             biased;
@@ -213,6 +213,10 @@ where
                                 // The real client answers a subscribe with an empty text frame.
                                 if socket.send(Message::text("")).await.is_err() {
                                     break;
+                                }
+                                if !counted {
+                                    counted = true;
+                                    inner.socket_opened();
                                 }
                             }
                             6 => {
@@ -236,7 +240,9 @@ where
             },
         }
     }
-    inner.socket_closed();
+    if counted {
+        inner.socket_closed();
+    }
 }
 
 async fn send_event<S>(
