@@ -221,16 +221,17 @@ async fn session(
         .await
         .map_err(|e| LiveError::Other(format!("cannot subscribe: {e}")))?;
     port.set(Some(http.clone()));
-    *connections += 1;
-    reporter.clear();
-    tracing::info!(port = credentials.port, pid = ?credentials.pid, origin = ?credentials.origin, "connected to the League client");
-    let _ = status.send(Status::Connected {
-        port: credentials.port,
-        connections: *connections,
-    });
-
     let end = async {
-        resync(&http, phase, &options.resync, events).await?;
+        if !resync(&http, phase, &options.resync, events).await? {
+            return Ok(SessionEnd::Shutdown);
+        }
+        *connections += 1;
+        reporter.clear();
+        tracing::info!(port = credentials.port, pid = ?credentials.pid, origin = ?credentials.origin, "connected to the League client");
+        let _ = status.send(Status::Connected {
+            port: credentials.port,
+            connections: *connections,
+        });
         read_frames(&mut socket, events, options.interest.as_deref(), shutdown).await
     }
     .await;
@@ -329,13 +330,14 @@ async fn open_socket(credentials: &Credentials, trust: &Trust) -> Result<Socket,
     }
 }
 
-/// Feeds the current state of the watched URIs to the engine as snapshot events.
+/// Feeds the current state of the watched URIs to the engine as snapshot events. `Ok(false)`
+/// when the engine has gone (shutting down).
 async fn resync(
     http: &LcuHttp,
     phase: Option<serde_json::Value>,
     uris: &[String],
     events: &mpsc::Sender<Event>,
-) -> Result<SessionEnd, LiveError> {
+) -> Result<bool, LiveError> {
     let mut snapshots = Vec::with_capacity(uris.len() + 1);
     if let Some(phase) = phase {
         snapshots.push((GAMEFLOW_PHASE.to_string(), phase));
@@ -356,11 +358,11 @@ async fn resync(
         let mut event = Event::new(uri, EventType::Update, data);
         event.snapshot = true;
         if events.send(event).await.is_err() {
-            return Ok(SessionEnd::Shutdown);
+            return Ok(false);
         }
     }
     tracing::debug!(resources = count, "resynced the client's current state");
-    Ok(SessionEnd::Closed(String::new()))
+    Ok(true)
 }
 
 /// Reads frames until the socket ends or shutdown; hands each event to the engine.

@@ -359,3 +359,209 @@ async fn the_token_never_appears_in_trace_logs() {
     let leak: Vec<&str> = output.lines().filter(|l| l.contains(encoded)).collect();
     assert!(leak.is_empty(), "the Basic auth value leaked: {leak:#?}");
 }
+
+/// Malformed frames are skipped (and logged once per kind); the stream goes on and the next
+/// ready check is accepted.
+#[tokio::test]
+async fn malformed_frames_are_skipped_not_fatal() {
+    let dir = Dir::new();
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    let (mut service, _) = start(&sim, accept_rules());
+    assert!(service.wait_connected(1, WAIT).await);
+    assert!(sim.wait_for_sockets(1, WAIT).await);
+    for garbage in [
+        "[8,\"OnJsonApiEvent\",{\"uri\":",
+        "not json",
+        "[8,\"OnJsonApiEvent\",{\"uri\":42}]",
+        "{\"a\":1}",
+    ] {
+        sim.publish_text(garbage);
+    }
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    assert!(
+        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
+            .await
+            .is_some()
+    );
+    assert!(
+        matches!(
+            &*service.status.borrow(),
+            Status::Connected { connections: 1, .. }
+        ),
+        "the socket stayed up"
+    );
+    service.stop().await;
+}
+
+/// Injected server errors are retried with backoff until the request succeeds.
+#[tokio::test]
+async fn server_errors_are_retried() {
+    let dir = Dir::new();
+    let rules = dir.file(
+        "retry.yaml",
+        "rules:\n  - id: accept\n    on: /lol-matchmaking/v1/ready-check\n    when: [{path: $.data.playerResponse, equals: None}]\n    do:\n      - request: {method: POST, path: /lol-matchmaking/v1/ready-check/accept, retries: 3, backoff: 10ms}\n",
+    );
+    let sim = SimClient::start(&dir.path().join("sim")).await.unwrap();
+    let (mut service, _) = start(&sim, Arc::new(load(&[rules]).rule_set()));
+    assert!(service.wait_connected(1, WAIT).await);
+    sim.set_faults(lcu_rules::sim::Faults {
+        fail_status: Some(500),
+        fail_count: 2,
+        ..Default::default()
+    });
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sim.resource(READY_CHECK).unwrap()["playerResponse"] != "Accepted"
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        sim.count_requests("POST", ACCEPT),
+        3,
+        "two failures, then success: {seen:?}"
+    );
+    assert_eq!(
+        sim.resource(READY_CHECK).unwrap()["playerResponse"],
+        "Accepted"
+    );
+    service.stop().await;
+}
+
+/// A client that stops listening for a while (and comes back with a new token) is reconnected
+/// to, and rules keep working.
+#[tokio::test]
+async fn refused_connections_are_recovered_from() {
+    let dir = Dir::new();
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    let (mut service, _) = start(&sim, accept_rules());
+    assert!(service.wait_connected(1, WAIT).await);
+    sim.refuse_connections_for(Duration::from_millis(400))
+        .await
+        .unwrap();
+    assert!(
+        service.wait_connected(2, WAIT).await,
+        "{:?}",
+        *service.status.borrow()
+    );
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    assert!(
+        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
+            .await
+            .is_some()
+    );
+    service.stop().await;
+}
+
+/// The simulated client speaks WAMP like the real one: an empty frame answers a subscribe, a
+/// per-URI topic receives only its URI with the topic echoed, and the firehose receives all.
+#[tokio::test]
+async fn simulated_client_speaks_wamp_like_the_real_one() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let dir = Dir::new();
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    let trust = Trust::riot_and_file(&sim.ca_file()).unwrap();
+    let mut request = format!("wss://127.0.0.1:{}/", sim.port())
+        .into_client_request()
+        .unwrap();
+    let unauthorized = tokio_tungstenite::connect_async_tls_with_config(
+        request.clone(),
+        None,
+        true,
+        Some(tokio_tungstenite::Connector::Rustls(
+            trust.rustls_config().unwrap(),
+        )),
+    )
+    .await;
+    assert!(
+        matches!(unauthorized, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401)
+    );
+    request.headers_mut().insert(
+        "authorization",
+        sim.token().basic_auth_header().parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        None,
+        true,
+        Some(tokio_tungstenite::Connector::Rustls(
+            trust.rustls_config().unwrap(),
+        )),
+    )
+    .await
+    .unwrap();
+    let topic = lcu_rules::sim::topic_of(READY_CHECK);
+    assert_eq!(topic, "OnJsonApiEvent_lol-matchmaking_v1_ready-check");
+    socket
+        .send(Message::text(format!("[5,\"{topic}\"]")))
+        .await
+        .unwrap();
+    assert_eq!(socket.next().await.unwrap().unwrap(), Message::text(""));
+    sim.publish(
+        "/lol-gameflow/v1/gameflow-phase",
+        EventType::Update,
+        json!("Lobby"),
+    );
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    let Message::Text(frame) = socket.next().await.unwrap().unwrap() else {
+        panic!("text frame")
+    };
+    let frame: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
+    assert_eq!(frame[0], 8);
+    assert_eq!(frame[1], topic.as_str());
+    assert_eq!(frame[2]["uri"], READY_CHECK);
+    assert_eq!(frame[2]["eventType"], "Create");
+    socket
+        .send(Message::text(format!("[6,\"{topic}\"]")))
+        .await
+        .unwrap();
+    socket
+        .send(Message::text("[5,\"OnJsonApiEvent\"]"))
+        .await
+        .unwrap();
+    assert_eq!(socket.next().await.unwrap().unwrap(), Message::text(""));
+    sim.publish(
+        "/lol-gameflow/v1/gameflow-phase",
+        EventType::Update,
+        json!("Matchmaking"),
+    );
+    let Message::Text(frame) = socket.next().await.unwrap().unwrap() else {
+        panic!("text frame")
+    };
+    assert!(
+        frame
+            .as_str()
+            .starts_with("[8,\"OnJsonApiEvent\",{\"data\":\"Matchmaking\""),
+        "{}",
+        frame.as_str()
+    );
+}
+
+/// `lcu-rules demo` runs the scripted session against the built-in client and succeeds.
+#[test]
+fn demo_runs_a_whole_session() {
+    let output = crate::util::lcu_rules(&["demo", "--pace", "0.05"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    for expected in [
+        "connected (TLS pinned to the simulated client's CA, WAMP firehose subscribed)",
+        "rule accept-ready-check fired",
+        "→ POST /lol-matchmaking/v1/ready-check/accept → 204",
+        "→ POST /lol-lobby/v2/play-again → 204",
+        "disabled (not run): pick-champion-by-priority",
+        "demo finished: the ready check was accepted",
+    ] {
+        assert!(
+            output.stdout.contains(expected),
+            "missing `{expected}` in:\n{}",
+            output.stdout
+        );
+    }
+}

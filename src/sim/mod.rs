@@ -374,6 +374,18 @@ impl SimClient {
         self.inner.publish(uri.to_string(), event_type, data)
     }
 
+    /// Sends this exact text as a frame to every subscribed socket (for malformed-frame tests).
+    pub fn publish_text(&self, text: &str) -> Arc<Published> {
+        let published = Arc::new(Published {
+            seq: self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            uri: String::new(),
+            payload: text.to_string(),
+            handed: OnceLock::new(),
+        });
+        let _ = self.inner.events.send(published.clone());
+        published
+    }
+
     /// Publishes an event exactly as given, without touching the served state (a replayed
     /// capture, unrelated traffic).
     pub fn publish_raw(&self, event: &Event) -> Arc<Published> {

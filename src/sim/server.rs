@@ -253,6 +253,17 @@ async fn send_event<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    if published.uri.is_empty() {
+        // A raw frame (fault injection): sent as is to every subscriber.
+        if !topics.is_empty() {
+            socket
+                .send(Message::text(published.payload.clone()))
+                .await
+                .map_err(|_| ())?;
+            published.mark_handed();
+        }
+        return Ok(());
+    }
     let own = topic_of(&published.uri);
     for topic in [FIREHOSE, own.as_str()] {
         if topics.contains(topic) {
