@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::time::Instant;
 
 use crate::condition::short_json;
 use crate::discovery::Discovery;
 use crate::engine::{EngineConfig, EngineReport};
-use crate::event::{EventType, parse_recording};
+use crate::event::parse_recording;
 use crate::live::LiveOptions;
 use crate::loader::{Loaded, load};
 use crate::service::Service;
@@ -360,19 +360,8 @@ async fn run_in(
 async fn replay_champ_select(sim: &SimClient, pace: f64) -> Result<(), DemoError> {
     let recorded = parse_recording(CHAMP_SELECT)
         .map_err(|(line, e)| DemoError::Setup(format!("capture line {line}: {e}")))?;
-    let first = recorded.iter().find_map(|r| r.time_ms).unwrap_or(0.0);
-    let start = Instant::now();
-    for entry in &recorded {
-        let offset_ms = (entry.time_ms.unwrap_or(first) - first) / 40.0 * pace;
-        tokio::time::sleep_until(start + Duration::from_secs_f64(offset_ms.max(0.0) / 1000.0))
-            .await;
-        let data: Value = entry.event.data.clone();
-        let event_type = if entry.event.event_type == EventType::Create {
-            EventType::Create
-        } else {
-            EventType::Update
-        };
-        sim.publish(CHAMP_SELECT_SESSION, event_type, data);
-    }
+    let events = crate::testing::timed(recorded, Duration::ZERO);
+    let speed = if pace > 0.0 { 40.0 / pace } else { f64::MAX };
+    sim.replay(&events, speed).await;
     Ok(())
 }

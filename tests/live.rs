@@ -565,3 +565,52 @@ fn demo_runs_a_whole_session() {
         );
     }
 }
+
+/// The simulated client replays a recorded capture as its event stream, in order, and serves
+/// the last state it replayed.
+#[tokio::test]
+async fn the_simulated_client_replays_a_capture() {
+    let dir = Dir::new();
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    let loaded = load(&[rules_dir().join("pick-champion.yaml")]);
+    let rules = Arc::new(RuleSet::new(
+        loaded.rules().cloned().collect(),
+        loaded.registry.clone(),
+        true,
+    ));
+    let (mut service, collector) = start(&sim, rules);
+    assert!(service.wait_connected(1, WAIT).await);
+    let recorded = lcu_rules::testing::read_recording(
+        &rules_dir().join("fixtures/champ-select-rez-20251208.jsonl"),
+    )
+    .unwrap();
+    let events = lcu_rules::testing::timed(recorded, Duration::ZERO);
+    sim.replay(&events, 2000.0).await;
+    let index = sim
+        .wait_for_request("PATCH", "/lol-champ-select/v1/session/actions/17", 0, WAIT)
+        .await
+        .expect("the pick");
+    assert_eq!(
+        sim.requests()[index].body,
+        Some(json!({"championId": 516, "completed": true}))
+    );
+    let seen = || {
+        collector
+            .traces()
+            .iter()
+            .filter(
+                |t| matches!(t, lcu_rules::trace::Trace::Event { event, .. } if !event.snapshot),
+            )
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while seen() < 45 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        seen(),
+        44 + 1,
+        "44 replayed frames, and the client's echo of the PATCH"
+    );
+    service.stop().await;
+}

@@ -393,6 +393,21 @@ impl SimClient {
             .publish(event.uri.clone(), event.event_type, event.data.clone())
     }
 
+    /// Replays recorded events as this client's event stream, keeping their timing divided by
+    /// `speed` (2.0 = twice as fast); each event also becomes the resource's served state.
+    pub async fn replay(&self, events: &[crate::testing::TimedEvent], speed: f64) {
+        let start = Instant::now();
+        let speed = if speed > 0.0 { speed } else { 1.0 };
+        for timed in events {
+            tokio::time::sleep_until(start + timed.at.div_f64(speed)).await;
+            self.publish(
+                &timed.event.uri,
+                timed.event.event_type,
+                timed.event.data.clone(),
+            );
+        }
+    }
+
     /// Changes a resource without publishing (what changed while nobody was listening).
     pub fn set_quietly(&self, uri: &str, value: Option<Value>) {
         lock(&self.inner.state).set(uri, value);
