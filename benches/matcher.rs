@@ -321,9 +321,31 @@ fn bench_evaluation(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the API checks add to `check`: parsing the shipped index, and checking the examples with
+/// and without it.
+fn bench_api_checks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("check");
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/lcu-api-index.json"),
+    )
+    .expect("index");
+    group.bench_function("parse-api-index", |b| {
+        b.iter(|| lcu_rules::api::ApiIndex::from_json(black_box(&text)).expect("index"))
+    });
+    let index = lcu_rules::api::ApiIndex::from_json(&text).expect("index");
+    let rules = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")];
+    group.bench_function("examples-without-api-checks", |b| {
+        b.iter(|| lcu_rules::loader::load_with(black_box(&rules), None))
+    });
+    group.bench_function("examples-with-api-checks", |b| {
+        b.iter(|| lcu_rules::loader::load_with(black_box(&rules), Some(&index)))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = bench_matcher, bench_matcher_fixed_output, bench_evaluation
+    targets = bench_matcher, bench_matcher_fixed_output, bench_evaluation, bench_api_checks
 }
 criterion_main!(benches);

@@ -33,6 +33,8 @@ pub struct RuleCompiler<'c, 's> {
     pub sink: &'c mut Sink<'s>,
     /// The file's text, to find where a quoted value's text starts.
     pub source: &'s str,
+    /// The client's API, to check requests and triggers against (`None`: no API checks).
+    pub api: Option<&'c crate::api::ApiIndex>,
 }
 
 /// A path to a spot in a string value, for errors inside it.
@@ -166,6 +168,7 @@ impl RuleCompiler<'_, '_> {
                                 .fold(0, |mask, t| mask | crate::event::EventType::from(*t).bit()),
                         )
                     };
+                    self.lint_trigger(&pattern, uri_span);
                     triggers.push(Trigger { pattern, types });
                 }
                 Err(error) => self.sink.report(
@@ -180,6 +183,72 @@ impl RuleCompiler<'_, '_> {
             }
         }
         triggers
+    }
+
+    /// Warns about a trigger no event of the client's can match.
+    fn lint_trigger(&mut self, pattern: &UriPattern, span: Span) {
+        let Some(api) = self.api else { return };
+        if api.knows_events_for(pattern) {
+            return;
+        }
+        let suggestions = api.nearest_to_pattern(pattern);
+        let hint = match suggestions.as_slice() {
+            [] => "`lcu-rules endpoints <word>` lists the URIs the client has".to_string(),
+            found => format!(
+                "did you mean {}?",
+                found
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        };
+        self.sink.report(
+            Code::UnknownEventUri,
+            inner_span(self.source, span, 0, pattern.text.chars().count()),
+            format!(
+                "no event the client is known to send matches `{}`",
+                pattern.text
+            ),
+            Some(hint),
+        );
+    }
+
+    /// Warns about a request to an endpoint the client does not have, or with a method it does
+    /// not take.
+    fn lint_request(&mut self, method: crate::spec::MethodName, path: &PathTemplate, span: Span) {
+        let Some(api) = self.api else { return };
+        match api.check_request(method, &path.shape()) {
+            crate::api::RequestCheck::Known => {}
+            crate::api::RequestCheck::UnknownPath { suggestions } => {
+                let hint = match suggestions.as_slice() {
+                    [] => "`lcu-rules endpoints <word>` lists the client's endpoints".to_string(),
+                    found => format!(
+                        "did you mean {}?",
+                        found
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                };
+                self.sink.report(
+                    Code::UnknownEndpoint,
+                    span,
+                    format!("the client has no endpoint `{}`", path.source),
+                    Some(hint),
+                );
+            }
+            crate::api::RequestCheck::WrongMethod {
+                path: known,
+                allowed,
+            } => self.sink.report(
+                Code::MethodNotAllowed,
+                span,
+                format!("`{known}` does not take {}", method.as_str()),
+                Some(format!("it takes {}", allowed.join(", "))),
+            ),
+        }
     }
 
     fn binding(
@@ -534,7 +603,15 @@ impl RuleCompiler<'_, '_> {
             fields.path.span
         };
         let path = match PathTemplate::compile(&fields.path.value, self.templates, roots) {
-            Ok(path) => Some(path),
+            Ok(path) => {
+                let lint_span = if spec.short {
+                    path_span
+                } else {
+                    inner_span(self.source, path_span, 0, fields.path.value.chars().count())
+                };
+                self.lint_request(fields.method.value, &path, lint_span);
+                Some(path)
+            }
             Err(error) => {
                 let code = if error.unknown_variable {
                     Code::UnknownVariable

@@ -61,6 +61,12 @@ pub enum Code {
     IneffectiveSetting,
     /// W401: a file that holds no rules and no tests.
     EmptyFile,
+    /// W402: a request to a path the client's API does not have.
+    UnknownEndpoint,
+    /// W403: a request with a method the endpoint does not take.
+    MethodNotAllowed,
+    /// W404: a trigger on URIs the client is not known to send events for.
+    UnknownEventUri,
 }
 
 impl Code {
@@ -86,11 +92,14 @@ impl Code {
             Code::TestEvents => "E300",
             Code::IneffectiveSetting => "W400",
             Code::EmptyFile => "W401",
+            Code::UnknownEndpoint => "W402",
+            Code::MethodNotAllowed => "W403",
+            Code::UnknownEventUri => "W404",
         }
     }
 
     /// Every code, in documentation order.
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 22] = [
         Code::YamlSyntax,
         Code::DuplicateKey,
         Code::UnknownField,
@@ -110,6 +119,9 @@ impl Code {
         Code::TestEvents,
         Code::IneffectiveSetting,
         Code::EmptyFile,
+        Code::UnknownEndpoint,
+        Code::MethodNotAllowed,
+        Code::UnknownEventUri,
     ];
 
     /// Whether this code is a warning rather than an error.

@@ -9,6 +9,7 @@
 //! [`trace::Trace`]. [`testing`] drives the same engine offline with a recording port in virtual
 //! time. [`diag`] renders every problem with its file, line, column and code.
 
+pub mod api;
 pub mod compile;
 pub mod condition;
 pub mod demo;

@@ -66,8 +66,14 @@ impl Loaded {
     }
 }
 
-/// Loads files and folders (a folder means every `*.yaml` / `*.yml` directly in it, sorted).
+/// Loads files and folders (a folder means every `*.yaml` / `*.yml` directly in it, sorted),
+/// checking requests and triggers against the API index shipped with lcu-rules.
 pub fn load(paths: &[PathBuf]) -> Loaded {
+    load_with(paths, Some(crate::api::ApiIndex::embedded()))
+}
+
+/// [`load`], with another API index (or none).
+pub fn load_with(paths: &[PathBuf], api: Option<&crate::api::ApiIndex>) -> Loaded {
     let mut diagnostics = Vec::new();
     let files = expand(paths, &mut diagnostics);
     let mut templates = TemplateCompiler::default();
@@ -81,7 +87,8 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
                 continue;
             }
         };
-        let (file, file_diagnostics) = load_file(&path, &source, &mut templates, &mut seen_ids);
+        let (file, file_diagnostics) =
+            load_file(&path, &source, &mut templates, &mut seen_ids, api);
         diagnostics.extend(file_diagnostics);
         loaded_files.extend(file);
     }
@@ -97,6 +104,7 @@ fn load_file(
     source: &str,
     templates: &mut TemplateCompiler,
     seen_ids: &mut HashMap<String, (PathBuf, u32)>,
+    api: Option<&crate::api::ApiIndex>,
 ) -> (Option<LoadedFile>, Vec<Diagnostic>) {
     let mut sink = Sink::new(path, source);
     let spec: RuleFile = match yaml::from_str(source) {
@@ -134,6 +142,7 @@ fn load_file(
             templates,
             sink: &mut sink,
             source,
+            api,
         };
         if let Some(rule) = compiler.rule(rule_spec, path) {
             rules.push(Arc::new(rule));

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use lcu_rules::api::ApiIndex;
 use lcu_rules::diag::Severity;
 use lcu_rules::discovery::{AuthToken, Discovery};
 use lcu_rules::engine::EngineConfig;
 use lcu_rules::live::LiveOptions;
-use lcu_rules::loader::{Loaded, load};
+use lcu_rules::loader::{Loaded, load, load_with};
 use lcu_rules::rule::RuleSet;
 use lcu_rules::service::Service;
 use lcu_rules::testing::{read_recording, render_timeline, replay, run_case, timed};
@@ -48,6 +49,21 @@ enum Command {
         /// Treat warnings as errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// Check requests and triggers against this Swagger dump of the client's API instead of
+        /// the index shipped with lcu-rules (e.g. a newer client's `/swagger/v2/swagger.json`).
+        #[arg(long, value_name = "SWAGGER_JSON")]
+        lcu_schema: Option<PathBuf>,
+        /// With --lcu-schema: the websocket topic names (one per line) that go with it.
+        #[arg(long, value_name = "FILE", requires = "lcu_schema")]
+        lcu_events: Option<PathBuf>,
+        /// Do not check requests and triggers against the client's API.
+        #[arg(long, conflicts_with = "lcu_schema")]
+        no_api_checks: bool,
+    },
+    /// List the client's endpoints (with their methods) and event URIs whose path contains FILTER.
+    Endpoints {
+        /// Part of a path, e.g. `ready-check` (default: everything).
+        filter: Option<String>,
     },
     /// Run the test cases embedded in rule files, or replay a recorded session.
     Test {
@@ -120,7 +136,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             paths,
             format,
             deny_warnings,
-        } => Ok(check(&or_default(paths), format, deny_warnings)),
+            lcu_schema,
+            lcu_events,
+            no_api_checks,
+        } => {
+            let index = match (&lcu_schema, no_api_checks) {
+                (Some(swagger), _) => Some(read_api_dump(swagger, lcu_events.as_deref())?),
+                (None, true) => None,
+                (None, false) => Some(ApiIndex::embedded().clone()),
+            };
+            Ok(check(
+                &or_default(paths),
+                format,
+                deny_warnings,
+                index.as_ref(),
+            ))
+        }
+        Command::Endpoints { filter } => {
+            list_endpoints(filter.as_deref().unwrap_or(""));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Test {
             paths,
             events: Some(events),
@@ -270,8 +305,47 @@ fn or_default(paths: Vec<PathBuf>) -> Vec<PathBuf> {
     }
 }
 
-fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
-    let loaded = load(paths);
+fn read_api_dump(swagger: &Path, events: Option<&Path>) -> anyhow::Result<ApiIndex> {
+    let text = std::fs::read_to_string(swagger)
+        .with_context(|| format!("cannot read `{}`", swagger.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("`{}` is not JSON", swagger.display()))?;
+    let topics = match events {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?,
+        None => String::new(),
+    };
+    ApiIndex::from_dump(&value, &topics, &swagger.display().to_string()).map_err(anyhow::Error::msg)
+}
+
+fn list_endpoints(filter: &str) {
+    let index = ApiIndex::embedded();
+    let endpoints = index.search(filter);
+    for endpoint in &endpoints {
+        println!("{:<24} {}", endpoint.methods.join(","), endpoint.path);
+    }
+    let topics = index.search_topics(filter);
+    if !topics.is_empty() {
+        println!("\nevent topics (events for these URIs and those below them):");
+        for topic in &topics {
+            println!("  {topic}");
+        }
+    }
+    println!(
+        "\n{} endpoint(s), {} event topic(s) ({})",
+        endpoints.len(),
+        topics.len(),
+        index.source
+    );
+}
+
+fn check(
+    paths: &[PathBuf],
+    format: Format,
+    deny_warnings: bool,
+    api: Option<&ApiIndex>,
+) -> ExitCode {
+    let loaded = load_with(paths, api);
     let errors = loaded
         .diagnostics
         .iter()

@@ -382,6 +382,17 @@ impl PathTemplate {
         Ok(out)
     }
 
+    /// The path's segments: the text of literal ones, `None` where a template fills a value.
+    pub fn shape(&self) -> Vec<Option<&str>> {
+        self.segments
+            .iter()
+            .map(|segment| match segment {
+                Template::Static(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// How many segments the path has.
     pub fn segment_count(&self) -> usize {
         self.segments.len()

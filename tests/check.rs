@@ -9,7 +9,13 @@ use crate::util::{Dir, lcu_rules};
 fn diagnostics_of(text: &str) -> Vec<Value> {
     let dir = Dir::new();
     let file = dir.file("rule.yaml", text);
-    let output = lcu_rules(&["check", "--format", "json", file.to_str().unwrap()]);
+    let output = lcu_rules(&[
+        "check",
+        "--no-api-checks",
+        "--format",
+        "json",
+        file.to_str().unwrap(),
+    ]);
     let parsed: Value =
         serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", output.stdout));
     parsed.as_array().cloned().unwrap_or_default()
@@ -120,7 +126,13 @@ fn e200_duplicate_ids_across_files() {
         "rules:\n  - id: same\n    on: /a\n    do: [{log: a}]\n",
     );
     dir.file("b.yaml", "rules:\n  - id: other\n    on: /b\n    do: [{log: b}]\n  - id: same\n    on: /c\n    do: [{log: c}]\n");
-    let output = lcu_rules(&["check", "--format", "json", dir.path().to_str().unwrap()]);
+    let output = lcu_rules(&[
+        "check",
+        "--no-api-checks",
+        "--format",
+        "json",
+        dir.path().to_str().unwrap(),
+    ]);
     let found: Value = serde_json::from_str(&output.stdout).unwrap();
     let found = found.as_array().unwrap();
     assert_eq!(found.len(), 1, "{found:#?}");
@@ -280,7 +292,13 @@ fn every_problem_in_one_pass() {
         "many.yaml",
         "rules:\n  - id: a\n    on: /a//b\n    cooldown: soon\n    do: [{log: hi}]\n  - id: b\n    on: /b\n    when:\n      - path: $.dat.x\n        equals: 1\n    do: [{delay: forever}]\n",
     );
-    let output = lcu_rules(&["check", "--format", "json", file.to_str().unwrap()]);
+    let output = lcu_rules(&[
+        "check",
+        "--no-api-checks",
+        "--format",
+        "json",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(output.code, 1);
     let found: Value = serde_json::from_str(&output.stdout).unwrap();
     let codes: Vec<&str> = found
@@ -307,4 +325,167 @@ fn human_output_has_a_caret_snippet() {
         file.display()
     );
     assert!(output.stderr.contains(&expected), "{}", output.stderr);
+}
+
+/// Checks `text` against the client's API index (no `--no-api-checks`).
+fn api_diagnostics(text: &str) -> Vec<Value> {
+    let dir = Dir::new();
+    let file = dir.file("rule.yaml", text);
+    let output = lcu_rules(&["check", "--format", "json", file.to_str().unwrap()]);
+    serde_json::from_str::<Value>(&output.stdout)
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn only(found: Vec<Value>, code: &str, line: u64, column: u64) -> Value {
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let d = &found[0];
+    assert_eq!(
+        (
+            d["code"].as_str().unwrap(),
+            d["line"].as_u64().unwrap(),
+            d["column"].as_u64().unwrap()
+        ),
+        (code, line, column),
+        "{d:#?}"
+    );
+    assert_eq!(d["severity"], "warning");
+    d.clone()
+}
+
+#[test]
+fn w402_unknown_endpoint_suggests_the_real_one() {
+    let d = only(
+        api_diagnostics(
+            "rules:\n  - id: r\n    on: /lol-matchmaking/v1/ready-check\n    do:\n      - request: POST /lol-matchmaking/v1/ready-check/acept\n",
+        ),
+        "W402",
+        5,
+        23,
+    );
+    assert!(
+        hint(&d).starts_with("did you mean `/lol-matchmaking/v1/ready-check/accept`"),
+        "{d}"
+    );
+    let d = only(
+        api_diagnostics(
+            "rules:\n  - id: r\n    on: /lol-champ-select/v1/session\n    do:\n      - request:\n          method: PATCH\n          path: /lol-champ-select/v1/session/action/{{data.id}}\n",
+        ),
+        "W402",
+        7,
+        17,
+    );
+    assert!(
+        hint(&d).starts_with("did you mean `/lol-champ-select/v1/session/actions/{id}`"),
+        "{d}"
+    );
+}
+
+#[test]
+fn w403_method_not_allowed_lists_the_methods() {
+    let d = only(
+        api_diagnostics(
+            "rules:\n  - id: r\n    on: /lol-matchmaking/v1/ready-check\n    do:\n      - request: GET /lol-matchmaking/v1/ready-check/accept\n",
+        ),
+        "W403",
+        5,
+        22,
+    );
+    assert_eq!(hint(&d), "it takes POST");
+}
+
+#[test]
+fn w404_trigger_on_uris_the_client_never_sends() {
+    let d = only(
+        api_diagnostics(
+            "rules:\n  - id: r\n    on: /lol-matchmaking/v1/ready-chek\n    do: [{log: hi}]\n",
+        ),
+        "W404",
+        3,
+        9,
+    );
+    assert!(
+        hint(&d).starts_with("did you mean `/lol-matchmaking/v1/ready-check`"),
+        "{d}"
+    );
+    // Patterns, captures and topics count as known.
+    for known in [
+        "/lol-champ-select/**",
+        "/lol-champ-select/v1/session/actions/{id}",
+        "/lol-chat/v1/conversations/*/messages",
+    ] {
+        assert!(
+            api_diagnostics(&format!(
+                "rules:\n  - id: r\n    on: \"{known}\"\n    do: [{{log: hi}}]\n"
+            ))
+            .is_empty(),
+            "{known}"
+        );
+    }
+}
+
+/// `--deny-warnings` turns the API warnings into a failing exit code.
+#[test]
+fn deny_warnings_fails_on_api_warnings() {
+    let dir = Dir::new();
+    let file = dir.file(
+        "r.yaml",
+        "rules:\n  - id: r\n    on: /lol-nope/v1/x\n    do: [{log: hi}]\n",
+    );
+    assert_eq!(lcu_rules(&["check", file.to_str().unwrap()]).code, 0);
+    assert_eq!(
+        lcu_rules(&["check", "--deny-warnings", file.to_str().unwrap()]).code,
+        1
+    );
+}
+
+/// `lcu-rules endpoints` finds endpoints and their methods.
+#[test]
+fn endpoints_lists_what_the_client_has() {
+    let output = lcu_rules(&["endpoints", "ready-check/accept"]);
+    assert_eq!(output.code, 0);
+    assert!(
+        output
+            .stdout
+            .contains("POST                     /lol-matchmaking/v1/ready-check/accept"),
+        "{}",
+        output.stdout
+    );
+}
+
+/// The generator, run on the schema dump in the shared data, reproduces the committed index byte
+/// for byte. Without that dump beside the repository the test says so and passes, unless
+/// `LCU_RULES_REQUIRE_SCHEMA_DUMP` is set (as CI does).
+#[test]
+fn generator_reproduces_the_committed_index() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dump = root.join("../shared/lcu-data/schema");
+    let swagger = dump.join("lcu-swagger-v2.kebscs-25.24.json");
+    let events = dump.join("lcu-event-names.hasagi-16.14.txt");
+    if !swagger.exists() {
+        assert!(
+            std::env::var_os("LCU_RULES_REQUIRE_SCHEMA_DUMP").is_none(),
+            "no schema dump at {}",
+            dump.display()
+        );
+        eprintln!("skipped: no schema dump at {}", dump.display());
+        return;
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lcu-api-index"))
+        .arg(&swagger)
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let committed = std::fs::read(root.join("schemas/lcu-api-index.json")).unwrap();
+    assert!(
+        output.stdout == committed,
+        "schemas/lcu-api-index.json differs from what the generator makes"
+    );
 }

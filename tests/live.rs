@@ -188,35 +188,57 @@ async fn an_untrusted_certificate_is_refused() {
     service.stop().await;
 }
 
-/// A wrong token gives a clear authentication error, logged once while retries go on quietly;
-/// once the credentials are right the service connects.
-#[test]
-fn a_wrong_token_is_reported_once_and_retried() {
-    let logs = LogCapture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// A wrong token gives a clear authentication error, logged once while at least four retries go
+/// on quietly; once the credentials are right the service connects. (The real binary, so that
+/// its own log output is what is counted.)
+#[tokio::test]
+async fn a_wrong_token_is_reported_once_and_retried() {
+    let dir = Dir::new();
+    let sim = SimClient::start(&dir.path().join("sim")).await.unwrap();
+    let wrong = dir.file(
+        "lockfile",
+        &format!("LeagueClient:1:{}:not-the-token:https", sim.port()),
+    );
+    let log_path = dir.path().join("run.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lcu-rules"))
+        .args([
+            "run",
+            "--rules",
+            "rules/accept-ready-check.yaml",
+            "--lockfile",
+        ])
+        .arg(&wrong)
+        .arg("--ca")
+        .arg(sim.ca_file())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
         .unwrap();
-    runtime.block_on(async {
-        let dir = Dir::new();
-        let sim = SimClient::start(&dir.path().join("sim")).await.unwrap();
-        let wrong = dir.file("lockfile", &format!("LeagueClient:1:{}:not-the-token:https", sim.port()));
-        let mut options = options(&sim);
-        options.discovery = Discovery::Lockfile(wrong.clone());
-        let mut service = Service::start(accept_rules(), options, Arc::new(Collector::default()), EngineConfig::default());
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert!(matches!(&*service.status.borrow(), Status::Retrying { reason } if reason.contains("401")), "{:?}", *service.status.borrow());
-        std::fs::copy(sim.lockfile(), &wrong).unwrap();
-        assert!(service.wait_connected(1, WAIT).await);
-        service.stop().await;
+    let retried = tokio::time::timeout(WAIT, async {
+        while sim.unauthorized_requests() < 4 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     });
-    let text = logs.text();
+    retried.await.expect("the service kept retrying");
+    std::fs::copy(sim.lockfile(), &wrong).unwrap();
+    assert!(
+        sim.wait_for_sockets(1, WAIT).await,
+        "connected once the token was right"
+    );
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    let text = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(
         text.matches("refused the credentials (HTTP 401)").count(),
         1,
@@ -261,35 +283,6 @@ async fn a_slow_client_answer_does_not_delay_the_next_event() {
     assert!(requests[accept].at > requests[slow].at);
     let report = service.stop().await;
     assert!(report.runs_completed >= 1);
-}
-
-/// A `Write` target for a test subscriber that keeps everything written.
-#[derive(Clone, Default)]
-struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl LogCapture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for LogCapture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
-    type Writer = LogCapture;
-
-    fn make_writer(&'a self) -> LogCapture {
-        self.clone()
-    }
 }
 
 /// `lcu-rules run` with logging at trace level through a whole session (connect, resync, a ready

@@ -99,6 +99,7 @@ struct Inner {
     faults: Mutex<Faults>,
     failures_left: Mutex<u32>,
     seq: AtomicU64,
+    unauthorized: AtomicU64,
     lagged: AtomicU64,
     sockets: AtomicU64,
     socket_change: Notify,
@@ -240,6 +241,7 @@ impl SimClient {
             faults: Mutex::new(Faults::default()),
             failures_left: Mutex::new(0),
             seq: AtomicU64::new(0),
+            unauthorized: AtomicU64::new(0),
             lagged: AtomicU64::new(0),
             sockets: AtomicU64::new(0),
             socket_change: Notify::new(),
@@ -486,6 +488,11 @@ impl SimClient {
                 return false;
             }
         }
+    }
+
+    /// Requests refused for a wrong or missing token.
+    pub fn unauthorized_requests(&self) -> u64 {
+        self.inner.unauthorized.load(Ordering::Relaxed)
     }
 
     /// Websocket sessions that have subscribed.

@@ -87,6 +87,9 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == inner.expected_auth());
     if !authorized {
+        inner
+            .unauthorized
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Ok(reply(
             401,
             Some(
