@@ -228,6 +228,13 @@ async fn a_wrong_token_is_reported_once_and_retried() {
         sim.wait_for_sockets(1, WAIT).await,
         "connected once the token was right"
     );
+    // An accept proves the connection is fully up (resynced, events flowing).
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    assert!(
+        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
+            .await
+            .is_some()
+    );
     let interrupted = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -244,7 +251,15 @@ async fn a_wrong_token_is_reported_once_and_retried() {
         1,
         "{text}"
     );
-    assert!(text.contains("connected to the League client"), "{text}");
+    let seen: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        text.contains("connected to the League client"),
+        "{text}\nsim saw: {seen:?}"
+    );
 }
 
 /// A slow answer to one rule's request does not delay the next event: the accept for a later
