@@ -35,6 +35,8 @@ pub struct RuleCompiler<'c, 's> {
     pub source: &'s str,
     /// The client's API, to check requests and triggers against (`None`: no API checks).
     pub api: Option<&'c crate::api::ApiIndex>,
+    /// The type of the current rule's event payload, when the API index knows it.
+    pub data_type: Option<String>,
 }
 
 /// A path to a spot in a string value, for errors inside it.
@@ -86,6 +88,7 @@ impl RuleCompiler<'_, '_> {
         }
         let triggers = self.triggers(&rule.on.0, spec.span);
         let params = common_captures(&triggers);
+        self.data_type = self.payload_type(&triggers);
 
         let mut binding_names: Vec<String> = Vec::new();
         let mut bindings = Vec::new();
@@ -183,6 +186,88 @@ impl RuleCompiler<'_, '_> {
             }
         }
         triggers
+    }
+
+    /// The type every trigger's events carry, if the API index knows one and they agree.
+    fn payload_type(&self, triggers: &[Trigger]) -> Option<String> {
+        let api = self.api?;
+        let mut types = triggers.iter().map(|t| api.resource_type(&t.pattern));
+        let first = types.next()??;
+        types.all(|t| t == Some(first)).then(|| first.to_string())
+    }
+
+    /// Follows a `$.data...` condition through the payload's type: warns about a field the type
+    /// does not have (W405), and about compared values outside the field's enum (W406).
+    fn lint_condition(&mut self, path: &CompiledPath, spec: &ConditionSpec, path_span: Span) {
+        let (Some(api), Some(mut current)) = (self.api, self.data_type.clone()) else {
+            return;
+        };
+        let Some(steps) = path.data_steps() else {
+            return;
+        };
+        for step in steps {
+            match step {
+                crate::scope::PathStep::Key(key) => match api.field(&current, key) {
+                    crate::api::FieldLookup::Found(field_type) => current = field_type,
+                    crate::api::FieldLookup::Missing { type_name, fields } => {
+                        let hint =
+                            match crate::diag::closest(key, fields.iter().map(String::as_str)) {
+                                Some(best) => format!("did you mean `{best}`?"),
+                                None => format!("its fields: {}", list(&fields, 12)),
+                            };
+                        self.sink.report(
+                            Code::UnknownApiField,
+                            inner_span(self.source, path_span, 0, path.text.chars().count()),
+                            format!("`{key}` is not a field of {type_name} (the payload of this rule's trigger)"),
+                            Some(hint),
+                        );
+                        return;
+                    }
+                    crate::api::FieldLookup::Unknown => return,
+                },
+                crate::scope::PathStep::Index => {
+                    match current.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+                        Some(item) => current = item.to_string(),
+                        None => return,
+                    }
+                }
+            }
+        }
+        let Some(values) = api.enum_values(&current) else {
+            return;
+        };
+        let operands = [
+            &spec.equals,
+            &spec.not_equals,
+            &spec.one_of,
+            &spec.not_one_of,
+        ];
+        for operand in operands.into_iter().flatten() {
+            let written: Vec<&str> = match &operand.value {
+                Value::String(text) if !text.contains("{{") => vec![text.as_str()],
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|t| !t.contains("{{"))
+                    .collect(),
+                _ => continue,
+            };
+            for value in written {
+                if values.iter().any(|v| v == value) {
+                    continue;
+                }
+                let hint = match crate::diag::closest(value, values.iter().map(String::as_str)) {
+                    Some(best) => format!("did you mean `{best}`? (one of {})", list(values, 16)),
+                    None => format!("one of {}", list(values, 16)),
+                };
+                self.sink.report(
+                    Code::UnknownEnumValue,
+                    operand.span,
+                    format!("`{value}` is not a value of {current}"),
+                    Some(hint),
+                );
+            }
+        }
     }
 
     /// Warns about a trigger no event of the client's can match.
@@ -472,6 +557,11 @@ impl RuleCompiler<'_, '_> {
             return None;
         }
         let path = self.path(&path_spec.value, path_spec.span, roots);
+        if let Some(compiled) = &path
+            && !roots.item
+        {
+            self.lint_condition(compiled, c, path_spec.span);
+        }
         let op = self.operator(c, roots)?;
         Some(Condition::test(at, path?, op))
     }
@@ -721,6 +811,15 @@ impl RuleCompiler<'_, '_> {
         };
         let cooldown = rule.cooldown.as_ref().and_then(|c| self.duration(c));
         (max, cooldown)
+    }
+}
+
+/// Items as `` `a`, `b`, ... `` (at most `most`, then how many more).
+fn list(items: &[String], most: usize) -> String {
+    let shown: Vec<String> = items.iter().take(most).map(|i| format!("`{i}`")).collect();
+    match items.len().saturating_sub(most) {
+        0 => shown.join(", "),
+        more => format!("{}, and {more} more", shown.join(", ")),
     }
 }
 

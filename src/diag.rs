@@ -67,6 +67,10 @@ pub enum Code {
     MethodNotAllowed,
     /// W404: a trigger on URIs the client is not known to send events for.
     UnknownEventUri,
+    /// W405: a condition path names a field the event's type does not have.
+    UnknownApiField,
+    /// W406: a compared value that is not one of the field's enum values.
+    UnknownEnumValue,
 }
 
 impl Code {
@@ -95,11 +99,13 @@ impl Code {
             Code::UnknownEndpoint => "W402",
             Code::MethodNotAllowed => "W403",
             Code::UnknownEventUri => "W404",
+            Code::UnknownApiField => "W405",
+            Code::UnknownEnumValue => "W406",
         }
     }
 
     /// Every code, in documentation order.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 24] = [
         Code::YamlSyntax,
         Code::DuplicateKey,
         Code::UnknownField,
@@ -122,6 +128,8 @@ impl Code {
         Code::UnknownEndpoint,
         Code::MethodNotAllowed,
         Code::UnknownEventUri,
+        Code::UnknownApiField,
+        Code::UnknownEnumValue,
     ];
 
     /// Whether this code is a warning rather than an error.

@@ -143,6 +143,7 @@ fn load_file(
             sink: &mut sink,
             source,
             api,
+            data_type: None,
         };
         if let Some(rule) = compiler.rule(rule_spec, path) {
             rules.push(Arc::new(rule));

@@ -161,6 +161,15 @@ pub struct CompiledPath {
     rest: Rest,
 }
 
+/// One step of a plain path, as [`CompiledPath::data_steps`] gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathStep<'a> {
+    /// A field name.
+    Key(&'a str),
+    /// A list index.
+    Index,
+}
+
 #[derive(Debug, Clone)]
 enum Rest {
     /// Only names and indexes: walked directly, without the JSONPath engine.
@@ -282,6 +291,23 @@ impl CompiledPath {
     /// The root the path starts at.
     pub fn root(&self) -> &Root {
         &self.root
+    }
+
+    /// The steps after `$.data` when the path starts there and is a plain chain of names and
+    /// indexes (what the API checks can follow through the client's types).
+    pub fn data_steps(&self) -> Option<Vec<PathStep<'_>>> {
+        let (Root::Data, Rest::Simple(steps)) = (&self.root, &self.rest) else {
+            return None;
+        };
+        Some(
+            steps
+                .iter()
+                .map(|s| match s {
+                    Step::Key(key) => PathStep::Key(key),
+                    Step::Index(_) => PathStep::Index,
+                })
+                .collect(),
+        )
     }
 
     /// The keys the path follows after its root, when it is a plain chain of names (used by

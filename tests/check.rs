@@ -489,3 +489,49 @@ fn generator_reproduces_the_committed_index() {
         "schemas/lcu-api-index.json differs from what the generator makes"
     );
 }
+
+#[test]
+fn w405_unknown_field_of_the_payload_type() {
+    let d = only(
+        api_diagnostics(
+            "rules:\n  - id: r\n    on: /lol-matchmaking/v1/ready-check\n    when:\n      - path: $.data.stat\n        equals: InProgress\n    do: [{log: hi}]\n",
+        ),
+        "W405",
+        5,
+        15,
+    );
+    assert_eq!(hint(&d), "did you mean `state`?");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("LolMatchmakingMatchmakingReadyCheckResource")
+    );
+}
+
+#[test]
+fn w406_value_outside_the_enum() {
+    let d = only(
+        api_diagnostics(
+            "rules:\n  - id: r\n    on: /lol-matchmaking/v1/ready-check\n    when:\n      - path: $.data.state\n        equals: InProgres\n    do: [{log: hi}]\n",
+        ),
+        "W406",
+        6,
+        17,
+    );
+    assert!(
+        hint(&d).starts_with("did you mean `InProgress`? (one of `Invalid`, `InProgress`"),
+        "{d}"
+    );
+    // The gameflow phase is itself the enum; lists are checked item by item.
+    only(
+        api_diagnostics(
+            "rules:\n  - id: r\n    on: /lol-gameflow/v1/gameflow-phase\n    when:\n      - path: $.data\n        one_of: [Lobby, EndOfGam]\n    do: [{log: hi}]\n",
+        ),
+        "W406",
+        6,
+        17,
+    );
+    // Templated values are not checked.
+    assert!(api_diagnostics("rules:\n  - id: r\n    on: /lol-gameflow/v1/gameflow-phase\n    when:\n      - path: $.data\n        equals: \"{{uri}}\"\n    do: [{log: hi}]\n").is_empty());
+}
