@@ -71,6 +71,8 @@ pub struct ApiIndex {
     pub topics: Vec<String>,
     /// The type of each resource (what `GET` on the path answers, and what its events carry).
     pub resources: BTreeMap<String, TypeRef>,
+    /// The body type of each `METHOD /path` that takes one.
+    pub bodies: BTreeMap<String, TypeRef>,
     /// The named types reachable from resources and request bodies.
     pub types: HashMap<String, TypeDef>,
 }
@@ -148,6 +150,7 @@ impl ApiIndex {
             endpoints: Vec::new(),
             topics: Vec::new(),
             resources: BTreeMap::new(),
+            bodies: BTreeMap::new(),
             types: HashMap::new(),
         }
     }
@@ -175,7 +178,7 @@ impl ApiIndex {
                 .unwrap_or_default();
             endpoints.insert(path.clone(), methods);
         }
-        let (resources, types) = resources_and_types(swagger, paths);
+        let (resources, bodies, types) = resources_and_types(swagger, paths);
         let mut topic_uris: Vec<String> = topics
             .lines()
             .map(str::trim)
@@ -192,6 +195,7 @@ impl ApiIndex {
                 .collect(),
             topics: topic_uris,
             resources,
+            bodies,
             types,
         })
     }
@@ -247,6 +251,15 @@ impl ApiIndex {
                     .collect()
             })
             .unwrap_or_default();
+        let bodies = value
+            .get("bodies")
+            .and_then(Value::as_object)
+            .map(|r| {
+                r.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
         let types = value
             .get("types")
             .and_then(Value::as_object)
@@ -261,6 +274,7 @@ impl ApiIndex {
             endpoints,
             topics,
             resources,
+            bodies,
             types,
         })
     }
@@ -299,6 +313,11 @@ impl ApiIndex {
                 ""
             };
             let _ = writeln!(out, "    {}: {}{comma}", quote(path), quote(type_ref));
+        }
+        out.push_str("  },\n  \"bodies\": {\n");
+        for (i, (request, type_ref)) in self.bodies.iter().enumerate() {
+            let comma = if i + 1 < self.bodies.len() { "," } else { "" };
+            let _ = writeln!(out, "    {}: {}{comma}", quote(request), quote(type_ref));
         }
         out.push_str("  },\n  \"types\": {\n");
         let mut names: Vec<&String> = self.types.keys().collect();
@@ -357,6 +376,21 @@ impl ApiIndex {
                 fields: fields.keys().cloned().collect(),
             },
         }
+    }
+
+    /// The body type of a request to the endpoint `path` (as the schema writes it).
+    pub fn body_type(&self, method: MethodName, path: &str) -> Option<&str> {
+        self.bodies
+            .get(&format!("{} {path}", method.as_str()))
+            .map(String::as_str)
+    }
+
+    /// The schema path of the endpoint a request of this shape reaches with this method.
+    pub fn endpoint_path(&self, method: MethodName, shape: &[Option<&str>]) -> Option<&str> {
+        self.endpoints
+            .iter()
+            .find(|e| e.accepts(shape) && e.methods.iter().any(|m| m == method.as_str()))
+            .map(|e| e.path.as_str())
     }
 
     /// The values of an enum type.
@@ -472,9 +506,14 @@ impl ApiIndex {
 fn resources_and_types(
     swagger: &Value,
     paths: &serde_json::Map<String, Value>,
-) -> (BTreeMap<String, TypeRef>, HashMap<String, TypeDef>) {
+) -> (
+    BTreeMap<String, TypeRef>,
+    BTreeMap<String, TypeRef>,
+    HashMap<String, TypeDef>,
+) {
     let definitions = swagger.get("definitions").and_then(Value::as_object);
     let mut resources = BTreeMap::new();
+    let mut bodies = BTreeMap::new();
     let mut pending: Vec<String> = Vec::new();
     for (path, operations) in paths {
         let Some(operations) = operations.as_object() else {
@@ -490,13 +529,17 @@ fn resources_and_types(
                 resources.insert(path.clone(), type_ref);
             }
         }
-        for operation in operations.values() {
+        for (method, operation) in operations {
             let parameters = operation.get("parameters").and_then(Value::as_array);
             for parameter in parameters.into_iter().flatten() {
                 if parameter.get("in").and_then(Value::as_str) == Some("body")
                     && let Some(schema) = parameter.get("schema")
                 {
-                    pending.extend(named(&swagger_type(schema)).map(str::to_string));
+                    let type_ref = swagger_type(schema);
+                    pending.extend(named(&type_ref).map(str::to_string));
+                    if type_ref != "any" {
+                        bodies.insert(format!("{} {path}", method.to_ascii_uppercase()), type_ref);
+                    }
                 }
             }
         }
@@ -534,7 +577,7 @@ fn resources_and_types(
         };
         types.insert(name, type_def);
     }
-    (resources, types)
+    (resources, bodies, types)
 }
 
 /// Reads a type from the index file.

@@ -270,6 +270,56 @@ impl RuleCompiler<'_, '_> {
         }
     }
 
+    /// Checks a literal body against the endpoint's body type: fields it does not have (W407),
+    /// and literal values of the wrong JSON type (W408). Templated values are not checked.
+    fn lint_body(
+        &mut self,
+        method: crate::spec::MethodName,
+        path: &PathTemplate,
+        body: &Spanned<Value>,
+    ) {
+        let Some(api) = self.api else { return };
+        let Some(endpoint) = api.endpoint_path(method, &path.shape()) else {
+            return;
+        };
+        let Some(body_type) = api.body_type(method, endpoint) else {
+            return;
+        };
+        let Value::Object(fields) = &body.value else {
+            return;
+        };
+        for (key, value) in fields {
+            match api.field(body_type, key) {
+                crate::api::FieldLookup::Missing { type_name, fields } => {
+                    let hint = match crate::diag::closest(key, fields.iter().map(String::as_str)) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => format!("its fields: {}", list(&fields, 12)),
+                    };
+                    self.sink.report(
+                        Code::UnknownBodyField,
+                        body.span,
+                        format!("the body field `{key}` is not a field of {type_name} (the body of {} {endpoint})", method.as_str()),
+                        Some(hint),
+                    );
+                }
+                crate::api::FieldLookup::Found(field_type) => {
+                    if let Some(expected) = wrong_json_type(api, &field_type, value) {
+                        self.sink.report(
+                            Code::BodyFieldType,
+                            body.span,
+                            format!(
+                                "the body field `{key}` is {expected} in {body_type}, not `{}`",
+                                crate::condition::short_json(value)
+                            ),
+                            None,
+                        );
+                    }
+                }
+                crate::api::FieldLookup::Unknown => {}
+            }
+        }
+    }
+
     /// Warns about a trigger no event of the client's can match.
     fn lint_trigger(&mut self, pattern: &UriPattern, span: Span) {
         let Some(api) = self.api else { return };
@@ -694,6 +744,9 @@ impl RuleCompiler<'_, '_> {
         };
         let path = match PathTemplate::compile(&fields.path.value, self.templates, roots) {
             Ok(path) => {
+                if let Some(body) = &fields.body {
+                    self.lint_body(fields.method.value, &path, body);
+                }
                 let lint_span = if spec.short {
                     path_span
                 } else {
@@ -811,6 +864,29 @@ impl RuleCompiler<'_, '_> {
         };
         let cooldown = rule.cooldown.as_ref().and_then(|c| self.duration(c));
         (max, cooldown)
+    }
+}
+
+/// What a literal value should have been, if it cannot be of `type_ref` (templates are never
+/// judged: their type is known only when they run).
+fn wrong_json_type(
+    api: &crate::api::ApiIndex,
+    type_ref: &str,
+    value: &Value,
+) -> Option<&'static str> {
+    if matches!(value, Value::String(text) if text.contains("{{")) || value.is_null() {
+        return None;
+    }
+
+    match type_ref {
+        "integer" => (value.as_i64().is_none() && value.as_u64().is_none()).then_some("an integer"),
+        "number" => (!value.is_number()).then_some("a number"),
+        "string" => (!value.is_string()).then_some("a string"),
+        "boolean" => (!value.is_boolean()).then_some("a boolean"),
+        list if list.starts_with('[') => (!value.is_array()).then_some("a list"),
+        "object" | "any" => None,
+        name if api.enum_values(name).is_some() => (!value.is_string()).then_some("a string"),
+        _ => (!value.is_object()).then_some("an object"),
     }
 }
 

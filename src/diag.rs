@@ -71,6 +71,10 @@ pub enum Code {
     UnknownApiField,
     /// W406: a compared value that is not one of the field's enum values.
     UnknownEnumValue,
+    /// W407: a request body field the endpoint's body type does not have.
+    UnknownBodyField,
+    /// W408: a request body value of the wrong JSON type.
+    BodyFieldType,
 }
 
 impl Code {
@@ -101,11 +105,13 @@ impl Code {
             Code::UnknownEventUri => "W404",
             Code::UnknownApiField => "W405",
             Code::UnknownEnumValue => "W406",
+            Code::UnknownBodyField => "W407",
+            Code::BodyFieldType => "W408",
         }
     }
 
     /// Every code, in documentation order.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 26] = [
         Code::YamlSyntax,
         Code::DuplicateKey,
         Code::UnknownField,
@@ -130,6 +136,8 @@ impl Code {
         Code::UnknownEventUri,
         Code::UnknownApiField,
         Code::UnknownEnumValue,
+        Code::UnknownBodyField,
+        Code::BodyFieldType,
     ];
 
     /// Whether this code is a warning rather than an error.

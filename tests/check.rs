@@ -535,3 +535,35 @@ fn w406_value_outside_the_enum() {
     // Templated values are not checked.
     assert!(api_diagnostics("rules:\n  - id: r\n    on: /lol-gameflow/v1/gameflow-phase\n    when:\n      - path: $.data\n        equals: \"{{uri}}\"\n    do: [{log: hi}]\n").is_empty());
 }
+
+#[test]
+fn w407_unknown_body_field() {
+    let d = only(
+        api_diagnostics(
+            "rules:\n  - id: r\n    on: /lol-champ-select/v1/session\n    do:\n      - request:\n          method: PATCH\n          path: /lol-champ-select/v1/session/actions/{{data.id}}\n          body: {championID: 516, completed: true}\n",
+        ),
+        "W407",
+        8,
+        17,
+    );
+    assert_eq!(hint(&d), "did you mean `championId`?");
+}
+
+#[test]
+fn w408_body_value_of_the_wrong_type() {
+    let d = only(
+        api_diagnostics(
+            "rules:\n  - id: r\n    on: /lol-champ-select/v1/session\n    do:\n      - request:\n          method: PATCH\n          path: /lol-champ-select/v1/session/actions/{{data.id}}\n          body: {championId: \"{{data.id}}\", completed: \"yes\"}\n",
+        ),
+        "W408",
+        8,
+        17,
+    );
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("`completed` is a boolean"),
+        "{d}"
+    );
+}
