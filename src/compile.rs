@@ -122,6 +122,9 @@ impl RuleCompiler<'_, '_> {
         }
         let steps = self.steps(&rule.steps, &roots);
         let (max, cooldown) = self.mode_settings(rule);
+        if conditions.len() == rule.when.len() {
+            self.lint_contradictions(&conditions, &rule.when);
+        }
 
         if self.error_count() > errors_before {
             return None;
@@ -316,6 +319,26 @@ impl RuleCompiler<'_, '_> {
                     }
                 }
                 crate::api::FieldLookup::Unknown => {}
+            }
+        }
+    }
+
+    /// Warns (W409) when two top-level conditions can never hold together.
+    fn lint_contradictions(&mut self, conditions: &[Condition], specs: &[Spanned<ConditionSpec>]) {
+        for (later, condition) in conditions.iter().enumerate() {
+            for (earlier, other) in conditions[..later].iter().enumerate() {
+                if let Some(why) = crate::condition::contradiction(other, condition) {
+                    self.sink.report(
+                        Code::NeverFires,
+                        specs[later].span,
+                        format!("this rule can never fire: {why}"),
+                        Some(format!(
+                            "see when[{earlier}] at line {}",
+                            specs[earlier].span.line
+                        )),
+                    );
+                    return;
+                }
             }
         }
     }

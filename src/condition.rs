@@ -266,6 +266,30 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// A text that is the same for conditions that test the same thing (without their place).
+    pub fn signature(&self) -> String {
+        match self {
+            Condition::Test { path, expected, .. } => format!("{} {expected}", path.text),
+            Condition::All { items, .. } => format!(
+                "all({})",
+                items
+                    .iter()
+                    .map(Condition::signature)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Condition::Any { items, .. } => format!(
+                "any({})",
+                items
+                    .iter()
+                    .map(Condition::signature)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Condition::Not { item, .. } => format!("not({})", item.signature()),
+        }
+    }
+
     /// A path-and-operator condition.
     pub fn test(at: impl Into<Arc<str>>, path: CompiledPath, op: Op) -> Condition {
         let expected = op.describe().into();
@@ -445,6 +469,100 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
         }
         _ => a == b,
     }
+}
+
+/// Why two top-level conditions can never hold together, if they cannot (both must select at
+/// most one node and compare with literals).
+pub fn contradiction(a: &Condition, b: &Condition) -> Option<String> {
+    let (
+        Condition::Test {
+            path: pa, op: oa, ..
+        },
+        Condition::Test {
+            path: pb, op: ob, ..
+        },
+    ) = (a, b)
+    else {
+        return None;
+    };
+    if pa.text != pb.text || !pa.selects_at_most_one() {
+        return None;
+    }
+    let literal = |o: &Operand| match o {
+        Operand::Literal(v) => Some(v.clone()),
+        Operand::Template(_) => None,
+    };
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+    let inside = |v: &Value, l: &[Value]| l.iter().any(|x| json_eq(v, x));
+    let path = &pa.text;
+    let clash = |x: &Value, y: &Value| {
+        format!(
+            "`{path}` cannot equal both {} and {}",
+            short_json(x),
+            short_json(y)
+        )
+    };
+    for (first, second) in [(oa, ob), (ob, oa)] {
+        let found = match (first, second) {
+            (Op::Equals(x), Op::Equals(y)) => {
+                let (x, y) = (literal(x)?, literal(y)?);
+                (!json_eq(&x, &y)).then(|| clash(&x, &y))
+            }
+            (Op::Equals(x), Op::NotEquals(y)) => {
+                let (x, y) = (literal(x)?, literal(y)?);
+                json_eq(&x, &y).then(|| {
+                    format!(
+                        "`{path}` cannot both equal and not equal {}",
+                        short_json(&x)
+                    )
+                })
+            }
+            (Op::Equals(x), Op::OneOf(l)) => {
+                let (x, l) = (literal(x)?, literal(l)?);
+                (!inside(&x, &list(&l))).then(|| {
+                    format!(
+                        "`{path}` equals {} but must be one of {}",
+                        short_json(&x),
+                        short_json(&l)
+                    )
+                })
+            }
+            (Op::Equals(x), Op::NotOneOf(l)) => {
+                let (x, l) = (literal(x)?, literal(l)?);
+                inside(&x, &list(&l)).then(|| {
+                    format!(
+                        "`{path}` equals {} but must not be one of {}",
+                        short_json(&x),
+                        short_json(&l)
+                    )
+                })
+            }
+            (Op::OneOf(l1), Op::OneOf(l2)) => {
+                let (l1, l2) = (list(&literal(l1)?), list(&literal(l2)?));
+                (!l1.iter().any(|x| inside(x, &l2)))
+                    .then(|| format!("`{path}` must be one of two lists with nothing in common"))
+            }
+            (Op::Exists(false), other)
+                if !matches!(
+                    other,
+                    Op::Exists(false) | Op::NotEquals(_) | Op::NotOneOf(_)
+                ) =>
+            {
+                Some(format!(
+                    "`{path}` must be missing, but `{}` needs a value",
+                    other.name()
+                ))
+            }
+            (Op::Exists(true), Op::Exists(false)) => {
+                Some(format!("`{path}` cannot both exist and be missing"))
+            }
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }
 
 /// Where a named value's candidates come from.

@@ -75,6 +75,10 @@ pub enum Code {
     UnknownBodyField,
     /// W408: a request body value of the wrong JSON type.
     BodyFieldType,
+    /// W409: conditions that can never hold together: the rule never fires.
+    NeverFires,
+    /// W410: two `single` rules that fire on exactly the same events.
+    ShadowedRule,
 }
 
 impl Code {
@@ -107,11 +111,13 @@ impl Code {
             Code::UnknownEnumValue => "W406",
             Code::UnknownBodyField => "W407",
             Code::BodyFieldType => "W408",
+            Code::NeverFires => "W409",
+            Code::ShadowedRule => "W410",
         }
     }
 
     /// Every code, in documentation order.
-    pub const ALL: [Code; 26] = [
+    pub const ALL: [Code; 28] = [
         Code::YamlSyntax,
         Code::DuplicateKey,
         Code::UnknownField,
@@ -138,6 +144,8 @@ impl Code {
         Code::UnknownEnumValue,
         Code::UnknownBodyField,
         Code::BodyFieldType,
+        Code::NeverFires,
+        Code::ShadowedRule,
     ];
 
     /// Whether this code is a warning rather than an error.

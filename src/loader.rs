@@ -79,6 +79,7 @@ pub fn load_with(paths: &[PathBuf], api: Option<&crate::api::ApiIndex>) -> Loade
     let mut templates = TemplateCompiler::default();
     let mut loaded_files = Vec::new();
     let mut seen_ids: HashMap<String, (PathBuf, u32)> = HashMap::new();
+    let mut reactions: HashMap<String, (String, PathBuf, u32)> = HashMap::new();
     for path in files {
         let source = match std::fs::read_to_string(&path) {
             Ok(source) => source,
@@ -90,6 +91,9 @@ pub fn load_with(paths: &[PathBuf], api: Option<&crate::api::ApiIndex>) -> Loade
         let (file, file_diagnostics) =
             load_file(&path, &source, &mut templates, &mut seen_ids, api);
         diagnostics.extend(file_diagnostics);
+        if let Some(file) = &file {
+            diagnostics.extend(shadowed_rules(file, &source, &mut reactions));
+        }
         loaded_files.extend(file);
     }
     Loaded {
@@ -156,6 +160,44 @@ fn load_file(
         tests,
     };
     (Some(file), sink.diagnostics)
+}
+
+/// Warns (W410) about enabled `single` rules that fire on exactly the same events as an earlier
+/// one: both would run every time.
+fn shadowed_rules(
+    file: &LoadedFile,
+    source: &str,
+    reactions: &mut HashMap<String, (String, PathBuf, u32)>,
+) -> Vec<Diagnostic> {
+    let mut sink = Sink::new(&file.path, source);
+    for rule in file
+        .rules
+        .iter()
+        .filter(|r| r.enabled && r.mode == crate::spec::Mode::Single)
+    {
+        let signature = rule.reaction_signature();
+        match reactions.get(&signature) {
+            Some((other, other_file, line)) => sink.report(
+                Code::ShadowedRule,
+                rule.span,
+                format!(
+                    "`{}` fires on exactly the same events as `{other}`: both will run each time",
+                    rule.id
+                ),
+                Some(format!(
+                    "`{other}` is at {}:{line}; merge them, or make their conditions differ",
+                    other_file.display()
+                )),
+            ),
+            None => {
+                reactions.insert(
+                    signature,
+                    (rule.id.clone(), file.path.clone(), rule.span.line),
+                );
+            }
+        }
+    }
+    sink.diagnostics
 }
 
 fn io_diagnostic(path: &Path, message: &str) -> Diagnostic {

@@ -113,6 +113,44 @@ pub enum Decision {
 }
 
 impl Rule {
+    /// What the rule reacts to, as text: the same for two rules that fire on exactly the same
+    /// events (triggers, named values and conditions alike).
+    pub fn reaction_signature(&self) -> String {
+        let mut triggers: Vec<String> = self
+            .triggers
+            .iter()
+            .map(|t| format!("{} {}", t.pattern.text, t.types.0))
+            .collect();
+        triggers.sort();
+        let bindings: Vec<String> = self
+            .bindings
+            .iter()
+            .map(|b| {
+                let source = match &b.source {
+                    crate::condition::Source::Path(path) => path.text.to_string(),
+                    crate::condition::Source::List(items) => {
+                        serde_json::Value::Array(items.clone()).to_string()
+                    }
+                };
+                let filter: Vec<String> = b.filter.iter().map(Condition::signature).collect();
+                format!(
+                    "{}={source} where {} take {:?} default {:?}",
+                    b.name,
+                    filter.join("; "),
+                    b.take,
+                    b.default
+                )
+            })
+            .collect();
+        let conditions: Vec<String> = self.conditions.iter().map(Condition::signature).collect();
+        format!(
+            "on {} let {} when {}",
+            triggers.join(" | "),
+            bindings.join(", "),
+            conditions.join("; ")
+        )
+    }
+
     /// Evaluates named values then conditions, in order, for an event that matched trigger
     /// `trigger`.
     pub fn evaluate(&self, event: &Event, trigger: usize, registry: &Handlebars<'_>) -> Decision {

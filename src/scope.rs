@@ -293,6 +293,11 @@ impl CompiledPath {
         &self.root
     }
 
+    /// Whether the path can select at most one node (a plain chain of names and indexes).
+    pub fn selects_at_most_one(&self) -> bool {
+        matches!(self.rest, Rest::Simple(_))
+    }
+
     /// The steps after `$.data` when the path starts there and is a plain chain of names and
     /// indexes (what the API checks can follow through the client's types).
     pub fn data_steps(&self) -> Option<Vec<PathStep<'_>>> {

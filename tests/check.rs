@@ -567,3 +567,56 @@ fn w408_body_value_of_the_wrong_type() {
         "{d}"
     );
 }
+
+#[test]
+fn w409_contradictory_conditions() {
+    let cases = [
+        (
+            "equals: InProgress",
+            "equals: Invalid",
+            "cannot equal both \"InProgress\" and \"Invalid\"",
+        ),
+        (
+            "equals: InProgress",
+            "one_of: [Invalid, Error]",
+            "equals \"InProgress\" but must be one of",
+        ),
+        (
+            "equals: InProgress",
+            "not_equals: InProgress",
+            "cannot both equal and not equal",
+        ),
+        ("exists: false", "equals: InProgress", "must be missing"),
+    ];
+    for (first, second, why) in cases {
+        let text = format!(
+            "rules:\n  - id: r\n    on: /lol-matchmaking/v1/ready-check\n    when:\n      - path: $.data.state\n        {first}\n      - path: $.data.state\n        {second}\n    do: [{{log: hi}}]\n"
+        );
+        let d = only(api_diagnostics(&text), "W409", 7, 9);
+        assert!(d["message"].as_str().unwrap().contains(why), "{d}");
+        assert_eq!(hint(&d), "see when[0] at line 5");
+    }
+    // A path that selects several nodes may equal both values: no warning.
+    let wildcard = "rules:\n  - id: r\n    on: /lol-champ-select/v1/session\n    when:\n      - {path: \"$.data.actions[*][*].type\", equals: pick}\n      - {path: \"$.data.actions[*][*].type\", equals: ban}\n    do: [{log: hi}]\n";
+    assert!(api_diagnostics(wildcard).is_empty());
+}
+
+#[test]
+fn w410_rules_that_fire_on_the_same_events() {
+    let dir = Dir::new();
+    let rule = |id: &str| {
+        format!(
+            "rules:\n  - id: {id}\n    on: /lol-gameflow/v1/gameflow-phase\n    when: [{{path: $.data, equals: Lobby}}]\n    do: [{{log: {id}}}]\n"
+        )
+    };
+    dir.file("a.yaml", &rule("first"));
+    dir.file("b.yaml", &rule("second"));
+    let output = lcu_rules(&["check", "--format", "json", dir.path().to_str().unwrap()]);
+    let found: Value = serde_json::from_str(&output.stdout).unwrap();
+    let d = only(found.as_array().cloned().unwrap(), "W410", 2, 5);
+    assert!(d["file"].as_str().unwrap().ends_with("b.yaml"));
+    assert!(hint(&d).starts_with("`first` is at "), "{d}");
+    // Different conditions, or a mode other than single: no warning.
+    let parallel = "rules:\n  - id: one\n    on: /lol-gameflow/v1/gameflow-phase\n    mode: parallel\n    do: [{log: a}]\n  - id: two\n    on: /lol-gameflow/v1/gameflow-phase\n    mode: parallel\n    do: [{log: b}]\n";
+    assert!(api_diagnostics(parallel).is_empty());
+}

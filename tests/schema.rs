@@ -29,3 +29,22 @@ fn every_example_has_the_schema_modeline() {
         }
     }
 }
+
+/// Trigger URIs complete from the URIs the client sends events for, and any pattern stays valid.
+#[test]
+fn trigger_uris_complete_from_the_clients_api() {
+    let schema: serde_json::Value = serde_json::from_str(&lcu_rules::spec::json_schema()).unwrap();
+    let known = schema["$defs"]["KnownEventUri"]["enum"].as_array().unwrap();
+    for uri in [
+        "/lol-matchmaking/v1/ready-check",
+        "/lol-gameflow/v1/gameflow-phase",
+        "/lol-champ-select/v1/session",
+    ] {
+        assert!(known.iter().any(|u| u == uri), "{uri} is offered");
+    }
+    let branches = schema["$defs"]["TriggerFields"]["properties"]["uri"]["anyOf"]
+        .as_array()
+        .unwrap();
+    assert_eq!(branches[0]["$ref"], "#/$defs/KnownEventUri");
+    assert_eq!(branches[1]["pattern"], "^/");
+}
