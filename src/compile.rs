@@ -314,7 +314,19 @@ impl RuleCompiler<'_, '_> {
                                 "the body field `{key}` is {expected} in {body_type}, not `{}`",
                                 crate::condition::short_json(value)
                             ),
-                            None,
+                            Some(format!("write {expected}, e.g. {}", example_of(expected))),
+                        );
+                    } else if let Some(source_type) = self.data_expression_type(value)
+                        && let Some(expected) = incompatible(api, &field_type, &source_type)
+                    {
+                        self.sink.report(
+                            Code::BodyFieldType,
+                            body.span,
+                            format!(
+                                "the body field `{key}` is {expected} in {body_type}, but `{}` gives {source_type}",
+                                crate::condition::short_json(value)
+                            ),
+                            Some(format!("use a value that is {expected}")),
                         );
                     }
                 }
@@ -341,6 +353,29 @@ impl RuleCompiler<'_, '_> {
                 }
             }
         }
+    }
+
+    /// The API type of a body value written as exactly one `{{data.a.b}}` expression, followed
+    /// through the rule's payload type (the one case where a template's type is knowable).
+    fn data_expression_type(&self, value: &Value) -> Option<String> {
+        let api = self.api?;
+        let text = value.as_str()?.trim();
+        let inner = text.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+        let mut keys = inner.split('.');
+        if keys.next()? != "data" {
+            return None;
+        }
+        let mut current = self.data_type.clone()?;
+        for key in keys {
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            match api.field(&current, key) {
+                crate::api::FieldLookup::Found(field_type) => current = field_type,
+                _ => return None,
+            }
+        }
+        Some(current)
     }
 
     /// Warns about a trigger no event of the client's can match.
@@ -911,6 +946,37 @@ fn wrong_json_type(
         name if api.enum_values(name).is_some() => (!value.is_string()).then_some("a string"),
         _ => (!value.is_object()).then_some("an object"),
     }
+}
+
+/// An example literal of a JSON type named as [`wrong_json_type`] names it.
+fn example_of(expected: &str) -> &'static str {
+    match expected {
+        "an integer" => "`42`",
+        "a number" => "`1.5`",
+        "a string" => "`\"text\"`",
+        "a boolean" => "`true`",
+        "a list" => "`[1, 2]`",
+        _ => "`{key: value}`",
+    }
+}
+
+/// Whether a value of API type `source` cannot go where `target` is expected; what was
+/// expected, if so. Only clear mismatches between primitive kinds count.
+fn incompatible(api: &crate::api::ApiIndex, target: &str, source: &str) -> Option<&'static str> {
+    let kind = |t: &str| -> Option<&'static str> {
+        Some(match t {
+            "integer" => "an integer",
+            "number" => "a number",
+            "string" => "a string",
+            "boolean" => "a boolean",
+            list if list.starts_with('[') => "a list",
+            name if api.enum_values(name).is_some() => "a string",
+            _ => return None,
+        })
+    };
+    let (want, have) = (kind(target)?, kind(source)?);
+    let compatible = want == have || (want == "a number" && have == "an integer");
+    (!compatible).then_some(want)
 }
 
 /// Items as `` `a`, `b`, ... `` (at most `most`, then how many more).

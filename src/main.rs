@@ -165,7 +165,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => replay_session(&or_default(paths), &events, include_disabled, why),
         Command::Test { paths, verbose, .. } => run_tests(&or_default(paths), verbose),
         Command::Schema => {
-            print!("{}", lcu_rules::spec::json_schema());
+            use std::io::Write as _;
+            // A closed pipe (`| head`) ends the output quietly.
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(lcu_rules::spec::json_schema().as_bytes());
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -318,25 +322,56 @@ fn read_api_dump(swagger: &Path, events: Option<&Path>) -> anyhow::Result<ApiInd
     ApiIndex::from_dump(&value, &topics, &swagger.display().to_string()).map_err(anyhow::Error::msg)
 }
 
+/// Lists endpoints and topics; stops quietly when the reader goes away (`| head`).
 fn list_endpoints(filter: &str) {
+    use std::io::Write as _;
     let index = ApiIndex::embedded();
     let endpoints = index.search(filter);
-    for endpoint in &endpoints {
-        println!("{:<24} {}", endpoint.methods.join(","), endpoint.path);
-    }
     let topics = index.search_topics(filter);
-    if !topics.is_empty() {
-        println!("\nevent topics (events for these URIs and those below them):");
-        for topic in &topics {
-            println!("  {topic}");
+    let mut out = std::io::stdout().lock();
+    let mut write = || -> std::io::Result<()> {
+        for endpoint in &endpoints {
+            let bodies: Vec<String> = endpoint
+                .methods
+                .iter()
+                .filter_map(|m| {
+                    let method = lcu_rules::spec::MethodName::parse(m)?;
+                    Some(format!(
+                        "{m} body: {}",
+                        index.body_type(method, &endpoint.path)?
+                    ))
+                })
+                .collect();
+            let bodies = if bodies.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", bodies.join("; "))
+            };
+            writeln!(
+                out,
+                "{:<24} {}{bodies}",
+                endpoint.methods.join(","),
+                endpoint.path
+            )?;
         }
-    }
-    println!(
-        "\n{} endpoint(s), {} event topic(s) ({})",
-        endpoints.len(),
-        topics.len(),
-        index.source
-    );
+        if !topics.is_empty() {
+            writeln!(
+                out,
+                "\nevent topics (events for these URIs and those below them):"
+            )?;
+            for topic in &topics {
+                writeln!(out, "  {topic}")?;
+            }
+        }
+        writeln!(
+            out,
+            "\n{} endpoint(s), {} event topic(s) ({})",
+            endpoints.len(),
+            topics.len(),
+            index.source
+        )
+    };
+    let _ = write();
 }
 
 fn check(

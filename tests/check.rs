@@ -553,7 +553,7 @@ fn w407_unknown_body_field() {
 fn w408_body_value_of_the_wrong_type() {
     let d = only(
         api_diagnostics(
-            "rules:\n  - id: r\n    on: /lol-champ-select/v1/session\n    do:\n      - request:\n          method: PATCH\n          path: /lol-champ-select/v1/session/actions/{{data.id}}\n          body: {championId: \"{{data.id}}\", completed: \"yes\"}\n",
+            "rules:\n  - id: r\n    on: /lol-champ-select/v1/session\n    do:\n      - request:\n          method: PATCH\n          path: /lol-champ-select/v1/session/actions/{{data.id}}\n          body: {championId: \"{{data.localPlayerCellId}}\", completed: \"yes\"}\n",
         ),
         "W408",
         8,
@@ -619,4 +619,34 @@ fn w410_rules_that_fire_on_the_same_events() {
     // Different conditions, or a mode other than single: no warning.
     let parallel = "rules:\n  - id: one\n    on: /lol-gameflow/v1/gameflow-phase\n    mode: parallel\n    do: [{log: a}]\n  - id: two\n    on: /lol-gameflow/v1/gameflow-phase\n    mode: parallel\n    do: [{log: b}]\n";
     assert!(api_diagnostics(parallel).is_empty());
+}
+
+/// A body value written as one `{{data.x}}` has the type of `x` in the trigger's payload, so a
+/// mismatch is caught too; a compatible one is not reported.
+#[test]
+fn w408_template_values_whose_type_is_knowable() {
+    let rule = |value: &str| {
+        format!(
+            "rules:\n  - id: r\n    on: /lol-champ-select/v1/session\n    do:\n      - request:\n          method: PATCH\n          path: /lol-champ-select/v1/session/actions/{{{{data.localPlayerCellId}}}}\n          body: {{championId: \"{value}\"}}\n"
+        )
+    };
+    let d = only(
+        api_diagnostics(&rule("{{data.isSpectating}}")),
+        "W408",
+        8,
+        17,
+    );
+    assert!(
+        d["message"].as_str().unwrap().contains("gives boolean"),
+        "{d}"
+    );
+    assert_eq!(hint(&d), "use a value that is an integer");
+    assert!(api_diagnostics(&rule("{{data.localPlayerCellId}}")).is_empty());
+}
+
+/// `endpoints` shows the body type an endpoint takes.
+#[test]
+fn endpoints_show_body_types() {
+    let output = lcu_rules(&["endpoints", "lol-champ-select/v1/session/actions"]);
+    assert!(output.stdout.contains("/lol-champ-select/v1/session/actions/{id}  (PATCH body: TeamBuilderDirect-ChampSelectAction)"), "{}", output.stdout);
 }
