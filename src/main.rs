@@ -380,7 +380,12 @@ fn check(
     deny_warnings: bool,
     api: Option<&ApiIndex>,
 ) -> ExitCode {
-    let loaded = load_with(paths, api);
+    let mut loaded = load_with(paths, api);
+    if deny_warnings {
+        for diagnostic in &mut loaded.diagnostics {
+            diagnostic.severity = Severity::Error;
+        }
+    }
     let errors = loaded
         .diagnostics
         .iter()
