@@ -426,7 +426,7 @@ fn w404_trigger_on_uris_the_client_never_sends() {
     }
 }
 
-/// `--deny-warnings` turns the API warnings into a failing exit code.
+/// `--deny-warnings` turns the API warnings into errors and a failing exit code.
 #[test]
 fn deny_warnings_fails_on_api_warnings() {
     let dir = Dir::new();
@@ -434,11 +434,12 @@ fn deny_warnings_fails_on_api_warnings() {
         "r.yaml",
         "rules:\n  - id: r\n    on: /lol-nope/v1/x\n    do: [{log: hi}]\n",
     );
-    assert_eq!(lcu_rules(&["check", file.to_str().unwrap()]).code, 0);
-    assert_eq!(
-        lcu_rules(&["check", "--deny-warnings", file.to_str().unwrap()]).code,
-        1
-    );
+    let allowed = lcu_rules(&["check", file.to_str().unwrap()]);
+    assert_eq!(allowed.code, 0);
+    assert!(allowed.stderr.contains("warning[W404]"), "{}", allowed.stderr);
+    let denied = lcu_rules(&["check", "--deny-warnings", file.to_str().unwrap()]);
+    assert_eq!(denied.code, 1);
+    assert!(denied.stderr.contains("error[W404]"), "{}", denied.stderr);
 }
 
 /// `lcu-rules endpoints` finds endpoints and their methods.
