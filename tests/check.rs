@@ -436,7 +436,11 @@ fn deny_warnings_fails_on_api_warnings() {
     );
     let allowed = lcu_rules(&["check", file.to_str().unwrap()]);
     assert_eq!(allowed.code, 0);
-    assert!(allowed.stderr.contains("warning[W404]"), "{}", allowed.stderr);
+    assert!(
+        allowed.stderr.contains("warning[W404]"),
+        "{}",
+        allowed.stderr
+    );
     let denied = lcu_rules(&["check", "--deny-warnings", file.to_str().unwrap()]);
     assert_eq!(denied.code, 1);
     assert!(denied.stderr.contains("error[W404]"), "{}", denied.stderr);
