@@ -242,24 +242,8 @@ impl ApiIndex {
                     .collect()
             })
             .unwrap_or_default();
-        let resources = value
-            .get("resources")
-            .and_then(Value::as_object)
-            .map(|r| {
-                r.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let bodies = value
-            .get("bodies")
-            .and_then(Value::as_object)
-            .map(|r| {
-                r.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let resources = string_map(&value, "resources");
+        let bodies = string_map(&value, "bodies");
         let types = value
             .get("types")
             .and_then(Value::as_object)
@@ -578,6 +562,19 @@ fn resources_and_types(
         types.insert(name, type_def);
     }
     (resources, bodies, types)
+}
+
+/// An object of strings from the index file (`resources`, `bodies`).
+fn string_map(value: &Value, key: &str) -> BTreeMap<String, TypeRef> {
+    value
+        .get(key)
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Reads a type from the index file.

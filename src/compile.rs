@@ -384,18 +384,10 @@ impl RuleCompiler<'_, '_> {
         if api.knows_events_for(pattern) {
             return;
         }
-        let suggestions = api.nearest_to_pattern(pattern);
-        let hint = match suggestions.as_slice() {
-            [] => "`lcu-rules endpoints <word>` lists the URIs the client has".to_string(),
-            found => format!(
-                "did you mean {}?",
-                found
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ),
-        };
+        let hint = did_you_mean(
+            &api.nearest_to_pattern(pattern),
+            "`lcu-rules endpoints <word>` lists the URIs the client has",
+        );
         self.sink.report(
             Code::UnknownEventUri,
             inner_span(self.source, span, 0, pattern.text.chars().count()),
@@ -414,17 +406,10 @@ impl RuleCompiler<'_, '_> {
         match api.check_request(method, &path.shape()) {
             crate::api::RequestCheck::Known => {}
             crate::api::RequestCheck::UnknownPath { suggestions } => {
-                let hint = match suggestions.as_slice() {
-                    [] => "`lcu-rules endpoints <word>` lists the client's endpoints".to_string(),
-                    found => format!(
-                        "did you mean {}?",
-                        found
-                            .iter()
-                            .map(|s| format!("`{s}`"))
-                            .collect::<Vec<_>>()
-                            .join(" or ")
-                    ),
-                };
+                let hint = did_you_mean(
+                    &suggestions,
+                    "`lcu-rules endpoints <word>` lists the client's endpoints",
+                );
                 self.sink.report(
                     Code::UnknownEndpoint,
                     span,
@@ -946,6 +931,15 @@ fn wrong_json_type(
         name if api.enum_values(name).is_some() => (!value.is_string()).then_some("a string"),
         _ => (!value.is_object()).then_some("an object"),
     }
+}
+
+/// "did you mean `a` or `b`?", or `fallback` when there is nothing to suggest.
+fn did_you_mean(suggestions: &[String], fallback: &str) -> String {
+    if suggestions.is_empty() {
+        return fallback.to_string();
+    }
+    let quoted: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
+    format!("did you mean {}?", quoted.join(" or "))
 }
 
 /// An example literal of a JSON type named as [`wrong_json_type`] names it.
