@@ -17,6 +17,7 @@ pub mod diag;
 pub mod discovery;
 pub mod engine;
 pub mod event;
+pub mod explain;
 pub mod http;
 pub mod live;
 pub mod loader;

@@ -84,6 +84,21 @@ enum Command {
     },
     /// Print the JSON Schema of the rule file format.
     Schema,
+    /// Explain, over a recorded session, why each rule did or did not fire: every event that
+    /// reached a rule's trigger and what came of it (disabled rules are shown too).
+    Explain {
+        /// Rule files or folders (default: rules/).
+        paths: Vec<PathBuf>,
+        /// The recorded session (JSONL, as `test --events` reads).
+        #[arg(long, value_name = "FILE")]
+        events: PathBuf,
+        /// Only this rule.
+        #[arg(long, value_name = "ID")]
+        rule: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
     /// Connect to the running League client and fire the rules (Ctrl-C to stop).
     Run {
         /// Rule files or folders (repeatable; default: rules/).
@@ -152,6 +167,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 index.as_ref(),
             ))
         }
+        Command::Explain {
+            paths,
+            events,
+            rule,
+            format,
+        } => explain_session(&or_default(paths), &events, rule.as_deref(), format),
         Command::Endpoints { filter } => {
             list_endpoints(filter.as_deref().unwrap_or(""));
             Ok(ExitCode::SUCCESS)
@@ -469,6 +490,53 @@ fn run_tests(paths: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn explain_session(
+    paths: &[PathBuf],
+    events: &Path,
+    rule: Option<&str>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let loaded = load(paths);
+    if print_load_errors(&loaded) {
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(id) = rule
+        && !loaded.rules().any(|r| r.id == id)
+    {
+        let ids: Vec<&str> = loaded.rules().map(|r| r.id.as_str()).collect();
+        let hint = lcu_rules::diag::closest(id, ids.iter().copied())
+            .map(|b| format!("; did you mean `{b}`?"))
+            .unwrap_or_default();
+        anyhow::bail!(
+            "no rule `{id}` in {}{hint}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let recorded = read_recording(events).map_err(anyhow::Error::msg)?;
+    let rules = RuleSet::new(
+        loaded.rules().cloned().collect(),
+        loaded.registry.clone(),
+        true,
+    );
+    let explanations =
+        lcu_rules::explain::explain(Arc::new(rules), timed(recorded, Default::default()), rule)
+            .context("could not start the replay runtime")?;
+    use std::io::Write as _;
+    let text = match format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&explanations).unwrap_or_default()
+        ),
+        Format::Human => lcu_rules::explain::render(&explanations),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn replay_session(

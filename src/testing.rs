@@ -496,7 +496,8 @@ pub fn render_timeline(traces: &[Trace], all_decisions: bool) -> String {
     out
 }
 
-fn suppressed_text(why: &crate::trace::Suppressed) -> String {
+/// Why a trigger was held back, in words.
+pub fn suppressed_text(why: &crate::trace::Suppressed) -> String {
     use crate::trace::Suppressed;
     match why {
         Suppressed::Busy => "single mode: a run is active".into(),

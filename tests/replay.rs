@@ -212,3 +212,92 @@ fn disabled_rules_are_not_indexed() {
             .is_some_and(|r| !r.enabled)
     );
 }
+
+/// `explain` on the real champion-select capture names, for every frame before the pick turn,
+/// the exact condition that keeps the pick rule from firing; then the frame that fires it, with
+/// its request, and the cooldown that holds back the next one.
+#[test]
+fn explain_names_the_condition_that_stops_each_frame() {
+    let output = lcu_rules(&[
+        "explain",
+        "rules",
+        "--events",
+        "rules/fixtures/champ-select-rez-20251208.jsonl",
+        "--rule",
+        "pick-champion-by-priority",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let explained: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    let rule = &explained[0];
+    assert_eq!(rule["rule"], "pick-champion-by-priority");
+    assert_eq!(rule["enabled"], false);
+    let rows = rule["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 44, "every frame reached the trigger");
+    for row in &rows[..35] {
+        assert_eq!(row["decision"]["decision"], "stopped", "{row}");
+        let miss = &row["decision"]["miss"];
+        assert_eq!(miss["at"], "let.action");
+        let closest = miss["actual"]["value"].as_str().unwrap();
+        assert!(
+            closest
+                .contains("let.action.where[2]: `$.isInProgress` was false, expected equals true"),
+            "frame {}: {closest}",
+            row["seq"]
+        );
+    }
+    assert_eq!(rows[35]["seq"], 36);
+    assert_eq!(rows[35]["decision"]["decision"], "fired");
+    assert_eq!(
+        rows[35]["requests"],
+        json!(["PATCH /lol-champ-select/v1/session/actions/17 -> 200"])
+    );
+    assert_eq!(rows[36]["decision"]["decision"], "suppressed");
+    assert_eq!(rows[36]["decision"]["why"]["reason"], "cooldown");
+}
+
+/// The human table says the same, and an unknown rule id is refused with a suggestion.
+#[test]
+fn explain_table_and_unknown_rules() {
+    let output = lcu_rules(&[
+        "explain",
+        "rules",
+        "--events",
+        "rules/fixtures/champ-select-rez-20251208.jsonl",
+    ]);
+    assert_eq!(output.code, 0);
+    assert!(
+        output.stdout.contains(
+            "rule pick-champion-by-priority (disabled: showing what it would do if enabled)"
+        ),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("44 event(s) reached it, 1 fired"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains("rule accept-ready-check\n  no event reached its trigger"),
+        "{}",
+        output.stdout
+    );
+    let wrong = lcu_rules(&[
+        "explain",
+        "rules",
+        "--events",
+        "rules/fixtures/champ-select-rez-20251208.jsonl",
+        "--rule",
+        "pick-champion",
+    ]);
+    assert_eq!(wrong.code, 2);
+    assert!(
+        wrong.stderr.contains("no rule `pick-champion`"),
+        "{}",
+        wrong.stderr
+    );
+}
