@@ -167,8 +167,8 @@ impl Op {
         }
     }
 
-    /// Whether the operand is a template (whose value belongs in a miss's description).
-    fn has_template(&self) -> bool {
+    /// The operand, for operators that have one.
+    fn operand(&self) -> Option<&Operand> {
         match self {
             Op::Equals(o)
             | Op::NotEquals(o)
@@ -178,52 +178,34 @@ impl Op {
             | Op::Gte(o)
             | Op::Lt(o)
             | Op::Lte(o)
-            | Op::Contains(o) => {
-                matches!(o, Operand::Template(_))
-            }
-            _ => false,
+            | Op::Contains(o) => Some(o),
+            Op::Exists(_) | Op::Matches(_) => None,
         }
+    }
+
+    /// Whether the operand is a template (whose value belongs in a miss's description).
+    fn has_template(&self) -> bool {
+        matches!(self.operand(), Some(Operand::Template(_)))
     }
 
     /// Like `describe`, with a template operand's current value appended.
     fn describe_in(&self, scope: &Scope<'_>, registry: &Handlebars<'_>) -> String {
-        let operand = match self {
-            Op::Equals(o)
-            | Op::NotEquals(o)
-            | Op::OneOf(o)
-            | Op::NotOneOf(o)
-            | Op::Gt(o)
-            | Op::Gte(o)
-            | Op::Lt(o)
-            | Op::Lte(o)
-            | Op::Contains(o) => o,
-            _ => return self.describe(),
-        };
-        match operand {
-            Operand::Template(template) => match template.render_value(scope, registry) {
+        match self.operand() {
+            Some(Operand::Template(template)) => match template.render_value(scope, registry) {
                 Ok(value) => format!("{} (= {})", self.describe(), short_json(&value)),
                 Err(_) => self.describe(),
             },
-            Operand::Literal(_) => self.describe(),
+            _ => self.describe(),
         }
     }
 
     fn describe(&self) -> String {
-        match self {
-            Op::Exists(true) => "to exist".into(),
-            Op::Exists(false) => "to be missing".into(),
-            Op::Matches(regex) => format!("matches /{}/", regex.as_str()),
-            Op::Equals(o)
-            | Op::NotEquals(o)
-            | Op::OneOf(o)
-            | Op::NotOneOf(o)
-            | Op::Gt(o)
-            | Op::Gte(o)
-            | Op::Lt(o)
-            | Op::Lte(o)
-            | Op::Contains(o) => {
-                format!("{} {}", self.name(), o.describe())
-            }
+        match (self, self.operand()) {
+            (Op::Exists(true), _) => "to exist".into(),
+            (Op::Exists(false), _) => "to be missing".into(),
+            (Op::Matches(regex), _) => format!("matches /{}/", regex.as_str()),
+            (_, Some(operand)) => format!("{} {}", self.name(), operand.describe()),
+            (_, None) => self.name().into(),
         }
     }
 }

@@ -5,25 +5,35 @@ use serde_json::Value;
 
 use crate::util::{Dir, lcu_rules};
 
-/// Runs `check --format json` on one file and returns its diagnostics.
-fn diagnostics_of(text: &str) -> Vec<Value> {
+/// Runs `check --format json` on one file (with or without the API checks) and returns its
+/// diagnostics.
+fn diagnostics(text: &str, api_checks: bool) -> Vec<Value> {
     let dir = Dir::new();
     let file = dir.file("rule.yaml", text);
-    let output = lcu_rules(&[
-        "check",
-        "--no-api-checks",
-        "--format",
-        "json",
-        file.to_str().unwrap(),
-    ]);
+    let mut args = vec!["check", "--format", "json"];
+    if !api_checks {
+        args.push("--no-api-checks");
+    }
+    let path = file.to_str().unwrap();
+    args.push(path);
+    let output = lcu_rules(&args);
     let parsed: Value =
         serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", output.stdout));
     parsed.as_array().cloned().unwrap_or_default()
 }
 
-/// Asserts that `text` gives exactly one diagnostic with this code and position, and returns it.
-fn check_one(text: &str, code: &str, line: u64, column: u64) -> Value {
-    let found = diagnostics_of(text);
+/// Diagnostics of the rule format itself (no API checks).
+fn diagnostics_of(text: &str) -> Vec<Value> {
+    diagnostics(text, false)
+}
+
+/// Diagnostics with the checks against the client's API.
+fn api_diagnostics(text: &str) -> Vec<Value> {
+    diagnostics(text, true)
+}
+
+/// Asserts that `found` is exactly one diagnostic with this code and position, and returns it.
+fn one(found: Vec<Value>, code: &str, line: u64, column: u64) -> Value {
     assert_eq!(found.len(), 1, "expected one diagnostic, got {found:#?}");
     let d = &found[0];
     assert_eq!(
@@ -36,6 +46,11 @@ fn check_one(text: &str, code: &str, line: u64, column: u64) -> Value {
         "{d:#?}"
     );
     d.clone()
+}
+
+/// `one` for a rule-format diagnostic of `text`.
+fn check_one(text: &str, code: &str, line: u64, column: u64) -> Value {
+    one(diagnostics_of(text), code, line, column)
 }
 
 fn hint(d: &Value) -> &str {
@@ -327,32 +342,11 @@ fn human_output_has_a_caret_snippet() {
     assert!(output.stderr.contains(&expected), "{}", output.stderr);
 }
 
-/// Checks `text` against the client's API index (no `--no-api-checks`).
-fn api_diagnostics(text: &str) -> Vec<Value> {
-    let dir = Dir::new();
-    let file = dir.file("rule.yaml", text);
-    let output = lcu_rules(&["check", "--format", "json", file.to_str().unwrap()]);
-    serde_json::from_str::<Value>(&output.stdout)
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
+/// `one` for a warning.
 fn only(found: Vec<Value>, code: &str, line: u64, column: u64) -> Value {
-    assert_eq!(found.len(), 1, "{found:#?}");
-    let d = &found[0];
-    assert_eq!(
-        (
-            d["code"].as_str().unwrap(),
-            d["line"].as_u64().unwrap(),
-            d["column"].as_u64().unwrap()
-        ),
-        (code, line, column),
-        "{d:#?}"
-    );
+    let d = one(found, code, line, column);
     assert_eq!(d["severity"], "warning");
-    d.clone()
+    d
 }
 
 #[test]

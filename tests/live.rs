@@ -200,23 +200,7 @@ async fn a_wrong_token_is_reported_once_and_retried() {
         &format!("LeagueClient:1:{}:not-the-token:https", sim.port()),
     );
     let log_path = dir.path().join("run.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lcu-rules"))
-        .args([
-            "run",
-            "--rules",
-            "rules/accept-ready-check.yaml",
-            "--lockfile",
-        ])
-        .arg(&wrong)
-        .arg("--ca")
-        .arg(sim.ca_file())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&wrong, &sim.ca_file(), "info", &log_path);
     let retried = tokio::time::timeout(WAIT, async {
         while sim.unauthorized_requests() < 4 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -235,16 +219,7 @@ async fn a_wrong_token_is_reported_once_and_retried() {
             .await
             .is_some()
     );
-    let interrupted = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "exit status {status}");
+    interrupt(child).await;
     let text = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(
         text.matches("refused the credentials (HTTP 401)").count(),
@@ -308,23 +283,7 @@ async fn the_token_never_appears_in_trace_logs() {
     let dir = Dir::new();
     let sim = SimClient::start(&dir.path().join("sim")).await.unwrap();
     let log_path = dir.path().join("run.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lcu-rules"))
-        .args([
-            "run",
-            "--rules",
-            "rules/accept-ready-check.yaml",
-            "--lockfile",
-        ])
-        .arg(sim.lockfile())
-        .arg("--ca")
-        .arg(sim.ca_file())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "trace")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&sim.lockfile(), &sim.ca_file(), "trace", &log_path);
     assert!(sim.wait_for_sockets(1, WAIT).await, "run never connected");
     sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
     assert!(
@@ -333,16 +292,7 @@ async fn the_token_never_appears_in_trace_logs() {
             .is_some()
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let interrupted = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "exit status {status}");
+    interrupt(child).await;
 
     let output = std::fs::read_to_string(&log_path).unwrap();
     assert!(
@@ -621,4 +571,45 @@ async fn the_simulated_client_replays_a_capture() {
         "44 replayed frames, and the client's echo of the PATCH"
     );
     service.stop().await;
+}
+
+/// Starts `lcu-rules run` with the accept rule on a lockfile, trusting the simulated client's CA,
+/// with `RUST_LOG=level` and all its output in `log`.
+fn spawn_run(
+    lockfile: &std::path::Path,
+    ca: &std::path::Path,
+    level: &str,
+    log: &std::path::Path,
+) -> std::process::Child {
+    let file = std::fs::File::create(log).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_lcu-rules"))
+        .args([
+            "run",
+            "--rules",
+            "rules/accept-ready-check.yaml",
+            "--lockfile",
+        ])
+        .arg(lockfile)
+        .arg("--ca")
+        .arg(ca)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", level)
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap()
+}
+
+/// Stops a `run` process as Ctrl-C would, and checks that it exits cleanly.
+async fn interrupt(mut child: std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
 }
