@@ -80,12 +80,49 @@ fn rule_set(count: usize, paths: &[String]) -> (RuleSet, tempfile::TempDir) {
             "  - id: r{index}\n    on: \"{pattern}\"\n    when: [{{path: $.data.state, equals: S{index}}}]\n    do: [{{log: x}}]\n"
         ));
     }
+    load_rules_text(&yaml)
+}
+
+/// Loads rules written as YAML text (through a temporary file, as users' files are read).
+fn load_rules_text(yaml: &str) -> (RuleSet, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("rules.yaml");
     std::fs::write(&file, yaml).expect("write rules");
     let loaded = load(&[file]);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics.first());
     (loaded.rule_set(), dir)
+}
+
+/// Reports how many rules match an average event, then benchmarks matching the whole mix.
+fn bench_index(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    count: usize,
+    rules: &RuleSet,
+    events: &[(String, EventType)],
+) {
+    let mut hits = Vec::new();
+    let total: usize = events
+        .iter()
+        .map(|(uri, event_type)| {
+            rules.candidates(uri, *event_type, &mut hits);
+            hits.len()
+        })
+        .sum();
+    eprintln!(
+        "{label}/{count}: {:.2} matching rules per event on average",
+        total as f64 / events.len() as f64
+    );
+    group.bench_with_input(BenchmarkId::from_parameter(count), &count, |b, _| {
+        b.iter(|| {
+            let mut total = 0;
+            for (uri, event_type) in events {
+                rules.candidates(black_box(uri), *event_type, &mut hits);
+                total += hits.len();
+            }
+            total
+        })
+    });
 }
 
 /// The URIs a session's events mostly carry.
@@ -133,28 +170,7 @@ fn bench_matcher(c: &mut Criterion) {
     group.throughput(Throughput::Elements(events.len() as u64));
     for count in [10, 100, 1_000, 10_000] {
         let (rules, _dir) = rule_set(count, &paths);
-        let mut hits = Vec::new();
-        let total: usize = events
-            .iter()
-            .map(|(uri, event_type)| {
-                rules.candidates(uri, *event_type, &mut hits);
-                hits.len()
-            })
-            .sum();
-        eprintln!(
-            "matcher/{count}: {:.2} matching rules per event on average",
-            total as f64 / events.len() as f64
-        );
-        group.bench_with_input(BenchmarkId::from_parameter(count), &count, |b, _| {
-            b.iter(|| {
-                let mut total = 0;
-                for (uri, event_type) in &events {
-                    rules.candidates(black_box(uri), *event_type, &mut hits);
-                    total += hits.len();
-                }
-                total
-            })
-        });
+        bench_index(&mut group, "matcher", count, &rules, &events);
     }
     group.finish();
 }
@@ -202,34 +218,8 @@ fn bench_matcher_fixed_output(c: &mut Criterion) {
                 "  - id: r{index}\n    on: \"{uri}\"\n    do: [{{log: x}}]\n"
             ));
         }
-        let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("rules.yaml");
-        std::fs::write(&file, yaml).expect("write rules");
-        let loaded = load(&[file]);
-        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics.first());
-        let rules = loaded.rule_set();
-        let mut hits = Vec::new();
-        let total: usize = events
-            .iter()
-            .map(|(uri, event_type)| {
-                rules.candidates(uri, *event_type, &mut hits);
-                hits.len()
-            })
-            .sum();
-        eprintln!(
-            "matcher-fixed-output/{count}: {:.2} matching rules per event on average",
-            total as f64 / events.len() as f64
-        );
-        group.bench_with_input(BenchmarkId::from_parameter(count), &count, |b, _| {
-            b.iter(|| {
-                let mut total = 0;
-                for (uri, event_type) in &events {
-                    rules.candidates(black_box(uri), *event_type, &mut hits);
-                    total += hits.len();
-                }
-                total
-            })
-        });
+        let (rules, _dir) = load_rules_text(&yaml);
+        bench_index(&mut group, "matcher-fixed-output", count, &rules, &events);
     }
     group.finish();
 }

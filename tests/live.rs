@@ -66,7 +66,7 @@ async fn auto_accept_end_to_end() {
     );
     assert!(sim.wait_for_sockets(1, WAIT).await);
 
-    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    pop_ready_check(&sim);
     let index = sim
         .wait_for_request("POST", ACCEPT, 0, WAIT)
         .await
@@ -97,7 +97,7 @@ async fn twenty_restarts_twenty_accepts() {
         );
         ports.insert(sim.port());
         let before = sim.requests().len();
-        sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+        pop_ready_check(&sim);
         assert!(
             sim.wait_for_request("POST", ACCEPT, before, WAIT)
                 .await
@@ -127,11 +127,7 @@ async fn resync_accepts_a_ready_check_missed_while_disconnected() {
         "{:?}",
         *service.status.borrow()
     );
-    assert!(
-        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
-            .await
-            .is_some()
-    );
+    assert!(accepted(&sim, 0).await);
     let snapshot_fired = collector.traces().iter().any(|t| matches!(t, lcu_rules::trace::Trace::Event { event, .. } if event.snapshot && event.uri == READY_CHECK));
     assert!(snapshot_fired, "the ready check came from the resync");
     service.stop().await;
@@ -145,11 +141,7 @@ async fn a_ready_check_showing_before_connecting_is_accepted() {
     sim.set_quietly(READY_CHECK, Some(ready_check("InProgress", "None", 3.0)));
     let (mut service, _) = start(&sim, accept_rules());
     assert!(service.wait_connected(1, WAIT).await);
-    assert!(
-        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
-            .await
-            .is_some()
-    );
+    assert!(accepted(&sim, 0).await);
     service.stop().await;
 }
 
@@ -213,12 +205,8 @@ async fn a_wrong_token_is_reported_once_and_retried() {
         "connected once the token was right"
     );
     // An accept proves the connection is fully up (resynced, events flowing).
-    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
-    assert!(
-        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
-            .await
-            .is_some()
-    );
+    pop_ready_check(&sim);
+    assert!(accepted(&sim, 0).await);
     interrupt(child).await;
     let text = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(
@@ -263,7 +251,7 @@ async fn a_slow_client_answer_does_not_delay_the_next_event() {
         .wait_for_request("POST", "/lol-lobby/v2/slow", 0, WAIT)
         .await
         .unwrap();
-    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    pop_ready_check(&sim);
     let accept = sim.wait_for_request("POST", ACCEPT, 0, WAIT).await.unwrap();
     let requests = sim.requests();
     assert!(
@@ -285,12 +273,8 @@ async fn the_token_never_appears_in_trace_logs() {
     let log_path = dir.path().join("run.log");
     let child = spawn_run(&sim.lockfile(), &sim.ca_file(), "trace", &log_path);
     assert!(sim.wait_for_sockets(1, WAIT).await, "run never connected");
-    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
-    assert!(
-        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
-            .await
-            .is_some()
-    );
+    pop_ready_check(&sim);
+    assert!(accepted(&sim, 0).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
     interrupt(child).await;
 
@@ -335,12 +319,8 @@ async fn malformed_frames_are_skipped_not_fatal() {
     ] {
         sim.publish_text(garbage);
     }
-    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
-    assert!(
-        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
-            .await
-            .is_some()
-    );
+    pop_ready_check(&sim);
+    assert!(accepted(&sim, 0).await);
     assert!(
         matches!(
             &*service.status.borrow(),
@@ -367,7 +347,7 @@ async fn server_errors_are_retried() {
         fail_count: 2,
         ..Default::default()
     });
-    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    pop_ready_check(&sim);
     let deadline = tokio::time::Instant::now() + WAIT;
     while sim.resource(READY_CHECK).unwrap()["playerResponse"] != "Accepted"
         && tokio::time::Instant::now() < deadline
@@ -407,12 +387,8 @@ async fn refused_connections_are_recovered_from() {
         "{:?}",
         *service.status.borrow()
     );
-    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
-    assert!(
-        sim.wait_for_request("POST", ACCEPT, 0, WAIT)
-            .await
-            .is_some()
-    );
+    pop_ready_check(&sim);
+    assert!(accepted(&sim, 0).await);
     service.stop().await;
 }
 
@@ -468,7 +444,7 @@ async fn simulated_client_speaks_wamp_like_the_real_one() {
         EventType::Update,
         json!("Lobby"),
     );
-    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+    pop_ready_check(&sim);
     let Message::Text(frame) = socket.next().await.unwrap().unwrap() else {
         panic!("text frame")
     };
@@ -612,4 +588,16 @@ async fn interrupt(mut child: std::process::Child) {
         .unwrap()
         .unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+/// A ready check pops: in progress, not answered yet.
+fn pop_ready_check(sim: &SimClient) {
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+}
+
+/// Whether an accept arrives within the test's wait, counting requests from index `from`.
+async fn accepted(sim: &SimClient, from: usize) -> bool {
+    sim.wait_for_request("POST", ACCEPT, from, WAIT)
+        .await
+        .is_some()
 }
