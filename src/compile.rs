@@ -12,9 +12,12 @@ use crate::condition::{Binding, Condition, Op, Operand, Source};
 use crate::diag::{Code, Sink};
 use crate::event::{EventTypeMask, parse_duration};
 use crate::pattern::UriPattern;
-use crate::rule::{RequestStep, Rule, Step, Trigger};
+use crate::rule::{Breaker, BreakerSetting, DelayStep, Rate, RequestStep, Rule, Step, Trigger};
 use crate::scope::{BUILTIN_ROOTS, CompiledPath, RootRules};
-use crate::spec::{BindingSpec, ConditionSpec, Mode, RequestSpec, RuleSpec, StepSpec, TriggerSpec};
+use crate::spec::{
+    BindingSpec, BreakerSpec, ConditionSpec, DelaySpec, Mode, RateSpec, RequestSpec, RuleSpec,
+    StepSpec, TriggerSpec,
+};
 use crate::template::{BodyTemplate, PathTemplate, Template, TemplateCompiler};
 use crate::yaml::{Span, Spanned};
 
@@ -24,6 +27,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(250);
 /// Default `max` for `queued` and `parallel` (Home Assistant's).
 pub const DEFAULT_MAX: u32 = 10;
+/// The client's type of gameflow phases.
+const PHASE_TYPE: &str = "LolGameflowGameflowPhase";
 
 /// Compiles rules of one file into a shared template registry, reporting into a sink.
 pub struct RuleCompiler<'c, 's> {
@@ -122,6 +127,16 @@ impl RuleCompiler<'_, '_> {
         }
         let steps = self.steps(&rule.steps, &roots);
         let (max, cooldown) = self.mode_settings(rule);
+        let debounce = rule
+            .debounce
+            .as_ref()
+            .and_then(|r| self.rate(r, "debounce", &roots));
+        let throttle = rule
+            .throttle
+            .as_ref()
+            .and_then(|r| self.rate(r, "throttle", &roots));
+        let phases = rule.phases.as_ref().map(|p| self.phases(&p.0));
+        let breaker = self.breaker(rule.breaker.as_ref());
         if conditions.len() == rule.when.len() {
             self.lint_contradictions(&conditions, &rule.when);
         }
@@ -144,6 +159,11 @@ impl RuleCompiler<'_, '_> {
             mode: rule.mode,
             max,
             cooldown,
+            debounce,
+            throttle,
+            phases,
+            allow_echo: rule.allow_echo,
+            breaker,
         })
     }
 
@@ -739,7 +759,7 @@ impl RuleCompiler<'_, '_> {
                 ..*roots
             };
             let step = match &spec.value {
-                StepSpec::Delay(text) => self.duration(text).map(Step::Delay),
+                StepSpec::Delay(delay) => self.delay(delay, roots).map(Step::Delay),
                 StepSpec::Log(text) => self
                     .template(&text.value, text.span, &step_roots)
                     .map(Step::Log),
@@ -878,6 +898,103 @@ impl RuleCompiler<'_, '_> {
                     Some("durations look like `250ms`, `2s`, `1.5s`, `1m`".into()),
                 );
                 None
+            }
+        }
+    }
+
+    fn delay(&mut self, spec: &Spanned<DelaySpec>, roots: &RootRules<'_>) -> Option<DelayStep> {
+        let fields = &spec.value.fields;
+        let text = Spanned::new(
+            or_outer(fields.duration.span, spec.span),
+            fields.duration.value.clone(),
+        );
+        let duration = self.duration(&text);
+        let hold: Vec<Condition> = fields
+            .hold
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.condition(c, format!("while[{i}]"), roots))
+            .collect();
+        let complete = hold.len() == fields.hold.len();
+        Some(DelayStep {
+            duration: duration?,
+            hold,
+        })
+        .filter(|_| complete)
+    }
+
+    fn rate(
+        &mut self,
+        spec: &Spanned<RateSpec>,
+        name: &str,
+        roots: &RootRules<'_>,
+    ) -> Option<Rate> {
+        let fields = &spec.value.fields;
+        let text = Spanned::new(
+            or_outer(fields.duration.span, spec.span),
+            fields.duration.value.clone(),
+        );
+        let duration = self.duration(&text)?;
+        if duration.is_zero() {
+            self.sink.report(
+                Code::InvalidDuration,
+                text.span,
+                format!("`{name}` must be longer than zero"),
+                None,
+            );
+            return None;
+        }
+        let key = match &fields.key {
+            Some(key) => Some(self.template(&key.value, key.span, roots)?),
+            None => None,
+        };
+        Some(Rate { duration, key })
+    }
+
+    /// Phase names, checked against the client's enum when the API index is loaded.
+    fn phases(&mut self, specs: &[Spanned<String>]) -> Vec<String> {
+        let known = self
+            .api
+            .and_then(|api| api.enum_values(PHASE_TYPE))
+            .map(<[String]>::to_vec);
+        for phase in specs {
+            if let Some(known) = &known
+                && !known.contains(&phase.value)
+            {
+                let hint = crate::diag::closest(&phase.value, known.iter().map(String::as_str))
+                    .map(|c| format!("did you mean `{c}`?"))
+                    .unwrap_or_else(|| format!("phases are {}", list(known, 12)));
+                self.sink.report(
+                    Code::UnknownEnumValue,
+                    phase.span,
+                    format!("`{}` is not a gameflow phase of the client", phase.value),
+                    Some(hint),
+                );
+            }
+        }
+        specs.iter().map(|p| p.value.clone()).collect()
+    }
+
+    fn breaker(&mut self, spec: Option<&Spanned<BreakerSpec>>) -> BreakerSetting {
+        match spec.map(|s| &s.value) {
+            None => BreakerSetting::Default,
+            Some(BreakerSpec::Off) => BreakerSetting::Off,
+            Some(BreakerSpec::Limits(fields)) => {
+                if fields.max.value == 0 {
+                    self.sink.report(
+                        Code::InvalidValue,
+                        fields.max.span,
+                        "`breaker.max` must be at least 1",
+                        Some("write `breaker: off` to disable the breaker".into()),
+                    );
+                }
+                match self.duration(&fields.within) {
+                    Some(within) => BreakerSetting::Limits(Breaker {
+                        max: fields.max.value.max(1),
+                        within,
+                    }),
+                    None => BreakerSetting::Default,
+                }
             }
         }
     }

@@ -1,24 +1,32 @@
 //! The engine: one task that takes events in order, asks the rule set which rules fire, and
 //! spawns every admitted run as its own tracked task. The loop never awaits a run: a slow request
-//! can never delay the next event. Modes (`single`, `restart`, `queued`, `parallel`) and cooldowns
-//! are enforced here, per rule. The engine does no IO: requests leave through the
+//! can never delay the next event. Everything that decides whether a firing may run is enforced
+//! here, per rule: modes (`single`, `restart`, `queued`, `parallel`), cooldown, throttle, debounce,
+//! phase scope, the echo and causal-depth guards and the circuit breaker. The engine does no IO:
+//! requests leave through the
 //! [`ClientPort`](crate::port::ClientPort) and everything it does is reported to an
 //! [`Observer`](crate::trace::Observer).
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::condition::{Actual, Miss};
 use crate::event::Event;
+use crate::guard::{
+    BreakerState, Chain, DEFAULT_BREAKER, DEFAULT_ECHO_WINDOW, DEFAULT_MAX_DEPTH, WriteLog,
+};
 use crate::matcher::Hit;
 use crate::port::ClientPort;
-use crate::rule::{Decision, Firing, RuleSet};
+use crate::rule::{Breaker, BreakerSetting, Decision, Firing, GAMEFLOW_PHASE, Rate, Rule, RuleSet};
 use crate::run::RunContext;
+use crate::scope::Scope;
 use crate::spec::Mode;
 use crate::trace::{Observer, RunOutcome, Suppressed, Trace, Verdict};
 
@@ -26,6 +34,9 @@ use crate::trace::{Observer, RunOutcome, Suppressed, Trace, Verdict};
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How many runs may be active at once across all rules by default.
 pub const DEFAULT_MAX_ACTIVE_RUNS: usize = 128;
+/// Keys a rule may track at once for its throttle or debounce (beyond, the oldest throttle keys
+/// are forgotten and new debounce keys are refused).
+pub const MAX_RATE_KEYS: usize = 1024;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -36,6 +47,12 @@ pub struct EngineConfig {
     /// run ends: the bounded event queue fills and the socket reader waits, so a flood slows the
     /// stream down instead of dropping events or growing memory without bound.
     pub max_active_runs: usize,
+    /// How many rules may trigger each other through their writes in one chain.
+    pub max_depth: usize,
+    /// The circuit breaker of rules that do not set their own (`None`: off).
+    pub breaker: Option<Breaker>,
+    /// How long after a write an event on the written URI counts as its echo.
+    pub echo_window: Duration,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +60,9 @@ impl Default for EngineConfig {
         EngineConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             max_active_runs: DEFAULT_MAX_ACTIVE_RUNS,
+            max_depth: DEFAULT_MAX_DEPTH,
+            breaker: Some(DEFAULT_BREAKER),
+            echo_window: DEFAULT_ECHO_WINDOW,
         }
     }
 }
@@ -58,7 +78,9 @@ pub struct EngineReport {
     pub runs_completed: u64,
     /// Runs that ended on a failed step.
     pub runs_failed: u64,
-    /// Triggers held back by a mode or cooldown.
+    /// Runs given up (a delay's `while` broke, or the rule's phase was left).
+    pub runs_abandoned: u64,
+    /// Triggers held back (mode, cooldown, throttle, phase, guards).
     pub suppressed: u64,
     /// How many times the engine paused taking events because `max_active_runs` were active.
     pub saturated: u64,
@@ -67,22 +89,93 @@ pub struct EngineReport {
     pub cancelled: Vec<(String, u64)>,
 }
 
+/// A request to a running engine (from the control channel or the tray).
+#[derive(Debug)]
+pub enum Command {
+    /// Closes tripped circuit breakers: one rule's, or every rule's; answers with the rules
+    /// whose breaker was open.
+    ResetBreaker {
+        /// The rule, or all.
+        rule: Option<String>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    /// Asks for the engine's state.
+    Status(oneshot::Sender<EngineStatus>),
+}
+
+/// The engine's state, as `status` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EngineStatus {
+    /// Events consumed.
+    pub events: u64,
+    /// The gameflow phase, when the engine follows it.
+    pub phase: Option<String>,
+    /// Runs active across all rules.
+    pub active_runs: usize,
+    /// Each rule.
+    pub rules: Vec<RuleStatus>,
+}
+
+/// One rule's state and counters.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleStatus {
+    /// The rule.
+    pub id: String,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// Runs started or queued.
+    pub fired: u64,
+    /// Firings held back.
+    pub suppressed: u64,
+    /// Runs active now.
+    pub active_runs: usize,
+    /// Runs waiting (`queued`).
+    pub queued: usize,
+    /// Keys waiting on the debounce.
+    pub debouncing: usize,
+    /// Whether its circuit breaker is open.
+    pub tripped: bool,
+}
+
 /// A run waiting in a `queued` rule.
 struct Pending {
     run: u64,
     event: Arc<Event>,
     firing: Firing,
+    chain: Chain,
 }
 
-/// Per-rule mode state.
+/// A run in progress.
+struct ActiveRun {
+    run: u64,
+    token: CancellationToken,
+    /// Set before `token` is cancelled when the run is given up rather than cancelled.
+    abandon: Arc<OnceLock<String>>,
+}
+
+/// Per-rule state: mode, rate limits, breaker, counters.
 #[derive(Default)]
 struct RuleState {
-    /// Active runs and their cancellation tokens.
-    active: Vec<(u64, CancellationToken)>,
-    /// Runs waiting (`queued` mode).
+    active: Vec<ActiveRun>,
     queue: VecDeque<Pending>,
     /// When the rule last fired (for the cooldown).
     last_fired: Option<Instant>,
+    /// When each throttle key last fired.
+    throttled: HashMap<String, Instant>,
+    breaker: BreakerState,
+    fired: u64,
+    suppressed: u64,
+}
+
+/// A firing waiting for its debounce window to pass quietly.
+struct Debounced {
+    deadline: Instant,
+    ticket: u64,
+    seq: u64,
+    event: Arc<Event>,
+    firing: Firing,
+    chain: Chain,
 }
 
 /// A run's end, sent back to the loop.
@@ -103,6 +196,7 @@ pub struct Engine {
     tracker: TaskTracker,
     done_tx: mpsc::UnboundedSender<RunDone>,
     done_rx: mpsc::UnboundedReceiver<RunDone>,
+    commands: Option<mpsc::UnboundedReceiver<Command>>,
     next_run: u64,
     next_seq: u64,
     /// Active runs across all rules.
@@ -110,6 +204,17 @@ pub struct Engine {
     epoch: Instant,
     report: EngineReport,
     hits: Vec<Hit>,
+    /// The runs' writes, for echo and causal-chain detection.
+    writes: Arc<WriteLog>,
+    /// The gameflow phase, when some rule is scoped to phases.
+    phase: Option<Arc<str>>,
+    /// The latest event per URI that a run's guarded delay watches.
+    updates: HashMap<String, watch::Sender<Arc<Event>>>,
+    /// Firings waiting on debounces, by rule and key.
+    debounced: HashMap<(u32, String), Debounced>,
+    /// Their deadlines, earliest first.
+    deadlines: BTreeMap<(Instant, u64), (u32, String)>,
+    next_ticket: u64,
 }
 
 impl Engine {
@@ -127,6 +232,7 @@ impl Engine {
             .iter()
             .map(|r| Arc::from(r.id.as_str()))
             .collect();
+        let writes = Arc::new(WriteLog::new(config.echo_window));
         Engine {
             rules,
             port,
@@ -137,13 +243,27 @@ impl Engine {
             tracker: TaskTracker::new(),
             done_tx,
             done_rx,
+            commands: None,
             next_run: 1,
             next_seq: 1,
             active_total: 0,
             epoch: Instant::now(),
             report: EngineReport::default(),
             hits: Vec::with_capacity(8),
+            writes,
+            phase: None,
+            updates: HashMap::new(),
+            debounced: HashMap::new(),
+            deadlines: BTreeMap::new(),
+            next_ticket: 1,
         }
+    }
+
+    /// A channel to send the running engine [`Command`]s through.
+    pub fn commands(&mut self) -> mpsc::UnboundedSender<Command> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.commands = Some(rx);
+        tx
     }
 
     /// Consumes events until the channel closes (then lets every run finish) or `shutdown` is
@@ -165,10 +285,13 @@ impl Engine {
                 );
             }
             was_saturated = saturated;
+            let next_deadline = self.deadlines.keys().next().map(|(at, _)| *at);
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break true,
                 Some(done) = self.done_rx.recv() => self.on_run_done(done),
+                Some(command) = next_command(&mut self.commands) => self.on_command(command),
+                _ = sleep_until_some(next_deadline), if next_deadline.is_some() => self.fire_debounced(),
                 input = events.recv(), if !saturated => match input {
                     Some(event) => self.on_event(event),
                     None => break false,
@@ -190,11 +313,24 @@ impl Engine {
         self.report.events += 1;
         let event = Arc::new(event);
         let at = self.epoch.elapsed();
+        let cause = self.writes.cause_of(&event.uri);
         self.observer.observe(Trace::Event {
             at,
             seq,
             event: event.clone(),
+            caused_by: cause
+                .as_ref()
+                .and_then(|c| c.last())
+                .map(|r| self.rule_ids[*r as usize].clone()),
         });
+        if self.rules.tracks_phase() && event.uri == GAMEFLOW_PHASE {
+            self.follow_phase(&event);
+        }
+        if !self.updates.is_empty()
+            && let Some(latest) = self.updates.get(&event.uri)
+        {
+            latest.send_replace(event.clone());
+        }
         let mut hits = std::mem::take(&mut self.hits);
         self.rules
             .candidates(&event.uri, event.event_type, &mut hits);
@@ -205,27 +341,164 @@ impl Engine {
             }
             let verdict = match rule.evaluate(&event, hit.trigger as usize, &self.rules.registry) {
                 Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
-                Decision::Fire(firing) => self.admit(hit.rule, &event, firing),
+                Decision::Fire(firing) => {
+                    self.admit(hit.rule, &rule, seq, &event, firing, cause.as_ref())
+                }
             };
-            self.observer.observe(Trace::Decision {
-                at,
-                seq,
-                rule: self.rule_ids[hit.rule as usize].clone(),
-                verdict,
-            });
+            self.decided(seq, hit.rule, verdict);
         }
         self.hits = hits;
     }
 
-    /// Applies the cooldown and the rule's mode to a firing.
-    fn admit(&mut self, rule: u32, event: &Arc<Event>, firing: Firing) -> Verdict {
-        let spec = self.rules.rule(rule).clone();
+    fn decided(&mut self, seq: u64, rule: u32, verdict: Verdict) {
+        match &verdict {
+            Verdict::Fired { .. } | Verdict::Queued { .. } => self.states[rule as usize].fired += 1,
+            Verdict::Suppressed { .. } => {
+                self.states[rule as usize].suppressed += 1;
+                self.report.suppressed += 1;
+            }
+            Verdict::Stopped { .. } | Verdict::Debounced { .. } => {}
+        }
+        self.observer.observe(Trace::Decision {
+            at: self.epoch.elapsed(),
+            seq,
+            rule: self.rule_ids[rule as usize].clone(),
+            verdict,
+        });
+    }
+
+    /// The guards that apply before any rate limit: breaker, phase, echo, causal depth; then the
+    /// debounce, or admission right away.
+    fn admit(
+        &mut self,
+        index: u32,
+        rule: &Arc<Rule>,
+        seq: u64,
+        event: &Arc<Event>,
+        firing: Firing,
+        cause: Option<&Chain>,
+    ) -> Verdict {
+        let suppressed = |why| Verdict::Suppressed { why };
+        if self.states[index as usize].breaker.tripped() {
+            return suppressed(Suppressed::Breaker { tripped_now: false });
+        }
+        if !rule.applies_in(self.phase.as_deref()) {
+            return suppressed(Suppressed::Phase {
+                phase: self.phase.as_deref().map(str::to_string),
+            });
+        }
+        let chain: Chain = match cause {
+            None => Arc::from([index]),
+            Some(cause) => {
+                if cause.last() == Some(&index) && !rule.allow_echo {
+                    return suppressed(Suppressed::Echo);
+                }
+                if cause.len() >= self.config.max_depth {
+                    let mut names: Vec<String> = cause
+                        .iter()
+                        .map(|r| self.rule_ids[*r as usize].to_string())
+                        .collect();
+                    names.push(rule.id.clone());
+                    return suppressed(Suppressed::Depth { chain: names });
+                }
+                cause.iter().copied().chain([index]).collect()
+            }
+        };
+        match &rule.debounce {
+            Some(debounce) => self.debounce(index, rule, debounce, seq, event, firing, chain),
+            None => self.admit_now(index, rule, event, firing, chain),
+        }
+    }
+
+    /// Holds a firing until its key has been quiet for the window; a newer firing replaces it.
+    #[allow(clippy::too_many_arguments)]
+    fn debounce(
+        &mut self,
+        index: u32,
+        rule: &Rule,
+        debounce: &Rate,
+        seq: u64,
+        event: &Arc<Event>,
+        firing: Firing,
+        chain: Chain,
+    ) -> Verdict {
+        let key = match self.rate_key(rule, debounce, event, &firing, "debounce.key") {
+            Ok(key) => key,
+            Err(miss) => return Verdict::Stopped { miss },
+        };
+        let slot = (index, key.clone().unwrap_or_default());
+        if let Some(old) = self.debounced.remove(&slot) {
+            self.deadlines.remove(&(old.deadline, old.ticket));
+        } else if self.debounced.keys().filter(|(r, _)| *r == index).count() >= MAX_RATE_KEYS {
+            return Verdict::Suppressed {
+                why: Suppressed::TooManyKeys,
+            };
+        }
+        let deadline = Instant::now() + debounce.duration;
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.deadlines.insert((deadline, ticket), slot.clone());
+        self.debounced.insert(
+            slot,
+            Debounced {
+                deadline,
+                ticket,
+                seq,
+                event: event.clone(),
+                firing,
+                chain,
+            },
+        );
+        Verdict::Debounced {
+            key,
+            wait_ms: debounce.duration.as_millis() as u64,
+        }
+    }
+
+    /// Admits every debounced firing whose window has passed.
+    fn fire_debounced(&mut self) {
         let now = Instant::now();
-        let state = &mut self.states[rule as usize];
-        if let (Some(cooldown), Some(last)) = (spec.cooldown, state.last_fired) {
+        while let Some(entry) = self.deadlines.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let slot = entry.remove();
+            let Some(due) = self.debounced.remove(&slot) else {
+                continue;
+            };
+            let rule = self.rules.rule(slot.0).clone();
+            let verdict = self.admit_now(slot.0, &rule, &due.event, due.firing, due.chain);
+            self.decided(due.seq, slot.0, verdict);
+        }
+    }
+
+    /// Applies the cooldown, the throttle, the mode and the breaker, then starts or queues the
+    /// run.
+    fn admit_now(
+        &mut self,
+        index: u32,
+        rule: &Rule,
+        event: &Arc<Event>,
+        firing: Firing,
+        chain: Chain,
+    ) -> Verdict {
+        let now = Instant::now();
+        let throttle_key = match &rule.throttle {
+            Some(throttle) => match self.rate_key(rule, throttle, event, &firing, "throttle.key") {
+                Ok(key) => Some((key, throttle.duration)),
+                Err(miss) => return Verdict::Stopped { miss },
+            },
+            None => None,
+        };
+        let breaker = match rule.breaker {
+            BreakerSetting::Default => self.config.breaker,
+            BreakerSetting::Off => None,
+            BreakerSetting::Limits(limits) => Some(limits),
+        };
+        let state = &mut self.states[index as usize];
+        if let (Some(cooldown), Some(last)) = (rule.cooldown, state.last_fired) {
             let until = last + cooldown;
             if now < until {
-                self.report.suppressed += 1;
                 return Verdict::Suppressed {
                     why: Suppressed::Cooldown {
                         remaining_ms: (until - now).as_millis() as u64,
@@ -233,54 +506,162 @@ impl Engine {
                 };
             }
         }
+        if let Some((key, window)) = &throttle_key
+            && let Some(last) = state.throttled.get(key.as_deref().unwrap_or_default())
+            && now < *last + *window
+        {
+            return Verdict::Suppressed {
+                why: Suppressed::Throttled {
+                    key: key.clone(),
+                    remaining_ms: (*last + *window - now).as_millis() as u64,
+                },
+            };
+        }
         let busy = !state.active.is_empty();
-        let held_back = match spec.mode {
+        let held_back = match rule.mode {
             Mode::Single if busy => Some(Suppressed::Busy),
-            Mode::Parallel if state.active.len() >= spec.max as usize => Some(Suppressed::MaxRuns),
-            Mode::Queued if busy && state.queue.len() >= spec.max as usize => {
+            Mode::Parallel if state.active.len() >= rule.max as usize => Some(Suppressed::MaxRuns),
+            Mode::Queued if busy && state.queue.len() >= rule.max as usize => {
                 Some(Suppressed::QueueFull)
             }
             _ => None,
         };
         if let Some(why) = held_back {
-            self.report.suppressed += 1;
             return Verdict::Suppressed { why };
         }
+        if let Some(limits) = breaker
+            && state.breaker.fire(now, limits)
+        {
+            state.queue.clear();
+            return Verdict::Suppressed {
+                why: Suppressed::Breaker { tripped_now: true },
+            };
+        }
         state.last_fired = Some(now);
+        if let Some((key, window)) = throttle_key {
+            if state.throttled.len() >= MAX_RATE_KEYS {
+                state.throttled.retain(|_, last| now < *last + window);
+            }
+            state.throttled.insert(key.unwrap_or_default(), now);
+        }
         let run = self.next_run;
         self.next_run += 1;
-        match spec.mode {
+        match rule.mode {
             Mode::Queued if busy => {
                 state.queue.push_back(Pending {
                     run,
                     event: event.clone(),
                     firing,
+                    chain,
                 });
                 Verdict::Queued { run }
             }
             Mode::Restart => {
-                for (_, token) in &state.active {
-                    token.cancel();
+                for active in &state.active {
+                    active.token.cancel();
                 }
-                self.start(rule, run, event.clone(), firing);
+                self.start(index, run, event.clone(), firing, chain);
                 Verdict::Fired { run }
             }
             _ => {
-                self.start(rule, run, event.clone(), firing);
+                self.start(index, run, event.clone(), firing, chain);
                 Verdict::Fired { run }
             }
         }
     }
 
+    /// The key a rate limit applies to for this firing (`None`: the whole rule).
+    fn rate_key(
+        &self,
+        rule: &Rule,
+        rate: &Rate,
+        event: &Event,
+        firing: &Firing,
+        at: &str,
+    ) -> Result<Option<String>, Miss> {
+        let Some(template) = &rate.key else {
+            return Ok(None);
+        };
+        let scope = Scope {
+            event,
+            params: &firing.params,
+            bindings: &firing.bindings,
+            binding_names: &rule.binding_names,
+            steps: None,
+            item: None,
+        };
+        template
+            .render_string(&scope, &self.rules.registry)
+            .map(Some)
+            .map_err(|error| Miss {
+                at: Arc::from(at),
+                path: Arc::from(""),
+                expected: Arc::from("a key"),
+                actual: Actual::Error(error.to_string()),
+            })
+    }
+
+    /// Follows the gameflow phase; leaving a rule's phases gives up its runs, queued runs and
+    /// debounced firings.
+    fn follow_phase(&mut self, event: &Event) {
+        let phase: Option<Arc<str>> = event.data.as_str().map(Arc::from);
+        if phase == self.phase {
+            return;
+        }
+        let left = std::mem::replace(&mut self.phase, phase.clone());
+        let now = phase.as_deref().unwrap_or("unknown");
+        for (index, rule) in self.rules.rules.iter().enumerate() {
+            if rule.phases.is_none() || rule.applies_in(phase.as_deref()) {
+                continue;
+            }
+            let state = &mut self.states[index];
+            let reason = format!(
+                "left phase {} (now {now})",
+                left.as_deref().unwrap_or("unknown")
+            );
+            for active in &state.active {
+                let _ = active.abandon.set(reason.clone());
+                active.token.cancel();
+            }
+            state.queue.clear();
+            let slots: Vec<(u32, String)> = self
+                .debounced
+                .keys()
+                .filter(|(r, _)| *r as usize == index)
+                .cloned()
+                .collect();
+            for slot in slots {
+                if let Some(gone) = self.debounced.remove(&slot) {
+                    self.deadlines.remove(&(gone.deadline, gone.ticket));
+                }
+            }
+        }
+    }
+
     /// Spawns a run on the tracker.
-    fn start(&mut self, rule: u32, run: u64, event: Arc<Event>, firing: Firing) {
+    fn start(&mut self, rule: u32, run: u64, event: Arc<Event>, firing: Firing, chain: Chain) {
         let token = CancellationToken::new();
-        self.states[rule as usize].active.push((run, token.clone()));
+        let abandon = Arc::new(OnceLock::new());
+        self.states[rule as usize].active.push(ActiveRun {
+            run,
+            token: token.clone(),
+            abandon: abandon.clone(),
+        });
         self.active_total += 1;
         self.report.runs_started += 1;
         let rule_id = self.rule_ids[rule as usize].clone();
+        let spec = self.rules.rule(rule).clone();
+        let updates = spec.has_guarded_delays().then(|| {
+            let latest = self
+                .updates
+                .entry(event.uri.clone())
+                .or_insert_with(|| watch::channel(event.clone()).0);
+            let mut updates = latest.subscribe();
+            updates.mark_changed();
+            updates
+        });
         let context = RunContext {
-            rule: self.rules.rule(rule).clone(),
+            rule: spec,
             rule_id: rule_id.clone(),
             event,
             firing,
@@ -289,6 +670,9 @@ impl Engine {
             observer: self.observer.clone(),
             run,
             epoch: self.epoch,
+            chain,
+            writes: self.writes.clone(),
+            updates,
         };
         let observer = self.observer.clone();
         let done = self.done_tx.clone();
@@ -296,7 +680,10 @@ impl Engine {
         self.tracker.spawn(async move {
             let outcome = tokio::select! {
                 outcome = context.execute() => outcome,
-                _ = token.cancelled() => RunOutcome::Cancelled,
+                _ = token.cancelled() => match abandon.get() {
+                    Some(reason) => RunOutcome::Abandoned { reason: reason.clone() },
+                    None => RunOutcome::Cancelled,
+                },
             };
             observer.observe(Trace::RunFinished {
                 at: epoch.elapsed(),
@@ -313,6 +700,7 @@ impl Engine {
         match &done.outcome {
             RunOutcome::Completed => self.report.runs_completed += 1,
             RunOutcome::Failed { .. } => self.report.runs_failed += 1,
+            RunOutcome::Abandoned { .. } => self.report.runs_abandoned += 1,
             RunOutcome::Cancelled => self
                 .report
                 .cancelled
@@ -320,12 +708,69 @@ impl Engine {
         }
         let state = &mut self.states[done.rule as usize];
         let before = state.active.len();
-        state.active.retain(|(run, _)| *run != done.run);
+        state.active.retain(|active| active.run != done.run);
         self.active_total -= before - state.active.len();
+        if !self.updates.is_empty() {
+            self.updates.retain(|_, latest| latest.receiver_count() > 0);
+        }
+        let state = &mut self.states[done.rule as usize];
         if state.active.is_empty()
             && let Some(next) = state.queue.pop_front()
         {
-            self.start(done.rule, next.run, next.event, next.firing);
+            self.start(done.rule, next.run, next.event, next.firing, next.chain);
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::ResetBreaker { rule, reply } => {
+                let mut reset = Vec::new();
+                for (index, state) in self.states.iter_mut().enumerate() {
+                    let id = &self.rule_ids[index];
+                    if rule.as_deref().is_none_or(|r| r == &**id) && state.breaker.tripped() {
+                        state.breaker.reset();
+                        reset.push(id.to_string());
+                    }
+                }
+                if !reset.is_empty() {
+                    tracing::info!(rules = %reset.join(", "), "circuit breaker reset");
+                }
+                let _ = reply.send(reset);
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    /// The engine's state and per-rule counters.
+    fn status(&self) -> EngineStatus {
+        let rules = self
+            .rules
+            .rules
+            .iter()
+            .zip(&self.states)
+            .enumerate()
+            .map(|(index, (rule, state))| RuleStatus {
+                id: rule.id.clone(),
+                enabled: rule.enabled,
+                fired: state.fired,
+                suppressed: state.suppressed,
+                active_runs: state.active.len(),
+                queued: state.queue.len(),
+                debouncing: self
+                    .debounced
+                    .keys()
+                    .filter(|(r, _)| *r as usize == index)
+                    .count(),
+                tripped: state.breaker.tripped(),
+            })
+            .collect();
+        EngineStatus {
+            events: self.report.events,
+            phase: self.phase.as_deref().map(str::to_string),
+            active_runs: self.active_total,
+            rules,
         }
     }
 
@@ -334,7 +779,7 @@ impl Engine {
     }
 
     /// The event stream ended: let every run (and every queued run) finish, unless shutdown is
-    /// asked meanwhile.
+    /// asked meanwhile. Debounced firings still waiting are dropped: their trigger is gone.
     async fn drain(&mut self, shutdown: &CancellationToken) {
         while self.active_runs() > 0 {
             tokio::select! {
@@ -360,8 +805,8 @@ impl Engine {
             }
         }
         for state in &self.states {
-            for (_, token) in &state.active {
-                token.cancel();
+            for active in &state.active {
+                active.token.cancel();
             }
         }
         while self.active_runs() > 0 {
@@ -372,5 +817,18 @@ impl Engine {
         }
         self.tracker.close();
         self.tracker.wait().await;
+    }
+}
+
+async fn next_command(commands: &mut Option<mpsc::UnboundedReceiver<Command>>) -> Option<Command> {
+    match commands {
+        Some(commands) => commands.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
     }
 }

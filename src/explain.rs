@@ -1,20 +1,29 @@
-//! `lcu-rules explain`: why each rule did or did not fire over a recorded session. The session is
-//! replayed through the engine (virtual time, recording port) and every decision the engine
-//! reported is grouped by rule: fired (with the requests its run sent), held back by its mode or
-//! cooldown, or stopped at a named condition with the value found there.
+//! Why each rule did or did not fire. A [`Journal`] turns the engine's traces into decision
+//! records per rule: fired (with the requests its run sent and how the run ended), held back
+//! (mode, cooldown, rate limit, phase, guard), or stopped at a named condition with the value
+//! found there. `lcu-rules explain --events` fills one from a replayed session; the live service
+//! keeps one, bounded, for `explain --live` and `status`.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::rule::RuleSet;
 use crate::testing::{TimedEvent, replay};
-use crate::trace::{Trace, Verdict};
+use crate::trace::{Observer, RunOutcome, Trace, Verdict};
+
+/// Decision records kept per rule and kind by the live service: the last runs and holds, and,
+/// separately, the last near-misses, so a stream of events that stop at a condition can never
+/// push real runs out.
+pub const LIVE_RECORDS_PER_RULE: usize = 50;
+/// Events remembered to describe decisions that come after them (debounced firings).
+const EVENTS_REMEMBERED: usize = 4096;
 
 /// One event that reached a rule's trigger, and what came of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Row {
     /// The event's number in the session (1-based).
     pub seq: u64,
@@ -25,44 +34,110 @@ pub struct Row {
     pub event_type: &'static str,
     /// The event's URI.
     pub uri: String,
+    /// Whether it was read after connecting rather than pushed by the client.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot: bool,
+    /// The rule whose request this event echoes, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caused_by: Option<String>,
     /// The decision.
     pub decision: Verdict,
     /// The requests the run sent, if it fired: `METHOD path -> status`.
     pub requests: Vec<String>,
+    /// How the run ended, once it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<RunOutcome>,
 }
 
-/// Everything one rule decided over the session.
-#[derive(Debug, Clone, Serialize)]
+/// Everything one rule decided.
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RuleExplanation {
     /// The rule.
     pub rule: String,
-    /// Whether it is enabled (disabled rules are evaluated too, to show what they would do).
+    /// Whether it is enabled (offline, disabled rules are evaluated too, to show what they
+    /// would do).
     pub enabled: bool,
-    /// The events that reached its trigger, in order.
+    /// The events that reached its trigger, in order (live: the most recent ones).
     pub rows: Vec<Row>,
 }
 
-/// Replays `events` through `rules` (every rule, disabled ones included) and explains each rule's
-/// decisions; `only` limits the output to one rule id.
-pub fn explain(
-    rules: Arc<RuleSet>,
-    events: Vec<TimedEvent>,
-    only: Option<&str>,
-) -> std::io::Result<Vec<RuleExplanation>> {
-    let enabled: Vec<(String, bool)> = rules
-        .rules
-        .iter()
-        .map(|r| (r.id.clone(), r.enabled))
-        .collect();
-    let result = replay(rules, events, Vec::new())?;
-    let mut events_by_seq = std::collections::HashMap::new();
-    let mut requests_by_run: std::collections::HashMap<u64, Vec<String>> =
-        std::collections::HashMap::new();
-    for trace in &result.traces {
+/// What the journal remembers of an event.
+#[derive(Clone)]
+struct EventInfo {
+    at: Duration,
+    event_type: &'static str,
+    uri: String,
+    snapshot: bool,
+    caused_by: Option<String>,
+}
+
+/// One rule's records: acts (fired, queued, held back, debounced) and misses, kept apart.
+#[derive(Default)]
+struct RuleRecords {
+    acts: VecDeque<Row>,
+    misses: VecDeque<Row>,
+}
+
+/// Decision records per rule, built from traces; bounded per rule when `limit` is set.
+pub struct Journal {
+    rules: Vec<(String, bool)>,
+    records: Vec<RuleRecords>,
+    index: HashMap<String, usize>,
+    events: VecDeque<(u64, EventInfo)>,
+    /// Where each live run's row is: rule index.
+    runs: HashMap<u64, usize>,
+    limit: Option<usize>,
+}
+
+impl Journal {
+    /// A journal for `rules`, keeping at most `limit` records per rule and kind (`None`: all).
+    pub fn new(rules: &RuleSet, limit: Option<usize>) -> Journal {
+        let list: Vec<(String, bool)> = rules
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.enabled))
+            .collect();
+        let index = list
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.clone(), i))
+            .collect();
+        Journal {
+            records: list.iter().map(|_| RuleRecords::default()).collect(),
+            rules: list,
+            index,
+            events: VecDeque::new(),
+            runs: HashMap::new(),
+            limit,
+        }
+    }
+
+    /// Takes one trace into account.
+    pub fn record(&mut self, trace: &Trace) {
         match trace {
-            Trace::Event { seq, at, event } => {
-                events_by_seq.insert(*seq, (*at, event.clone()));
+            Trace::Event {
+                at,
+                seq,
+                event,
+                caused_by,
+            } => {
+                if self.events.len() >= EVENTS_REMEMBERED {
+                    self.events.pop_front();
+                }
+                self.events.push_back((
+                    *seq,
+                    EventInfo {
+                        at: *at,
+                        event_type: event.event_type.as_str(),
+                        uri: event.uri.clone(),
+                        snapshot: event.snapshot,
+                        caused_by: caused_by.as_deref().map(str::to_string),
+                    },
+                ));
             }
+            Trace::Decision {
+                seq, rule, verdict, ..
+            } => self.decision(*seq, rule, verdict),
             Trace::Request {
                 run,
                 method,
@@ -74,56 +149,150 @@ pub fn explain(
                     Ok(status) => status.to_string(),
                     Err(error) => format!("error: {error}"),
                 };
-                requests_by_run
-                    .entry(*run)
-                    .or_default()
-                    .push(format!("{} {path} -> {answer}", method.as_str()));
+                let line = format!("{} {path} -> {answer}", method.as_str());
+                if let Some(row) = self.run_row(*run) {
+                    row.requests.push(line);
+                }
             }
-            _ => {}
+            Trace::Log { .. } => {}
+            Trace::RunFinished { run, outcome, .. } => {
+                if let Some(row) = self.run_row(*run) {
+                    row.outcome = Some(outcome.clone());
+                }
+                self.runs.remove(run);
+            }
         }
     }
-    let mut explanations: Vec<RuleExplanation> = enabled
-        .iter()
-        .filter(|(id, _)| only.is_none_or(|o| o == id))
-        .map(|(id, enabled)| RuleExplanation {
-            rule: id.clone(),
-            enabled: *enabled,
-            rows: Vec::new(),
-        })
-        .collect();
-    for trace in &result.traces {
-        let Trace::Decision {
-            seq, rule, verdict, ..
-        } = trace
-        else {
-            continue;
+
+    fn decision(&mut self, seq: u64, rule: &str, verdict: &Verdict) {
+        let Some(&index) = self.index.get(rule) else {
+            return;
         };
-        let Some(explanation) = explanations.iter_mut().find(|e| *e.rule == **rule) else {
-            continue;
+        let Some(info) = self.event(seq) else {
+            return;
         };
-        let Some((at, event)) = events_by_seq.get(seq) else {
-            continue;
-        };
-        let requests = match verdict {
-            Verdict::Fired { run } | Verdict::Queued { run } => {
-                requests_by_run.get(run).cloned().unwrap_or_default()
-            }
-            _ => Vec::new(),
-        };
-        explanation.rows.push(Row {
-            seq: *seq,
-            at_ms: millis(*at),
-            event_type: event.event_type.as_str(),
-            uri: event.uri.clone(),
+        let row = Row {
+            seq,
+            at_ms: info.at.as_millis() as u64,
+            event_type: info.event_type,
+            uri: info.uri.clone(),
+            snapshot: info.snapshot,
+            caused_by: info.caused_by.clone(),
             decision: verdict.clone(),
-            requests,
-        });
+            requests: Vec::new(),
+            outcome: None,
+        };
+        if let Verdict::Fired { run } | Verdict::Queued { run } = verdict {
+            self.runs.insert(*run, index);
+        }
+        let records = &mut self.records[index];
+        let list = match verdict {
+            Verdict::Stopped { .. } => &mut records.misses,
+            _ => &mut records.acts,
+        };
+        if let Some(limit) = self.limit
+            && list.len() >= limit
+            && let Some(old) = list.pop_front()
+            && let Verdict::Fired { run } | Verdict::Queued { run } = old.decision
+        {
+            self.runs.remove(&run);
+        }
+        list.push_back(row);
     }
-    Ok(explanations)
+
+    fn event(&self, seq: u64) -> Option<&EventInfo> {
+        let first = self.events.front()?.0;
+        let (found, info) = self.events.get(seq.checked_sub(first)? as usize)?;
+        (*found == seq).then_some(info)
+    }
+
+    fn run_row(&mut self, run: u64) -> Option<&mut Row> {
+        let index = *self.runs.get(&run)?;
+        self.records[index].acts.iter_mut().rev().find(|row| {
+            matches!(row.decision, Verdict::Fired { run: r } | Verdict::Queued { run: r } if r == run)
+        })
+    }
+
+    /// The records of every rule (or of `only`), each rule's rows in event order.
+    pub fn explanations(&self, only: Option<&str>) -> Vec<RuleExplanation> {
+        self.rules
+            .iter()
+            .zip(&self.records)
+            .filter(|((id, _), _)| only.is_none_or(|o| o == id))
+            .map(|((id, enabled), records)| {
+                let mut rows: Vec<Row> = records
+                    .acts
+                    .iter()
+                    .chain(&records.misses)
+                    .cloned()
+                    .collect();
+                rows.sort_by_key(|row| row.seq);
+                RuleExplanation {
+                    rule: id.clone(),
+                    enabled: *enabled,
+                    rows,
+                }
+            })
+            .collect()
+    }
 }
 
-fn millis(at: Duration) -> u64 {
-    at.as_millis() as u64
+/// A [`Journal`] shared with the engine as an observer (the live service's decision buffers).
+pub struct SharedJournal(pub Mutex<Journal>);
+
+impl SharedJournal {
+    /// A bounded journal for the live service.
+    pub fn live(rules: &RuleSet) -> Arc<SharedJournal> {
+        Arc::new(SharedJournal(Mutex::new(Journal::new(
+            rules,
+            Some(LIVE_RECORDS_PER_RULE),
+        ))))
+    }
+
+    /// The current records.
+    pub fn explanations(&self, only: Option<&str>) -> Vec<RuleExplanation> {
+        match self.0.lock() {
+            Ok(journal) => journal.explanations(only),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Observer for SharedJournal {
+    fn observe(&self, trace: Trace) {
+        if let Ok(mut journal) = self.0.lock() {
+            journal.record(&trace);
+        }
+    }
+}
+
+/// Sends every trace to each of several observers, in order.
+pub struct Fanout(pub Vec<Arc<dyn Observer>>);
+
+impl Observer for Fanout {
+    fn observe(&self, trace: Trace) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for observer in rest {
+                observer.observe(trace.clone());
+            }
+            last.observe(trace);
+        }
+    }
+}
+
+/// Replays `events` through `rules` (every rule, disabled ones included) and explains each rule's
+/// decisions; `only` limits the output to one rule id.
+pub fn explain(
+    rules: Arc<RuleSet>,
+    events: Vec<TimedEvent>,
+    only: Option<&str>,
+) -> std::io::Result<Vec<RuleExplanation>> {
+    let mut journal = Journal::new(&rules, None);
+    let result = replay(rules, events, Vec::new())?;
+    for trace in &result.traces {
+        journal.record(trace);
+    }
+    Ok(journal.explanations(only))
 }
 
 /// One line saying what was decided.
@@ -131,10 +300,27 @@ pub fn describe(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Fired { run } => format!("fired (run {run})"),
         Verdict::Queued { run } => format!("queued (run {run})"),
+        Verdict::Debounced { key, wait_ms } => format!(
+            "debounced{}: fires in {} unless triggered again",
+            key.as_deref()
+                .map(|k| format!(" (key {k})"))
+                .unwrap_or_default(),
+            crate::run::human(Duration::from_millis(*wait_ms))
+        ),
         Verdict::Suppressed { why } => {
             format!("held back: {}", crate::testing::suppressed_text(why))
         }
         Verdict::Stopped { miss } => format!("not fired: {miss}"),
+    }
+}
+
+/// How a run ended, in words (`None` when it completed: nothing to add).
+pub fn describe_outcome(outcome: &RunOutcome) -> Option<String> {
+    match outcome {
+        RunOutcome::Completed => None,
+        RunOutcome::Failed { step, error } => Some(format!("failed at step {}: {error}", step + 1)),
+        RunOutcome::Cancelled => Some("cancelled".into()),
+        RunOutcome::Abandoned { reason } => Some(format!("given up: {reason}")),
     }
 }
 
@@ -154,9 +340,14 @@ pub fn render(explanations: &[RuleExplanation]) -> String {
         }
         for row in &explanation.rows {
             let at = format!("+{:.3}s", row.at_ms as f64 / 1000.0);
+            let origin = match (&row.caused_by, row.snapshot) {
+                (Some(rule), _) => format!(" [echo of {rule}'s request]"),
+                (None, true) => " [snapshot]".to_string(),
+                (None, false) => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  #{:<4} {at:>10}  {} {}  {}",
+                "  #{:<4} {at:>10}  {} {}{origin}  {}",
                 row.seq,
                 row.event_type,
                 row.uri,
@@ -164,6 +355,9 @@ pub fn render(explanations: &[RuleExplanation]) -> String {
             );
             for request in &row.requests {
                 let _ = writeln!(out, "  {:>17}  -> {request}", "");
+            }
+            if let Some(ending) = row.outcome.as_ref().and_then(describe_outcome) {
+                let _ = writeln!(out, "  {:>17}  -> {ending}", "");
             }
         }
         let fired = explanation

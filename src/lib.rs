@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod engine;
 pub mod event;
 pub mod explain;
+pub mod guard;
 pub mod http;
 pub mod live;
 pub mod loader;

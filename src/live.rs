@@ -25,7 +25,7 @@ use crate::tls::Trust;
 /// The firehose topic: every JSON API change.
 pub const FIREHOSE: &str = "OnJsonApiEvent";
 /// The URI read first after connecting (also the readiness probe).
-pub const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
+pub use crate::rule::GAMEFLOW_PHASE;
 /// Largest accepted websocket message (champion-select payloads are large).
 pub const MAX_FRAME: usize = 32 << 20;
 

@@ -32,10 +32,49 @@ pub struct Trigger {
 pub enum Step {
     /// Send a request.
     Request(Box<RequestStep>),
-    /// Wait.
-    Delay(Duration),
+    /// Wait (and give the run up if a `while` condition stops holding meanwhile).
+    Delay(DelayStep),
     /// Log a message.
     Log(Template),
+}
+
+/// A compiled delay.
+#[derive(Debug, Clone)]
+pub struct DelayStep {
+    /// How long.
+    pub duration: Duration,
+    /// Conditions every newer event on the triggering URI must meet while waiting.
+    pub hold: Vec<Condition>,
+}
+
+/// A compiled `debounce` or `throttle`.
+#[derive(Debug, Clone)]
+pub struct Rate {
+    /// The window.
+    pub duration: Duration,
+    /// What is limited separately; `None`: the whole rule.
+    pub key: Option<Template>,
+}
+
+/// A circuit breaker's limits: more than `max` firings within `within` trips it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    /// Firings allowed in the window.
+    pub max: u32,
+    /// The window.
+    pub within: Duration,
+}
+
+/// A rule's circuit-breaker setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BreakerSetting {
+    /// The engine's default limits.
+    #[default]
+    Default,
+    /// Never trips.
+    Off,
+    /// These limits.
+    Limits(Breaker),
 }
 
 /// A compiled request step.
@@ -92,6 +131,34 @@ pub struct Rule {
     pub max: u32,
     /// Quiet time after firing.
     pub cooldown: Option<Duration>,
+    /// Fire once the trigger has been quiet this long.
+    pub debounce: Option<Rate>,
+    /// Fire at most once per window.
+    pub throttle: Option<Rate>,
+    /// Gameflow phases the rule is scoped to; `None`: all.
+    pub phases: Option<Vec<String>>,
+    /// Whether the echo of its own write may trigger it again.
+    pub allow_echo: bool,
+    /// Its circuit breaker.
+    pub breaker: BreakerSetting,
+}
+
+impl Rule {
+    /// Whether the rule applies in gameflow phase `phase` (`None`: not known yet).
+    pub fn applies_in(&self, phase: Option<&str>) -> bool {
+        match (&self.phases, phase) {
+            (None, _) => true,
+            (Some(phases), Some(phase)) => phases.iter().any(|p| p == phase),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Whether any delay step watches newer events.
+    pub fn has_guarded_delays(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::Delay(d) if !d.hold.is_empty()))
+    }
 }
 
 /// What a run starts from: the captures and named values computed while evaluating.
@@ -211,7 +278,13 @@ pub struct RuleSet {
     matcher: Matcher,
     /// Handlebars registry holding the rules' text templates.
     pub registry: Arc<Handlebars<'static>>,
+    /// Whether an indexed rule is scoped to gameflow phases (the phase URI must then reach the
+    /// engine even when no trigger names it).
+    tracks_phase: bool,
 }
+
+/// The URI of the gameflow phase, which the engine tracks for phase-scoped rules.
+pub const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
 
 impl std::fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -245,10 +318,14 @@ impl RuleSet {
                     types: t.types,
                 })
         }));
+        let tracks_phase = rules
+            .iter()
+            .any(|r| (include_disabled || r.enabled) && r.phases.is_some());
         RuleSet {
             rules,
             matcher,
             registry,
+            tracks_phase,
         }
     }
 
@@ -264,12 +341,18 @@ impl RuleSet {
 
     /// Whether any indexed rule's trigger matches this URI and type (before parsing a payload).
     pub fn watches(&self, uri: &str, event_type: EventType) -> bool {
-        self.matcher.matches_any(uri, event_type)
+        self.matcher.matches_any(uri, event_type) || (self.tracks_phase && uri == GAMEFLOW_PHASE)
+    }
+
+    /// Whether the engine must follow the gameflow phase.
+    pub fn tracks_phase(&self) -> bool {
+        self.tracks_phase
     }
 
     /// Whether any indexed rule's trigger matches this URI for some event type.
     pub fn watches_uri(&self, uri: &str) -> bool {
         self.matcher.matches_any_of(uri, EventTypeMask::ALL)
+            || (self.tracks_phase && uri == GAMEFLOW_PHASE)
     }
 
     /// The rule with this index.

@@ -10,8 +10,9 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::event::Event;
+use crate::guard::{Chain, WriteLog};
 use crate::port::{ClientPort, HttpRequest, HttpResponse};
-use crate::rule::{Firing, RequestStep, Rule, Step};
+use crate::rule::{DelayStep, Firing, RequestStep, Rule, Step};
 use crate::scope::Scope;
 use crate::template::RenderError;
 use crate::trace::{Observer, RunOutcome, Trace};
@@ -36,26 +37,98 @@ pub struct RunContext {
     pub run: u64,
     /// When the engine started (trace times are relative to it).
     pub epoch: Instant,
+    /// The rules (by index) whose writes led to this run, this rule last.
+    pub chain: Chain,
+    /// Where the run records its writes (for echo and loop detection).
+    pub writes: Arc<WriteLog>,
+    /// Newer events on the triggering URI, for delays with `while` conditions.
+    pub updates: Option<tokio::sync::watch::Receiver<Arc<Event>>>,
+}
+
+/// Why a step ended the run early.
+enum StepEnd {
+    /// It failed.
+    Failed(String),
+    /// A `while` condition stopped holding.
+    Abandoned(String),
+}
+
+impl From<String> for StepEnd {
+    fn from(error: String) -> StepEnd {
+        StepEnd::Failed(error)
+    }
 }
 
 impl RunContext {
     /// Runs every step in order.
-    pub async fn execute(self) -> RunOutcome {
+    pub async fn execute(mut self) -> RunOutcome {
         let mut saved: Map<String, Value> = Map::new();
-        for (index, step) in self.rule.steps.iter().enumerate() {
+        let rule = self.rule.clone();
+        for (index, step) in rule.steps.iter().enumerate() {
             let result = match step {
-                Step::Delay(duration) => {
-                    tokio::time::sleep(*duration).await;
-                    Ok(())
-                }
-                Step::Log(template) => self.log(template, &saved),
-                Step::Request(request) => self.request(request, &mut saved).await,
+                Step::Delay(delay) => self.wait(delay, index).await,
+                Step::Log(template) => self.log(template, &saved).map_err(StepEnd::from),
+                Step::Request(request) => self
+                    .request(request, &mut saved)
+                    .await
+                    .map_err(StepEnd::from),
             };
-            if let Err(error) = result {
-                return RunOutcome::Failed { step: index, error };
+            match result {
+                Ok(()) => {}
+                Err(StepEnd::Failed(error)) => return RunOutcome::Failed { step: index, error },
+                Err(StepEnd::Abandoned(reason)) => return RunOutcome::Abandoned { reason },
             }
         }
         RunOutcome::Completed
+    }
+
+    /// A delay; with `while` conditions, every newer event on the triggering URI is checked
+    /// against them as it arrives, and the first that breaks one ends the run.
+    async fn wait(&mut self, delay: &DelayStep, index: usize) -> Result<(), StepEnd> {
+        let deadline = Instant::now() + delay.duration;
+        let Some(mut updates) = self.updates.take().filter(|_| !delay.hold.is_empty()) else {
+            tokio::time::sleep_until(deadline).await;
+            return Ok(());
+        };
+        let outcome = loop {
+            if updates.has_changed().unwrap_or(false) {
+                let latest = updates.borrow_and_update().clone();
+                if let Err(reason) = self.still_holds(delay, &latest, index) {
+                    break Err(StepEnd::Abandoned(reason));
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break Ok(()),
+                changed = updates.changed() => if changed.is_err() {
+                    tokio::time::sleep_until(deadline).await;
+                    break Ok(());
+                },
+            }
+        };
+        self.updates = Some(updates);
+        outcome
+    }
+
+    fn still_holds(&self, delay: &DelayStep, event: &Event, index: usize) -> Result<(), String> {
+        let scope = Scope {
+            event,
+            params: &self.firing.params,
+            bindings: &self.firing.bindings,
+            binding_names: &self.rule.binding_names,
+            steps: None,
+            item: None,
+        };
+        for condition in &delay.hold {
+            if let Err(miss) = condition.check(&scope, &self.registry) {
+                return Err(format!(
+                    "step {} (delay): {} event on {}: {miss}",
+                    index + 1,
+                    event.event_type.as_str(),
+                    event.uri
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn scope<'a>(&'a self, saved: &'a Map<String, Value>) -> Scope<'a> {
@@ -101,6 +174,10 @@ impl RunContext {
         saved: &mut Map<String, Value>,
     ) -> Result<(), String> {
         let request = self.render(step, saved)?;
+        if request.method != crate::spec::MethodName::GET {
+            // Recorded before sending: the client can publish the change before it answers.
+            self.writes.record(&request.path, self.chain.clone());
+        }
         let mut attempt = 0;
         loop {
             let started = Instant::now();

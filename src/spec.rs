@@ -66,6 +66,139 @@ pub struct RuleSpec {
     #[serde(default)]
     #[schemars(example = "5s")]
     pub cooldown: Option<Spanned<String>>,
+    /// Fire only once the trigger has been quiet this long, with the latest event (`500ms`); with
+    /// a `key`, each key is debounced on its own.
+    #[serde(default)]
+    pub debounce: Option<Spanned<RateSpec>>,
+    /// Fire at most once per this long (`2s`); with a `key`, each key has its own allowance.
+    #[serde(default)]
+    pub throttle: Option<Spanned<RateSpec>>,
+    /// The gameflow phases in which the rule applies (e.g. `ChampSelect`). Outside them it does
+    /// not fire, and leaving them cancels its runs (delays included).
+    #[serde(default)]
+    pub phases: Option<OneOrMany<Spanned<String>>>,
+    /// Whether the client's echo of this rule's own write may trigger it again (default `false`:
+    /// an update on a URI the rule just wrote does not re-trigger it).
+    #[serde(default)]
+    pub allow_echo: bool,
+    /// The circuit breaker: a rule firing more than `max` times `within` a window is switched off
+    /// until reload or reset (default 20 within 10s). `off` disables it for this rule.
+    #[serde(default)]
+    pub breaker: Option<Spanned<BreakerSpec>>,
+}
+
+/// A rate limit: a duration, or a mapping with a per-key template.
+#[derive(Debug, Clone)]
+pub struct RateSpec {
+    /// The fields, whichever form was written.
+    pub fields: RateFields,
+}
+
+/// The mapping form of `debounce` and `throttle`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateFields {
+    /// The duration (e.g. `500ms`, `2s`).
+    #[schemars(example = "2s")]
+    pub duration: Spanned<String>,
+    /// A template naming what is limited separately (e.g. `{{params.id}}`); default: the rule.
+    #[serde(default)]
+    #[schemars(example = "{{params.id}}")]
+    pub key: Option<Spanned<String>>,
+}
+
+impl Shorthand for RateSpec {
+    type Fields = RateFields;
+
+    fn from_short(text: &str) -> Result<Self, String> {
+        Ok(RateSpec {
+            fields: RateFields {
+                duration: Spanned::new(Default::default(), text.to_string()),
+                key: None,
+            },
+        })
+    }
+
+    fn from_fields(fields: RateFields) -> Self {
+        RateSpec { fields }
+    }
+}
+
+impl<'de> Deserialize<'de> for RateSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_shorthand(d)
+    }
+}
+
+impl JsonSchema for RateSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rate".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let fields = generator.subschema_for::<RateFields>();
+        schemars::json_schema!({
+            "description": "A duration, or a mapping with `duration` and a per-key `key` template.",
+            "anyOf": [{"type": "string", "examples": ["2s"]}, fields]
+        })
+    }
+}
+
+/// The circuit breaker's setting: `off`, or limits.
+#[derive(Debug, Clone)]
+pub enum BreakerSpec {
+    /// Never trip.
+    Off,
+    /// Trip past these limits.
+    Limits(BreakerFields),
+}
+
+/// The circuit breaker's limits.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerFields {
+    /// Firings allowed within the window.
+    pub max: Spanned<u32>,
+    /// The window (e.g. `10s`).
+    #[schemars(example = "10s")]
+    pub within: Spanned<String>,
+}
+
+impl Shorthand for BreakerSpec {
+    type Fields = BreakerFields;
+
+    fn from_short(text: &str) -> Result<Self, String> {
+        match text {
+            "off" => Ok(BreakerSpec::Off),
+            other => Err(format!(
+                "`breaker` is `off` or a mapping with `max` and `within`, not `{other}`"
+            )),
+        }
+    }
+
+    fn from_fields(fields: BreakerFields) -> Self {
+        BreakerSpec::Limits(fields)
+    }
+}
+
+impl<'de> Deserialize<'de> for BreakerSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_shorthand(d)
+    }
+}
+
+impl JsonSchema for BreakerSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Breaker".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let fields = generator.subschema_for::<BreakerFields>();
+        schemars::json_schema!({
+            "description": "`off`, or a mapping with `max` firings `within` a window.",
+            "anyOf": [{"const": "off"}, fields]
+        })
+    }
 }
 
 fn default_true() -> bool {
@@ -308,8 +441,9 @@ pub struct ConditionSpec {
 pub enum StepSpec {
     /// Send a request to the connected client: `METHOD /path`, or a mapping.
     Request(Box<Spanned<RequestSpec>>),
-    /// Wait this long (e.g. `1500ms`, `2s`).
-    Delay(Spanned<String>),
+    /// Wait this long (`1500ms`, `2s`), or `{for, while}`: wait, and give the run up as soon as
+    /// a newer event on the triggering URI breaks a `while` condition.
+    Delay(Spanned<DelaySpec>),
     /// Write a message (a template) to the log and the timeline.
     Log(Spanned<String>),
 }
@@ -641,5 +775,63 @@ fn add_known_event_uris(schema: &mut Value) {
         if let Some(description) = description {
             uri["description"] = description;
         }
+    }
+}
+
+/// A delay: a duration, or a mapping whose `while` conditions must keep holding.
+#[derive(Debug, Clone)]
+pub struct DelaySpec {
+    /// The fields, whichever form was written.
+    pub fields: DelayFields,
+}
+
+/// The mapping form of a delay.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayFields {
+    /// How long to wait (e.g. `3s`).
+    #[serde(rename = "for")]
+    #[schemars(example = "3s")]
+    pub duration: Spanned<String>,
+    /// Conditions checked against every newer event on the URI that triggered the run, while
+    /// waiting; the first that fails gives the run up (e.g. the ready check was answered by hand).
+    #[serde(default, rename = "while")]
+    pub hold: Vec<Spanned<ConditionSpec>>,
+}
+
+impl Shorthand for DelaySpec {
+    type Fields = DelayFields;
+
+    fn from_short(text: &str) -> Result<Self, String> {
+        Ok(DelaySpec {
+            fields: DelayFields {
+                duration: Spanned::new(Default::default(), text.to_string()),
+                hold: Vec::new(),
+            },
+        })
+    }
+
+    fn from_fields(fields: DelayFields) -> Self {
+        DelaySpec { fields }
+    }
+}
+
+impl<'de> Deserialize<'de> for DelaySpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_shorthand(d)
+    }
+}
+
+impl JsonSchema for DelaySpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Delay".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let fields = generator.subschema_for::<DelayFields>();
+        schemars::json_schema!({
+            "description": "A duration, or a mapping with `for` and `while` conditions.",
+            "anyOf": [{"type": "string", "examples": ["1500ms"]}, fields]
+        })
     }
 }

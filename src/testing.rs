@@ -423,17 +423,31 @@ pub fn render_timeline(traces: &[Trace], all_decisions: bool) -> String {
     let mut out = String::new();
     for trace in traces {
         let _ = match trace {
-            Trace::Event { at, seq, event } => writeln!(
+            Trace::Event {
+                at,
+                seq,
+                event,
+                caused_by,
+            } => writeln!(
                 out,
-                "  {:>9}  #{seq} {} {}{}",
+                "  {:>9}  #{seq} {} {}{}{}",
                 clock(*at),
                 event.event_type.as_str(),
                 event.uri,
-                if event.snapshot { " (snapshot)" } else { "" }
+                if event.snapshot { " (snapshot)" } else { "" },
+                caused_by
+                    .as_ref()
+                    .map(|r| format!(" (echo of {r}'s request)"))
+                    .unwrap_or_default()
             ),
             Trace::Decision { rule, verdict, .. } => match verdict {
                 Verdict::Fired { run } => writeln!(out, "             {rule}: fired (run {run})"),
                 Verdict::Queued { run } => writeln!(out, "             {rule}: queued (run {run})"),
+                Verdict::Debounced { .. } => writeln!(
+                    out,
+                    "             {rule}: {}",
+                    crate::explain::describe(verdict)
+                ),
                 Verdict::Suppressed { why } => writeln!(
                     out,
                     "             {rule}: held back ({})",
@@ -490,6 +504,9 @@ pub fn render_timeline(traces: &[Trace], all_decisions: bool) -> String {
                 RunOutcome::Cancelled => {
                     writeln!(out, "  {:>9}    run {run}: cancelled", clock(*at))
                 }
+                RunOutcome::Abandoned { reason } => {
+                    writeln!(out, "  {:>9}    run {run}: given up: {reason}", clock(*at))
+                }
             },
         };
     }
@@ -507,6 +524,29 @@ pub fn suppressed_text(why: &crate::trace::Suppressed) -> String {
             "cooldown: {} left",
             human(Duration::from_millis(*remaining_ms))
         ),
+        Suppressed::Throttled { key, remaining_ms } => format!(
+            "throttled{}: {} left",
+            key.as_deref()
+                .map(|k| format!(" (key {k})"))
+                .unwrap_or_default(),
+            human(Duration::from_millis(*remaining_ms))
+        ),
+        Suppressed::Phase { phase } => format!(
+            "outside its phases (the phase is {})",
+            phase.as_deref().unwrap_or("not known yet")
+        ),
+        Suppressed::Echo => "the event is the echo of this rule's own request".into(),
+        Suppressed::Depth { chain } => format!(
+            "rules triggering each other too deep: {}",
+            chain.join(" -> ")
+        ),
+        Suppressed::Breaker { tripped_now: true } => {
+            "circuit breaker tripped just now: it fired too often; off until reload or reset".into()
+        }
+        Suppressed::Breaker { tripped_now: false } => {
+            "circuit breaker open: off until reload or reset".into()
+        }
+        Suppressed::TooManyKeys => "too many keys waiting on the debounce".into(),
     }
 }
 

@@ -25,6 +25,32 @@ pub enum Suppressed {
         /// Time left, in milliseconds.
         remaining_ms: u64,
     },
+    /// Throttled: it fired for this key less than a window ago.
+    Throttled {
+        /// The key, when the throttle is per key.
+        key: Option<String>,
+        /// Time left, in milliseconds.
+        remaining_ms: u64,
+    },
+    /// Outside the gameflow phases the rule is scoped to.
+    Phase {
+        /// The current phase, if known.
+        phase: Option<String>,
+    },
+    /// The event is the client's echo of this rule's own write.
+    Echo,
+    /// The event came from a chain of rules triggering each other this deep.
+    Depth {
+        /// The rules of the chain, oldest first.
+        chain: Vec<String>,
+    },
+    /// The rule's circuit breaker is open: it fired too often.
+    Breaker {
+        /// Whether this very firing tripped it.
+        tripped_now: bool,
+    },
+    /// Too many keys are waiting on the rule's debounce.
+    TooManyKeys,
 }
 
 /// The outcome of evaluating a rule whose trigger matched an event.
@@ -40,6 +66,13 @@ pub enum Verdict {
     Queued {
         /// The run's number.
         run: u64,
+    },
+    /// Conditions held; the run starts once the trigger is quiet for the debounce window.
+    Debounced {
+        /// The key, when the debounce is per key.
+        key: Option<String>,
+        /// How long until it fires if nothing else arrives, in milliseconds.
+        wait_ms: u64,
     },
     /// Conditions did not hold.
     Stopped {
@@ -68,6 +101,12 @@ pub enum RunOutcome {
     },
     /// The run was cancelled (restart mode, shutdown).
     Cancelled,
+    /// The run was given up: a delay's `while` condition stopped holding, or the rule's phase
+    /// was left.
+    Abandoned {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One thing the engine did.
@@ -81,6 +120,8 @@ pub enum Trace {
         seq: u64,
         /// The event.
         event: Arc<Event>,
+        /// The rule whose request this event is the client's echo of, if any.
+        caused_by: Option<Arc<str>>,
     },
     /// A rule's trigger matched an event; this is what came of it.
     Decision {
@@ -161,6 +202,22 @@ impl Observer for LogObserver {
             Trace::Decision { rule, verdict, .. } => match verdict {
                 Verdict::Fired { run } => tracing::debug!(rule = %rule, run, "rule fired"),
                 Verdict::Queued { run } => tracing::debug!(rule = %rule, run, "rule queued"),
+                Verdict::Debounced { wait_ms, .. } => {
+                    tracing::debug!(rule = %rule, wait_ms, "rule debounced")
+                }
+                Verdict::Suppressed {
+                    why: Suppressed::Breaker { tripped_now: true },
+                } => tracing::warn!(
+                    rule = %rule,
+                    "circuit breaker tripped: the rule fired too often and is off until reload or reset"
+                ),
+                Verdict::Suppressed {
+                    why: Suppressed::Depth { chain },
+                } => tracing::warn!(
+                    rule = %rule,
+                    chain = %chain.join(" -> "),
+                    "causal chain too deep: rules keep triggering each other, stopped here"
+                ),
                 Verdict::Stopped { miss } => tracing::debug!(rule = %rule, %miss, "rule not fired"),
                 Verdict::Suppressed { why } => {
                     tracing::info!(rule = %rule, ?why, "rule suppressed")
@@ -199,6 +256,9 @@ impl Observer for LogObserver {
             } => match outcome {
                 RunOutcome::Failed { step, error } => {
                     tracing::warn!(rule = %rule, run, step, %error, "run failed")
+                }
+                RunOutcome::Abandoned { reason } => {
+                    tracing::info!(rule = %rule, run, %reason, "run given up")
                 }
                 other => tracing::debug!(rule = %rule, run, ?other, "run finished"),
             },

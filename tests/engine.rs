@@ -100,6 +100,7 @@ async fn drive(
     let config = EngineConfig {
         shutdown_grace: Duration::from_secs(2),
         max_active_runs: 3,
+        ..EngineConfig::default()
     };
     let engine = Engine::new(rules, Arc::new(port), collector.clone(), config);
     let start = Instant::now();
