@@ -25,7 +25,7 @@ use crate::tls::Trust;
 use crate::trace::{Observer, RunOutcome, Trace, Verdict};
 
 /// The example rules, used when no `rules/` folder is at hand.
-const EXAMPLES: [(&str, &str); 4] = [
+pub const EXAMPLES: [(&str, &str); 5] = [
     (
         "accept-ready-check.yaml",
         include_str!("../rules/accept-ready-check.yaml"),
@@ -36,6 +36,10 @@ const EXAMPLES: [(&str, &str); 4] = [
         include_str!("../rules/pick-champion.yaml"),
     ),
     ("play-again.yaml", include_str!("../rules/play-again.yaml")),
+    (
+        "respect-manual-decline.yaml",
+        include_str!("../rules/respect-manual-decline.yaml"),
+    ),
 ];
 
 /// The real champion-select capture the demo replays.

@@ -778,14 +778,16 @@ impl Engine {
         self.active_total
     }
 
-    /// The event stream ended: let every run (and every queued run) finish, unless shutdown is
-    /// asked meanwhile. Debounced firings still waiting are dropped: their trigger is gone.
+    /// The event stream ended (a replayed session is over): let every run, queued run and
+    /// debounced firing finish, unless shutdown is asked meanwhile.
     async fn drain(&mut self, shutdown: &CancellationToken) {
-        while self.active_runs() > 0 {
+        while self.active_runs() > 0 || !self.deadlines.is_empty() {
+            let next_deadline = self.deadlines.keys().next().map(|(at, _)| *at);
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return self.shut_down().await,
                 Some(done) = self.done_rx.recv() => self.on_run_done(done),
+                _ = sleep_until_some(next_deadline), if next_deadline.is_some() => self.fire_debounced(),
             }
         }
         self.tracker.close();

@@ -90,8 +90,11 @@ impl RunContext {
             tokio::time::sleep_until(deadline).await;
             return Ok(());
         };
+        // `changed()` marks what it reports as seen, so the check follows it directly; the
+        // first check covers events that arrived before the delay began.
+        let mut unseen = updates.has_changed().unwrap_or(false);
         let outcome = loop {
-            if updates.has_changed().unwrap_or(false) {
+            if unseen {
                 let latest = updates.borrow_and_update().clone();
                 if let Err(reason) = self.still_holds(delay, &latest, index) {
                     break Err(StepEnd::Abandoned(reason));
@@ -99,9 +102,12 @@ impl RunContext {
             }
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break Ok(()),
-                changed = updates.changed() => if changed.is_err() {
-                    tokio::time::sleep_until(deadline).await;
-                    break Ok(());
+                changed = updates.changed() => match changed {
+                    Ok(()) => unseen = true,
+                    Err(_) => {
+                        tokio::time::sleep_until(deadline).await;
+                        break Ok(());
+                    }
                 },
             }
         };

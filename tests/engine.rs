@@ -387,3 +387,232 @@ async fn the_run_limit_delays_events_instead_of_dropping_them() {
     assert_eq!(out.report.suppressed, 0);
     assert!(out.report.saturated >= 1);
 }
+
+fn outcomes(traces: &[Trace]) -> Vec<RunOutcome> {
+    traces
+        .iter()
+        .filter_map(|t| match t {
+            Trace::RunFinished { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `debounce` fires once, with the latest event, after the trigger has been quiet for the
+/// window; with a `key`, each key is debounced on its own.
+#[tokio::test(start_paused = true)]
+async fn debounce_fires_once_after_quiet_per_key() {
+    let yaml = "rules:\n  - id: d\n    on: /items/{id}\n    mode: parallel\n    debounce: {duration: 500ms, key: '{{params.id}}'}\n    do:\n      - request: {method: PUT, path: '/out/{{params.id}}', body: {n: '{{data.n}}'}}\n";
+    let events = [
+        (0, "/items/a", json!({"n": 1})),
+        (300, "/items/a", json!({"n": 2})),
+        (400, "/items/b", json!({"n": 7})),
+        (600, "/items/a", json!({"n": 3})),
+        (3000, "/items/a", json!({"n": 4})),
+    ];
+    let out = drive(rules(yaml), ScriptedPort::new(), &events, None).await;
+    assert_eq!(
+        out.sent,
+        vec![
+            (Duration::from_millis(900), "/out/b".into()),
+            (Duration::from_millis(1100), "/out/a".into()),
+            (Duration::from_millis(3500), "/out/a".into()),
+        ]
+    );
+    let debounced = out
+        .traces
+        .iter()
+        .filter(|t| {
+            matches!(
+                t,
+                Trace::Decision {
+                    verdict: Verdict::Debounced { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(debounced, 5);
+}
+
+/// `throttle` with a key lets each key fire at most once per window, independently.
+#[tokio::test(start_paused = true)]
+async fn throttle_per_key() {
+    let yaml = "rules:\n  - id: t\n    on: /items/{id}\n    mode: parallel\n    throttle: {duration: 1s, key: '{{params.id}}'}\n    do:\n      - request: 'POST /out/{{params.id}}'\n";
+    let events = [
+        (0, "/items/a", json!({})),
+        (500, "/items/a", json!({})),
+        (600, "/items/b", json!({})),
+        (1000, "/items/a", json!({})),
+    ];
+    let out = drive(rules(yaml), ScriptedPort::new(), &events, None).await;
+    assert_eq!(
+        out.sent,
+        vec![
+            (Duration::ZERO, "/out/a".into()),
+            (Duration::from_millis(600), "/out/b".into()),
+            (Duration::from_millis(1000), "/out/a".into()),
+        ]
+    );
+    assert_eq!(
+        suppressed(&out.traces),
+        vec![Suppressed::Throttled {
+            key: Some("a".into()),
+            remaining_ms: 500
+        }]
+    );
+}
+
+/// A phase-scoped rule fires only in its phases, and leaving the phase gives up its delayed
+/// run before the request is sent.
+#[tokio::test(start_paused = true)]
+async fn phase_scope_and_leaving_the_phase() {
+    let yaml = "rules:\n  - id: p\n    on: /e\n    phases: [ChampSelect]\n    do:\n      - delay: 5s\n      - request: POST /x\n";
+    let phase = "/lol-gameflow/v1/gameflow-phase";
+    let events = [
+        (0, "/e", json!(1)),
+        (10, phase, json!("ChampSelect")),
+        (100, "/e", json!(2)),
+        (2000, phase, json!("InProgress")),
+        (3000, "/e", json!(3)),
+        (4000, phase, json!("ChampSelect")),
+        (4100, "/e", json!(4)),
+    ];
+    let out = drive(rules(yaml), ScriptedPort::new(), &events, None).await;
+    assert_eq!(times(&out.sent), vec![9100]);
+    assert_eq!(
+        suppressed(&out.traces),
+        vec![
+            Suppressed::Phase { phase: None },
+            Suppressed::Phase {
+                phase: Some("InProgress".into())
+            }
+        ]
+    );
+    assert_eq!(
+        outcomes(&out.traces),
+        vec![
+            RunOutcome::Abandoned {
+                reason: "left phase ChampSelect (now InProgress)".into()
+            },
+            RunOutcome::Completed
+        ]
+    );
+    assert_eq!(out.report.runs_abandoned, 1);
+}
+
+const GRACE_ACCEPT: &str = "rules:\n  - id: accept\n    on: /lol-matchmaking/v1/ready-check\n    when:\n      - {path: $.data.state, equals: InProgress}\n      - {path: $.data.playerResponse, equals: None}\n    do:\n      - delay:\n          for: 3s\n          while:\n            - {path: $.data.state, equals: InProgress}\n            - {path: $.data.playerResponse, equals: None}\n      - request: POST /lol-matchmaking/v1/ready-check/accept\n";
+
+/// A delay with `while` gives the run up when a newer event breaks a condition (the player
+/// declined by hand), and otherwise lets it go on.
+#[tokio::test(start_paused = true)]
+async fn delay_while_gives_up_when_the_condition_breaks() {
+    let uri = "/lol-matchmaking/v1/ready-check";
+    let pending = json!({"state": "InProgress", "playerResponse": "None"});
+    let declined = json!({"state": "InProgress", "playerResponse": "Declined"});
+    let out = drive(
+        rules(GRACE_ACCEPT),
+        ScriptedPort::new(),
+        &[(0, uri, pending.clone()), (1000, uri, declined)],
+        None,
+    )
+    .await;
+    assert!(out.sent.is_empty(), "{:?}", out.sent);
+    assert_eq!(
+        outcomes(&out.traces),
+        vec![RunOutcome::Abandoned {
+            reason: "step 1 (delay): Update event on /lol-matchmaking/v1/ready-check: while[1]: `$.data.playerResponse` was \"Declined\", expected equals \"None\"".into()
+        }]
+    );
+
+    let unchanged = drive(
+        rules(GRACE_ACCEPT),
+        ScriptedPort::new(),
+        &[(0, uri, pending.clone()), (1000, uri, pending)],
+        None,
+    )
+    .await;
+    assert_eq!(
+        unchanged.sent,
+        vec![(
+            Duration::from_secs(3),
+            "/lol-matchmaking/v1/ready-check/accept".into()
+        )]
+    );
+}
+
+/// The circuit breaker: the 21st firing within 10 s trips it and the rule stays off, however
+/// slowly events come afterwards, until a reset command.
+#[tokio::test(start_paused = true)]
+async fn breaker_trips_and_resets() {
+    let rules = rules("rules:\n  - id: flap\n    on: /e\n    do: [{request: POST /x}]\n");
+    let port = ScriptedPort::new();
+    let sent = port.sent.clone();
+    let collector = Arc::new(Collector::default());
+    let mut engine = Engine::new(
+        rules,
+        Arc::new(port),
+        collector.clone(),
+        EngineConfig::default(),
+    );
+    let commands = engine.commands();
+    let (tx, rx) = mpsc::channel(16);
+    let task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+    for n in 0..25 {
+        tx.send(Event::new("/e", EventType::Update, json!(n)))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    tx.send(Event::new("/e", EventType::Update, json!("late")))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(sent.lock().unwrap().len(), 20);
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    commands
+        .send(lcu_rules::engine::Command::Status(reply))
+        .unwrap();
+    let status = answer.await.unwrap();
+    assert!(status.rules[0].tripped);
+    assert_eq!((status.rules[0].fired, status.rules[0].suppressed), (20, 6));
+
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    commands
+        .send(lcu_rules::engine::Command::ResetBreaker { rule: None, reply })
+        .unwrap();
+    assert_eq!(answer.await.unwrap(), vec!["flap".to_string()]);
+    tx.send(Event::new("/e", EventType::Update, json!("after reset")))
+        .await
+        .unwrap();
+    drop(tx);
+    task.await.unwrap();
+    assert_eq!(sent.lock().unwrap().len(), 21);
+    let trips: Vec<Suppressed> = suppressed(&collector.traces());
+    assert_eq!(trips[0], Suppressed::Breaker { tripped_now: true });
+    assert!(
+        trips[1..]
+            .iter()
+            .all(|s| *s == Suppressed::Breaker { tripped_now: false })
+    );
+}
+
+/// A rule that writes to the URI it triggers on is not re-triggered by the echo of its write
+/// (within the echo window), unless it opts in with `allow_echo`.
+#[tokio::test(start_paused = true)]
+async fn echo_of_own_write_does_not_retrigger() {
+    let yaml = "rules:\n  - id: me\n    on: /lol-chat/v1/me\n    do: [{request: {method: PUT, path: /lol-chat/v1/me, body: {}}}]\n";
+    let events = [
+        (0, "/lol-chat/v1/me", json!(1)),
+        (5, "/lol-chat/v1/me", json!(2)),
+        (5000, "/lol-chat/v1/me", json!(3)),
+    ];
+    let out = drive(rules(yaml), ScriptedPort::new(), &events, None).await;
+    assert_eq!(times(&out.sent), vec![0, 5000]);
+    assert_eq!(suppressed(&out.traces), vec![Suppressed::Echo]);
+
+    let opted_in = yaml.replace("    do:", "    allow_echo: true\n    do:");
+    let out = drive(rules(&opted_in), ScriptedPort::new(), &events, None).await;
+    assert_eq!(times(&out.sent), vec![0, 5, 5000]);
+}

@@ -155,6 +155,18 @@ impl SimState {
             ("POST", "/lol-matchmaking/v1/ready-check/decline") => {
                 self.answer_ready_check("Declined")
             }
+            ("DELETE", "/lol-lobby/v2/lobby/matchmaking/search") => {
+                self.resources.remove(READY_CHECK);
+                let changes = vec![
+                    Change {
+                        uri: READY_CHECK.to_string(),
+                        event_type: EventType::Delete,
+                        data: Value::Null,
+                    },
+                    self.set(GAMEFLOW_PHASE, Some(json!("Lobby"))),
+                ];
+                (Answer::no_content(), changes)
+            }
             ("POST", "/lol-lobby/v2/play-again") => {
                 let change = self.set(GAMEFLOW_PHASE, Some(json!("Lobby")));
                 (Answer::no_content(), vec![change])
@@ -172,6 +184,23 @@ impl SimState {
             {
                 let id = path.split('/').nth(6).and_then(|id| id.parse::<i64>().ok());
                 self.update_action(id, None, true)
+            }
+            ("PUT", _) => {
+                // Like the client's plain resources (`/lol-chat/v1/me`, settings): a PUT
+                // replaces the resource and publishes the change.
+                let value = body.cloned().unwrap_or(Value::Null);
+                let change = self.set(path, Some(value.clone()));
+                (Answer::ok(value), vec![change])
+            }
+            ("PATCH", _) if self.resources.contains_key(path) => {
+                let mut value = self.resources[path].clone();
+                if let (Value::Object(fields), Some(Value::Object(patch))) = (&mut value, body) {
+                    for (key, field) in patch {
+                        fields.insert(key.clone(), field.clone());
+                    }
+                }
+                let change = self.set(path, Some(value));
+                (Answer::no_content(), vec![change])
             }
             _ => (Answer::invalid_function(), Vec::new()),
         }
