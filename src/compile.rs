@@ -164,6 +164,8 @@ impl RuleCompiler<'_, '_> {
             phases,
             allow_echo: rule.allow_echo,
             breaker,
+            on_reload: rule.on_reload,
+            fingerprint: 0,
         })
     }
 

@@ -102,6 +102,39 @@ pub enum Command {
     },
     /// Asks for the engine's state.
     Status(oneshot::Sender<EngineStatus>),
+    /// Pauses (`true`) or resumes every rule: while paused, nothing fires.
+    Pause(bool),
+    /// Switches one rule off (`false`) or back on until the service stops (reloads keep it).
+    Switch {
+        /// The rule's id.
+        rule: String,
+        /// On or off.
+        on: bool,
+    },
+    /// Swaps in a new rule set (already validated). Unchanged rules keep their runs, mode state,
+    /// cooldown and rate limits; changed and removed rules' runs are cancelled, or left to finish
+    /// if the rule says `on_reload: finish`. Every circuit breaker closes.
+    Replace {
+        /// The new rules.
+        rules: Arc<RuleSet>,
+        /// Where the summary goes.
+        reply: oneshot::Sender<ReloadSummary>,
+    },
+}
+
+/// What a reload changed, by rule id.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ReloadSummary {
+    /// Rules that are new.
+    pub added: Vec<String>,
+    /// Rules whose definition changed.
+    pub changed: Vec<String>,
+    /// Rules that are gone.
+    pub removed: Vec<String>,
+    /// Rules left as they were (their state kept).
+    pub unchanged: Vec<String>,
+    /// Runs cancelled because their rule changed or went.
+    pub cancelled_runs: usize,
 }
 
 /// The engine's state, as `status` shows it.
@@ -113,6 +146,8 @@ pub struct EngineStatus {
     pub phase: Option<String>,
     /// Runs active across all rules.
     pub active_runs: usize,
+    /// Whether every rule is paused.
+    pub paused: bool,
     /// Each rule.
     pub rules: Vec<RuleStatus>,
 }
@@ -136,6 +171,10 @@ pub struct RuleStatus {
     pub debouncing: usize,
     /// Whether its circuit breaker is open.
     pub tripped: bool,
+    /// Whether it was switched off while running (tray).
+    pub switched_off: bool,
+    /// How long ago it last fired, in milliseconds.
+    pub last_fired_ms_ago: Option<u64>,
 }
 
 /// A run waiting in a `queued` rule.
@@ -180,7 +219,7 @@ struct Debounced {
 
 /// A run's end, sent back to the loop.
 struct RunDone {
-    rule: u32,
+    rule_id: Arc<str>,
     run: u64,
     outcome: RunOutcome,
 }
@@ -215,6 +254,15 @@ pub struct Engine {
     /// Their deadlines, earliest first.
     deadlines: BTreeMap<(Instant, u64), (u32, String)>,
     next_ticket: u64,
+    /// The rule (by index in the current set) each active run belongs to; runs of rules a
+    /// reload changed or removed are no longer here.
+    owners: HashMap<u64, u32>,
+    /// Runs of rules a reload changed or removed that were left to finish.
+    orphans: Vec<ActiveRun>,
+    /// Whether every rule is paused.
+    paused: bool,
+    /// Rules switched off by id (kept across reloads).
+    switched_off: std::collections::HashSet<String>,
 }
 
 impl Engine {
@@ -256,6 +304,10 @@ impl Engine {
             debounced: HashMap::new(),
             deadlines: BTreeMap::new(),
             next_ticket: 1,
+            owners: HashMap::new(),
+            orphans: Vec::new(),
+            paused: false,
+            switched_off: std::collections::HashSet::new(),
         }
     }
 
@@ -379,6 +431,12 @@ impl Engine {
         cause: Option<&Chain>,
     ) -> Verdict {
         let suppressed = |why| Verdict::Suppressed { why };
+        if self.paused {
+            return suppressed(Suppressed::Paused);
+        }
+        if !self.switched_off.is_empty() && self.switched_off.contains(&rule.id) {
+            return suppressed(Suppressed::SwitchedOff);
+        }
         if self.states[index as usize].breaker.tripped() {
             return suppressed(Suppressed::Breaker { tripped_now: false });
         }
@@ -649,6 +707,7 @@ impl Engine {
         });
         self.active_total += 1;
         self.report.runs_started += 1;
+        self.owners.insert(run, rule);
         let rule_id = self.rule_ids[rule as usize].clone();
         let spec = self.rules.rule(rule).clone();
         let updates = spec.has_guarded_delays().then(|| {
@@ -677,6 +736,7 @@ impl Engine {
         let observer = self.observer.clone();
         let done = self.done_tx.clone();
         let epoch = self.epoch;
+        let context_rule_id = rule_id.clone();
         self.tracker.spawn(async move {
             let outcome = tokio::select! {
                 outcome = context.execute() => outcome,
@@ -691,7 +751,11 @@ impl Engine {
                 rule: rule_id,
                 outcome: outcome.clone(),
             });
-            let _ = done.send(RunDone { rule, run, outcome });
+            let _ = done.send(RunDone {
+                rule_id: context_rule_id,
+                run,
+                outcome,
+            });
         });
     }
 
@@ -704,21 +768,102 @@ impl Engine {
             RunOutcome::Cancelled => self
                 .report
                 .cancelled
-                .push((self.rule_ids[done.rule as usize].to_string(), done.run)),
+                .push((done.rule_id.to_string(), done.run)),
         }
-        let state = &mut self.states[done.rule as usize];
-        let before = state.active.len();
-        state.active.retain(|active| active.run != done.run);
-        self.active_total -= before - state.active.len();
+        self.active_total = self.active_total.saturating_sub(1);
         if !self.updates.is_empty() {
             self.updates.retain(|_, latest| latest.receiver_count() > 0);
         }
-        let state = &mut self.states[done.rule as usize];
+        // A run whose rule a reload changed or removed has no owner any more.
+        let Some(rule) = self.owners.remove(&done.run) else {
+            self.orphans.retain(|orphan| orphan.run != done.run);
+            return;
+        };
+        let state = &mut self.states[rule as usize];
+        state.active.retain(|active| active.run != done.run);
         if state.active.is_empty()
             && let Some(next) = state.queue.pop_front()
         {
-            self.start(done.rule, next.run, next.event, next.firing, next.chain);
+            self.start(rule, next.run, next.event, next.firing, next.chain);
         }
+    }
+
+    /// Swaps in a new rule set; see [`Command::Replace`].
+    fn replace(&mut self, rules: Arc<RuleSet>) -> ReloadSummary {
+        let mut summary = ReloadSummary::default();
+        let mut old: HashMap<String, (u32, RuleState)> = HashMap::new();
+        for (index, state) in std::mem::take(&mut self.states).into_iter().enumerate() {
+            old.insert(self.rule_ids[index].to_string(), (index as u32, state));
+        }
+        let mut moved: HashMap<u32, u32> = HashMap::new();
+        let mut states = Vec::with_capacity(rules.rules.len());
+        for (index, rule) in rules.rules.iter().enumerate() {
+            match old.remove(&rule.id) {
+                Some((old_index, mut state))
+                    if self.rules.rule(old_index).fingerprint == rule.fingerprint =>
+                {
+                    state.breaker.reset();
+                    for active in &state.active {
+                        self.owners.insert(active.run, index as u32);
+                    }
+                    moved.insert(old_index, index as u32);
+                    summary.unchanged.push(rule.id.clone());
+                    states.push(state);
+                }
+                Some((old_index, state)) => {
+                    summary.cancelled_runs += self.retire(old_index, state, "changed");
+                    summary.changed.push(rule.id.clone());
+                    states.push(RuleState::default());
+                }
+                None => {
+                    summary.added.push(rule.id.clone());
+                    states.push(RuleState::default());
+                }
+            }
+        }
+        let mut removed: Vec<(String, (u32, RuleState))> = old.into_iter().collect();
+        removed.sort_by_key(|(_, (index, _))| *index);
+        for (id, (old_index, state)) in removed {
+            summary.cancelled_runs += self.retire(old_index, state, "removed");
+            summary.removed.push(id);
+        }
+        let debounced = std::mem::take(&mut self.debounced);
+        self.deadlines.clear();
+        for ((rule, key), pending) in debounced {
+            if let Some(&index) = moved.get(&rule) {
+                self.deadlines
+                    .insert((pending.deadline, pending.ticket), (index, key.clone()));
+                self.debounced.insert((index, key), pending);
+            }
+        }
+        self.rule_ids = rules
+            .rules
+            .iter()
+            .map(|r| Arc::from(r.id.as_str()))
+            .collect();
+        self.states = states;
+        self.rules = rules;
+        summary
+    }
+
+    /// Lets go of a changed or removed rule's runs: cancelled, or left to finish on their own if
+    /// the rule says so. Returns how many were cancelled.
+    fn retire(&mut self, old_index: u32, state: RuleState, why: &str) -> usize {
+        let finish = self.rules.rule(old_index).on_reload == crate::spec::OnReload::Finish;
+        let mut cancelled = 0;
+        for active in state.active {
+            self.owners.remove(&active.run);
+            if finish {
+                self.orphans.push(active);
+            } else {
+                let _ = active
+                    .abandon
+                    .set(format!("its rule was {why} by a reload"));
+                active.token.cancel();
+                cancelled += 1;
+            }
+        }
+        cancelled
     }
 
     fn on_command(&mut self, command: Command) {
@@ -739,6 +884,31 @@ impl Engine {
             }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
+            }
+            Command::Replace { rules, reply } => {
+                let _ = reply.send(self.replace(rules));
+            }
+            Command::Pause(paused) => {
+                if self.paused != paused {
+                    tracing::info!(
+                        paused,
+                        "{}",
+                        if paused {
+                            "all rules paused"
+                        } else {
+                            "rules resumed"
+                        }
+                    );
+                }
+                self.paused = paused;
+            }
+            Command::Switch { rule, on } => {
+                tracing::info!(rule = %rule, on, "rule switched {}", if on { "on" } else { "off" });
+                if on {
+                    self.switched_off.remove(&rule);
+                } else {
+                    self.switched_off.insert(rule);
+                }
             }
         }
     }
@@ -764,12 +934,15 @@ impl Engine {
                     .filter(|(r, _)| *r as usize == index)
                     .count(),
                 tripped: state.breaker.tripped(),
+                switched_off: self.switched_off.contains(&rule.id),
+                last_fired_ms_ago: state.last_fired.map(|at| at.elapsed().as_millis() as u64),
             })
             .collect();
         EngineStatus {
             events: self.report.events,
             phase: self.phase.as_deref().map(str::to_string),
             active_runs: self.active_total,
+            paused: self.paused,
             rules,
         }
     }
@@ -806,10 +979,13 @@ impl Engine {
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        for state in &self.states {
-            for active in &state.active {
-                active.token.cancel();
-            }
+        for active in self
+            .states
+            .iter()
+            .flat_map(|state| &state.active)
+            .chain(&self.orphans)
+        {
+            active.token.cancel();
         }
         while self.active_runs() > 0 {
             match self.done_rx.recv().await {

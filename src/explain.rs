@@ -112,6 +112,42 @@ impl Journal {
         }
     }
 
+    /// Follows a reload: records of rules that are still there are kept, new rules start empty.
+    pub fn retarget(&mut self, rules: &RuleSet) {
+        let run_ids: Vec<(u64, String)> = self
+            .runs
+            .drain()
+            .map(|(run, rule)| (run, self.rules[rule].0.clone()))
+            .collect();
+        let mut old: HashMap<String, RuleRecords> = self
+            .rules
+            .drain(..)
+            .map(|(id, _)| id)
+            .zip(self.records.drain(..))
+            .collect();
+        self.rules = rules
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.enabled))
+            .collect();
+        self.records = self
+            .rules
+            .iter()
+            .map(|(id, _)| old.remove(id).unwrap_or_default())
+            .collect();
+        self.index = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.clone(), i))
+            .collect();
+        for (run, id) in run_ids {
+            if let Some(&index) = self.index.get(&id) {
+                self.runs.insert(run, index);
+            }
+        }
+    }
+
     /// Takes one trace into account.
     pub fn record(&mut self, trace: &Trace) {
         match trace {
@@ -247,6 +283,13 @@ impl SharedJournal {
             rules,
             Some(LIVE_RECORDS_PER_RULE),
         ))))
+    }
+
+    /// Follows a reload (see [`Journal::retarget`]).
+    pub fn retarget(&self, rules: &RuleSet) {
+        if let Ok(mut journal) = self.0.lock() {
+            journal.retarget(rules);
+        }
     }
 
     /// The current records.

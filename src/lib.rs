@@ -10,8 +10,11 @@
 //! time. [`diag`] renders every problem with its file, line, column and code.
 
 pub mod api;
+pub mod autostart;
 pub mod compile;
 pub mod condition;
+pub mod config;
+pub mod control;
 pub mod demo;
 pub mod diag;
 pub mod discovery;
@@ -23,8 +26,10 @@ pub mod http;
 pub mod live;
 pub mod loader;
 pub mod matcher;
+pub mod paths;
 pub mod pattern;
 pub mod port;
+pub mod reload;
 pub mod rule;
 pub mod run;
 pub mod scope;
@@ -36,4 +41,5 @@ pub mod template;
 pub mod testing;
 pub mod tls;
 pub mod trace;
+pub mod tray;
 pub mod yaml;

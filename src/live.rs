@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::{Credentials, Discovery};
+use arc_swap::ArcSwap;
+
 use crate::event::{Event, EventType, parse_frame, parse_frame_if};
 use crate::http::{LcuHttp, LivePort, error_chain};
 use crate::port::PortError;
@@ -44,11 +46,13 @@ pub struct LiveOptions {
     pub backoff_max: Duration,
     /// How long to wait for a client that accepts connections but is not ready yet.
     pub ready_timeout: Duration,
-    /// URIs to read after every (re)connect; the gameflow phase is always read first.
+    /// URIs to read after every (re)connect; the gameflow phase is always read first. When
+    /// empty, the literal trigger URIs of the rules in `interest` at the time of connecting.
     pub resync: Vec<String>,
-    /// The rules, when only the events they can match need to be parsed and passed on (frames
-    /// no trigger matches are dropped after reading their URI). `None` passes everything on.
-    pub interest: Option<Arc<crate::rule::RuleSet>>,
+    /// The rules in force (swapped by reloads), when only the events they can match need to be
+    /// parsed and passed on (frames no trigger matches are dropped after reading their URI).
+    /// `None` passes everything on.
+    pub interest: Option<Arc<ArcSwap<crate::rule::RuleSet>>>,
 }
 
 impl LiveOptions {
@@ -222,7 +226,11 @@ async fn session(
         .map_err(|e| LiveError::Other(format!("cannot subscribe: {e}")))?;
     port.set(Some(http.clone()));
     let end = async {
-        if !resync(&http, phase, &options.resync, events).await? {
+        let uris = match (&options.interest, options.resync.is_empty()) {
+            (Some(rules), true) => rules.load().literal_trigger_uris(),
+            _ => options.resync.clone(),
+        };
+        if !resync(&http, phase, &uris, events).await? {
             return Ok(SessionEnd::Shutdown);
         }
         *connections += 1;
@@ -369,7 +377,7 @@ async fn resync(
 async fn read_frames(
     socket: &mut Socket,
     events: &mpsc::Sender<Event>,
-    interest: Option<&crate::rule::RuleSet>,
+    interest: Option<&ArcSwap<crate::rule::RuleSet>>,
     shutdown: &CancellationToken,
 ) -> Result<SessionEnd, LiveError> {
     let mut malformed: HashMap<&'static str, u64> = HashMap::new();
@@ -389,7 +397,7 @@ async fn read_frames(
             }
             Some(Ok(_)) => continue,
         };
-        let parsed = match interest {
+        let parsed = match interest.map(ArcSwap::load) {
             Some(rules) => parse_frame_if(
                 text.as_str(),
                 |uri| rules.watches_uri(uri),

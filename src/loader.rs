@@ -126,8 +126,9 @@ fn load_file(
             Some("add a `rules:` list".into()),
         );
     }
+    let fingerprints = rule_fingerprints(source);
     let mut rules = Vec::new();
-    for rule_spec in &spec.rules {
+    for (index, rule_spec) in spec.rules.iter().enumerate() {
         let id = &rule_spec.id;
         if let Some((first_file, first_line)) = seen_ids.get(&id.value) {
             sink.report(
@@ -149,7 +150,8 @@ fn load_file(
             api,
             data_type: None,
         };
-        if let Some(rule) = compiler.rule(rule_spec, path) {
+        if let Some(mut rule) = compiler.rule(rule_spec, path) {
+            rule.fingerprint = fingerprints.get(index).copied().unwrap_or_default();
             rules.push(Arc::new(rule));
         }
     }
@@ -160,6 +162,39 @@ fn load_file(
         tests,
     };
     (Some(file), sink.diagnostics)
+}
+
+/// A digest of each rule's YAML node, positions left out: a reload compares them to tell which
+/// rules changed.
+fn rule_fingerprints(source: &str) -> Vec<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let Ok(Some(root)) = yaml::parse(source) else {
+        return Vec::new();
+    };
+    let yaml::NodeKind::Map(entries) = &root.kind else {
+        return Vec::new();
+    };
+    let rules = entries.iter().find(
+        |(key, _)| matches!(&key.kind, yaml::NodeKind::Scalar { text, .. } if text == "rules"),
+    );
+    let Some((
+        _,
+        yaml::Node {
+            kind: yaml::NodeKind::Seq(items),
+            ..
+        },
+    )) = rules
+    else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .map(|item| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            item.canonical().hash(&mut hasher);
+            hasher.finish()
+        })
+        .collect()
 }
 
 /// Warns (W410) about enabled `single` rules that fire on exactly the same events as an earlier

@@ -9,16 +9,20 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use lcu_rules::api::ApiIndex;
+use lcu_rules::control::{self, ControlError, ControlServer, Request};
 use lcu_rules::diag::Severity;
 use lcu_rules::discovery::{AuthToken, Discovery};
-use lcu_rules::engine::EngineConfig;
 use lcu_rules::live::LiveOptions;
 use lcu_rules::loader::{Loaded, load, load_with};
+use lcu_rules::paths::Paths;
+use lcu_rules::reload::Reloader;
 use lcu_rules::rule::RuleSet;
 use lcu_rules::service::Service;
+use lcu_rules::service::ServiceControl;
 use lcu_rules::testing::{read_recording, render_timeline, replay, run_case, timed};
 use lcu_rules::tls::Trust;
 use lcu_rules::trace::LogObserver;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -90,8 +94,11 @@ enum Command {
         /// Rule files or folders (default: rules/).
         paths: Vec<PathBuf>,
         /// The recorded session (JSONL, as `test --events` reads).
-        #[arg(long, value_name = "FILE")]
-        events: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "live")]
+        events: Option<PathBuf>,
+        /// Ask the running service for its recent decisions instead.
+        #[arg(long, conflicts_with_all = ["events", "paths"])]
+        live: bool,
         /// Only this rule.
         #[arg(long, value_name = "ID")]
         rule: Option<String>,
@@ -99,11 +106,27 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
-    /// Connect to the running League client and fire the rules (Ctrl-C to stop).
+    /// Connect to the running League client and fire the rules (Ctrl-C to stop). Rule files
+    /// are watched and reloaded when saved.
     Run {
-        /// Rule files or folders (repeatable; default: rules/).
+        /// Rule files or folders (repeatable; default: the config's, or the user's rules folder).
         #[arg(long = "rules", value_name = "PATH")]
         rules: Vec<PathBuf>,
+        /// Read this config file instead of the one in the OS config folder.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Show the system-tray icon.
+        #[arg(long)]
+        tray: bool,
+        /// Do not watch the rule files for changes.
+        #[arg(long)]
+        no_watch: bool,
+        /// Log level (overrides the config; `RUST_LOG` overrides both).
+        #[arg(long, value_name = "LEVEL")]
+        log_level: Option<String>,
+        /// Terminal log format.
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
         /// Use this lockfile instead of finding the client's process.
         #[arg(long, value_name = "FILE")]
         lockfile: Option<PathBuf>,
@@ -118,6 +141,30 @@ enum Command {
         #[arg(long, conflicts_with = "ca")]
         insecure: bool,
     },
+    /// Show the running service's state: connection, phase, rules and their counters.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Make the running service reload its rule files now.
+    Reload,
+    /// Close the circuit breaker of a rule (or of every rule) in the running service.
+    Reset {
+        /// The rule (default: every rule whose breaker is open).
+        rule: Option<String>,
+    },
+    /// Start lcu-rules (with its tray icon) when you log in, or stop doing so.
+    Autostart {
+        #[command(subcommand)]
+        action: AutostartAction,
+    },
+    /// Print where lcu-rules keeps its config, rules, logs and control channel.
+    Paths {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
     /// Run the rules against a built-in simulated client through the real network path and print
     /// the timeline of a scripted session (lobby, queue, ready check, champion select, game).
     Demo {
@@ -128,6 +175,22 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         pace: f64,
     },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum AutostartAction {
+    /// Start `lcu-rules run --tray` at login (current user only).
+    Enable,
+    /// No longer start at login.
+    Disable,
+    /// Say whether it starts at login.
+    Status,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The environment variable `run --port` reads the token from.
@@ -168,11 +231,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
         Command::Explain {
-            paths,
-            events,
+            live: true,
             rule,
             format,
+            ..
+        } => ask_service(Request::Explain { rule }, format),
+        Command::Explain {
+            paths,
+            events: Some(events),
+            rule,
+            format,
+            ..
         } => explain_session(&or_default(paths), &events, rule.as_deref(), format),
+        Command::Explain { .. } => anyhow::bail!("give --events FILE or --live"),
+        Command::Status { format } => ask_service(Request::Status, format),
+        Command::Autostart { action } => {
+            use lcu_rules::autostart;
+            match action {
+                AutostartAction::Enable => {
+                    autostart::enable()?;
+                    println!("lcu-rules will start at login (`lcu-rules run --tray`)");
+                }
+                AutostartAction::Disable => {
+                    autostart::disable()?;
+                    println!("lcu-rules will not start at login");
+                }
+                AutostartAction::Status => println!(
+                    "start at login: {}",
+                    if autostart::is_enabled()? {
+                        "on"
+                    } else {
+                        "off"
+                    }
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reload => ask_service(Request::Reload, Format::Human),
+        Command::Reset { rule } => ask_service(Request::Reset { rule }, Format::Human),
+        Command::Paths { format } => {
+            let paths = Paths::discover()?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&paths)?),
+                Format::Human => {
+                    println!("config:  {}", paths.config_file.display());
+                    println!("rules:   {}", paths.rules_dir.display());
+                    println!("logs:    {}", paths.log_dir.display());
+                    println!("control: {}", paths.control_dir.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Endpoints { filter } => {
             list_endpoints(filter.as_deref().unwrap_or(""));
             Ok(ExitCode::SUCCESS)
@@ -195,12 +304,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run {
             rules,
+            config,
+            tray,
+            no_watch,
+            log_level,
+            log_format,
             lockfile,
             port,
             ca,
             insecure,
         } => {
-            init_logging("info");
+            let paths = Paths::discover()?;
+            let config_file = config.unwrap_or_else(|| paths.config_file.clone());
+            let first_run = prepare_first_run(&paths, &config_file, rules.is_empty())?;
+            let mut settings = match lcu_rules::config::read(&config_file) {
+                Ok(settings) => settings,
+                Err(errors) => {
+                    for error in errors {
+                        eprintln!("{}", error.render());
+                    }
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            if let Some(level) = log_level {
+                settings.log_level = level;
+            }
+            if let Some(format) = log_format {
+                settings.log_json = format == LogFormat::Json;
+            }
+            settings.tray |= tray;
+            settings.watch &= !no_watch;
+            let _log_guard = init_service_logging(&settings, &paths.log_dir);
+            if let Some(note) = first_run {
+                tracing::info!("{note}");
+            }
+            let rule_paths = if !rules.is_empty() {
+                rules
+            } else {
+                settings
+                    .rules
+                    .clone()
+                    .unwrap_or_else(|| vec![paths.rules_dir.clone()])
+            };
             let discovery = match (lockfile, port) {
                 (Some(path), _) => Discovery::Lockfile(path),
                 (None, Some(port)) => {
@@ -218,7 +363,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (false, Some(ca)) => Trust::riot_and_file(&ca)?,
                 (false, None) => Trust::riot(),
             };
-            service_runtime()?.block_on(run_service(&or_default(rules), discovery, trust))
+            let setup = ServiceSetup {
+                rules: rule_paths,
+                discovery,
+                trust,
+                settings,
+                paths,
+            };
+            service_runtime()?.block_on(run_service(setup))
         }
         Command::Demo { rules, pace } => {
             init_logging("warn");
@@ -267,13 +419,24 @@ fn init_logging(default_level: &str) {
         .try_init();
 }
 
-async fn run_service(
-    paths: &[PathBuf],
+/// Everything `run` needs once the command line and the config are read.
+struct ServiceSetup {
+    rules: Vec<PathBuf>,
     discovery: Discovery,
     trust: Trust,
-) -> anyhow::Result<ExitCode> {
+    settings: lcu_rules::config::Config,
+    paths: Paths,
+}
+
+async fn run_service(setup: ServiceSetup) -> anyhow::Result<ExitCode> {
     lcu_rules::tls::install_crypto_provider();
-    let loaded = load(paths);
+    let control_dir = setup.paths.control_dir.clone();
+    if let Ok(reply) = control::request(&control_dir, &Request::Ping).await {
+        let pid = reply.data["pid"].as_u64().unwrap_or_default() as u32;
+        eprintln!("error: {}", ControlError::AlreadyRunning { pid });
+        return Ok(ExitCode::from(1));
+    }
+    let loaded = load(&setup.rules);
     if print_load_errors(&loaded) {
         return Ok(ExitCode::from(1));
     }
@@ -285,15 +448,60 @@ async fn run_service(
         .map(|r| r.id.as_str())
         .collect();
     tracing::info!(rules = %enabled.join(", "), "rules loaded");
-    let options = LiveOptions::new(discovery, trust, Vec::new());
+    let options = LiveOptions::new(setup.discovery, setup.trust, Vec::new());
     let service = Service::start(
         rules,
         options,
         Arc::new(LogObserver),
-        EngineConfig::default(),
+        setup.settings.engine.clone(),
     );
-    wait_for_stop_signal().await;
+    let reloader = Reloader::new(setup.rules.clone(), service.handle());
+    let handler = Arc::new(ServiceControl {
+        handle: service.handle(),
+        reloader: Some(reloader.clone()),
+    });
+    let control = match ControlServer::start(&control_dir, handler).await {
+        Ok(control) => Some(control),
+        Err(error @ ControlError::AlreadyRunning { .. }) => {
+            eprintln!("error: {error}");
+            service.stop().await;
+            return Ok(ExitCode::from(1));
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no control channel: `status`, `reload` and `explain --live` will not reach this service");
+            None
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let _watcher = if setup.settings.watch {
+        match reloader.watch(shutdown.clone()) {
+            Ok(watcher) => Some(watcher),
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch the rule files; use `lcu-rules reload` after editing");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let tray = if setup.settings.tray {
+        lcu_rules::tray::start(
+            service.handle(),
+            reloader.clone(),
+            setup.paths.clone(),
+            setup.rules.clone(),
+            shutdown.clone(),
+        )
+    } else {
+        None
+    };
+    wait_for_stop(&reloader, &shutdown).await;
     tracing::info!("stopping");
+    shutdown.cancel();
+    if let Some(tray) = tray {
+        tray.close();
+    }
+    drop(control);
     let report = service.stop().await;
     tracing::info!(
         events = report.events,
@@ -306,20 +514,147 @@ async fn run_service(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn wait_for_stop_signal() {
+/// Waits for Ctrl-C, SIGTERM or a quit from the tray (`shutdown`); SIGHUP reloads the rules.
+async fn wait_for_stop(reloader: &Reloader, shutdown: &CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
+        if let (Ok(mut terminate), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return,
+                    _ = terminate.recv() => return,
+                    _ = shutdown.cancelled() => return,
+                    _ = hangup.recv() => {
+                        tracing::info!("SIGHUP: reloading the rules");
+                        reloader.reload_now().await;
+                    }
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    let _ = reloader;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = shutdown.cancelled() => {}
+    }
+}
+
+/// On first run, writes the starter config and fills the user's rules folder with the examples
+/// (those that automate champion select ship disabled); returns what was done, to log.
+fn prepare_first_run(
+    paths: &Paths,
+    config_file: &Path,
+    default_rules: bool,
+) -> anyhow::Result<Option<String>> {
+    let mut done = Vec::new();
+    if !config_file.exists() && *config_file == paths.config_file {
+        if let Some(dir) = config_file.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(config_file, lcu_rules::config::STARTER)
+            .with_context(|| format!("cannot write {}", config_file.display()))?;
+        done.push(format!("wrote the config file {}", config_file.display()));
+    }
+    if default_rules && !paths.rules_dir.exists() {
+        std::fs::create_dir_all(&paths.rules_dir)
+            .with_context(|| format!("cannot create {}", paths.rules_dir.display()))?;
+        for (name, text) in lcu_rules::demo::EXAMPLES {
+            std::fs::write(paths.rules_dir.join(name), text)
+                .with_context(|| format!("cannot write {name}"))?;
+        }
+        done.push(format!(
+            "copied the example rules to {}",
+            paths.rules_dir.display()
+        ));
+    }
+    Ok((!done.is_empty()).then(|| format!("first run: {}", done.join("; "))))
+}
+
+/// Sends one request to the running service and prints its answer.
+fn ask_service(request: Request, format: Format) -> anyhow::Result<ExitCode> {
+    let paths = Paths::discover()?;
+    let reply = runtime()?.block_on(control::request(&paths.control_dir, &request));
+    match reply {
+        Ok(reply) => {
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reply.data).unwrap_or_default()
+                ),
+                Format::Human => print!("{}", with_newline(&reply.text)),
+            }
+            Ok(if reply.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn with_newline(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_string()
+    } else {
+        format!("{text}\n")
+    }
+}
+
+/// The service's logs: the terminal (text or JSON) and a daily log file in the log folder, both
+/// through the redacting writer. The returned guard flushes the file when dropped.
+fn init_service_logging(
+    settings: &lcu_rules::config::Config,
+    log_dir: &Path,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log_level));
+    let terminal = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_writer(lcu_rules::secrets::RedactingStderr);
+    let terminal = if settings.log_json {
+        terminal.json().flatten_event(true).boxed()
+    } else {
+        terminal.with_ansi(std::io::stderr().is_terminal()).boxed()
+    };
+    let appender = std::fs::create_dir_all(log_dir).ok().and_then(|_| {
+        tracing_appender::rolling::Builder::new()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("lcu-rules")
+            .filename_suffix("log")
+            .max_log_files(7)
+            .build(log_dir)
+            .ok()
+    });
+    let (file, guard) = match appender {
+        Some(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let layer = tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(false)
+                .with_writer(lcu_rules::secrets::Redacting(writer));
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(terminal)
+        .with(file)
+        .try_init();
+    guard
 }
 
 fn or_default(paths: Vec<PathBuf>) -> Vec<PathBuf> {

@@ -141,6 +141,10 @@ pub struct Rule {
     pub allow_echo: bool,
     /// Its circuit breaker.
     pub breaker: BreakerSetting,
+    /// What a reload that changes or removes it does to its runs.
+    pub on_reload: crate::spec::OnReload,
+    /// A digest of its definition as written: equal digests mean a reload left it unchanged.
+    pub fingerprint: u64,
 }
 
 impl Rule {

@@ -106,3 +106,17 @@ mod tests {
         assert_eq!(out, b"token=<redacted>\n");
     }
 }
+
+/// Wraps any `tracing` writer factory (the log file's) so that what it writes is redacted.
+#[derive(Clone, Default)]
+pub struct Redacting<M>(pub M);
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
+    for Redacting<M>
+{
+    type Writer = RedactingWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter(self.0.make_writer())
+    }
+}

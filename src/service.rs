@@ -1,14 +1,22 @@
 //! The live service: the engine and the client connection started together, wired by a bounded
-//! event channel, and stopped together. `run`, `demo` and the integration tests all use this.
+//! event channel, and stopped together; its [`ServiceHandle`] is what reloads, the control channel
+//! and the tray use to reach it. `run`, `demo` and the integration tests all use this.
 
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use arc_swap::ArcSwap;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, EngineConfig, EngineReport};
+use crate::control::{Handler, Reply, Request};
+use crate::engine::{Command, Engine, EngineConfig, EngineReport, EngineStatus, ReloadSummary};
+use crate::explain::{Fanout, SharedJournal};
 use crate::http::LivePort;
 use crate::live::{LiveOptions, Status, maintain};
 use crate::rule::RuleSet;
@@ -27,6 +35,17 @@ pub struct Service {
     pub status: watch::Receiver<Status>,
     /// The port requests go through.
     pub port: Arc<LivePort>,
+    handle: ServiceHandle,
+}
+
+/// A cheap, cloneable way to reach a running service.
+#[derive(Clone)]
+pub struct ServiceHandle {
+    rules: Arc<ArcSwap<RuleSet>>,
+    commands: mpsc::UnboundedSender<Command>,
+    journal: Arc<SharedJournal>,
+    status: watch::Receiver<Status>,
+    started: std::time::Instant,
 }
 
 impl Service {
@@ -37,17 +56,18 @@ impl Service {
         observer: Arc<dyn Observer>,
         config: EngineConfig,
     ) -> Service {
-        if options.resync.is_empty() {
-            options.resync = rules.literal_trigger_uris();
-        }
+        let current = Arc::new(ArcSwap::new(rules.clone()));
         if options.interest.is_none() {
-            options.interest = Some(rules.clone());
+            options.interest = Some(current.clone());
         }
+        let journal = SharedJournal::live(&rules);
+        let observer: Arc<dyn Observer> = Arc::new(Fanout(vec![observer, journal.clone()]));
         let port = Arc::new(LivePort::default());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (status_tx, status) = watch::channel(Status::Waiting);
         let shutdown = CancellationToken::new();
-        let engine = Engine::new(rules, port.clone(), observer, config);
+        let mut engine = Engine::new(rules, port.clone(), observer, config);
+        let commands = engine.commands();
         let engine = tokio::spawn(engine.run(events_rx, shutdown.clone()));
         let connection = tokio::spawn(maintain(
             options,
@@ -60,9 +80,21 @@ impl Service {
             shutdown,
             engine,
             connection,
-            status,
+            status: status.clone(),
             port,
+            handle: ServiceHandle {
+                rules: current,
+                commands,
+                journal,
+                status,
+                started: std::time::Instant::now(),
+            },
         }
+    }
+
+    /// A handle to reach the service from elsewhere.
+    pub fn handle(&self) -> ServiceHandle {
+        self.handle.clone()
     }
 
     /// Waits until the connection reports `Connected` with at least `connections` connections
@@ -81,4 +113,212 @@ impl Service {
         let _ = self.connection.await;
         self.engine.await.unwrap_or_default()
     }
+}
+
+impl ServiceHandle {
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.load_full()
+    }
+
+    /// Swaps in a new, already validated rule set (see [`Command::Replace`]); `None` when the
+    /// engine has stopped.
+    pub async fn replace(&self, rules: Arc<RuleSet>) -> Option<ReloadSummary> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Replace {
+                rules: rules.clone(),
+                reply,
+            })
+            .ok()?;
+        let summary = answer.await.ok()?;
+        self.rules.store(rules.clone());
+        self.journal.retarget(&rules);
+        Some(summary)
+    }
+
+    /// The engine's state; `None` when it has stopped.
+    pub async fn engine_status(&self) -> Option<EngineStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Status(reply)).ok()?;
+        answer.await.ok()
+    }
+
+    /// Closes tripped breakers (of `rule`, or all); the rules that were reset.
+    pub async fn reset_breakers(&self, rule: Option<String>) -> Option<Vec<String>> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::ResetBreaker { rule, reply })
+            .ok()?;
+        answer.await.ok()
+    }
+
+    /// Pauses or resumes every rule.
+    pub fn pause(&self, paused: bool) {
+        let _ = self.commands.send(Command::Pause(paused));
+    }
+
+    /// Switches a rule off or on.
+    pub fn switch(&self, rule: &str, on: bool) {
+        let _ = self.commands.send(Command::Switch {
+            rule: rule.to_string(),
+            on,
+        });
+    }
+
+    /// The connection's status.
+    pub fn connection(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// The recent decision records.
+    pub fn journal(&self) -> &SharedJournal {
+        &self.journal
+    }
+
+    /// How long the service has been up.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// What reloads the rule files when asked through the control channel.
+pub trait Reload: Send + Sync + 'static {
+    /// Reloads now; the reply says what changed, or why nothing did.
+    fn reload(&self) -> Pin<Box<dyn Future<Output = Reply> + Send + '_>>;
+}
+
+/// Answers the control channel's requests for a running service.
+pub struct ServiceControl {
+    /// The service.
+    pub handle: ServiceHandle,
+    /// What reloads its rules, if reloading is possible.
+    pub reloader: Option<Arc<dyn Reload>>,
+}
+
+impl Handler for ServiceControl {
+    fn handle(&self, request: Request) -> Pin<Box<dyn Future<Output = Reply> + Send + '_>> {
+        Box::pin(async move {
+            match request {
+                Request::Ping => Reply::ok(
+                    format!(
+                        "lcu-rules {} is running (pid {})",
+                        env!("CARGO_PKG_VERSION"),
+                        std::process::id()
+                    ),
+                    json!({"pid": std::process::id(), "version": env!("CARGO_PKG_VERSION")}),
+                ),
+                Request::Status => match self.handle.engine_status().await {
+                    Some(engine) => {
+                        let connection = self.handle.connection();
+                        let text = render_status(&connection, &engine, self.handle.uptime());
+                        Reply::ok(
+                            text,
+                            json!({
+                                "pid": std::process::id(),
+                                "uptime_s": self.handle.uptime().as_secs(),
+                                "connection": describe_connection(&connection),
+                                "engine": engine,
+                            }),
+                        )
+                    }
+                    None => Reply::error("the engine has stopped"),
+                },
+                Request::Explain { rule } => {
+                    if let Some(id) = &rule
+                        && self.handle.rules().find(id).is_none()
+                    {
+                        return Reply::error(format!("no rule `{id}` is loaded"));
+                    }
+                    let explanations = self.handle.journal().explanations(rule.as_deref());
+                    Reply::ok(
+                        crate::explain::render(&explanations),
+                        serde_json::to_value(&explanations).unwrap_or_default(),
+                    )
+                }
+                Request::Reset { rule } => match self.handle.reset_breakers(rule).await {
+                    Some(reset) if reset.is_empty() => {
+                        Reply::ok("no circuit breaker was open", json!({"reset": reset}))
+                    }
+                    Some(reset) => Reply::ok(
+                        format!("circuit breaker closed again: {}", reset.join(", ")),
+                        json!({"reset": reset}),
+                    ),
+                    None => Reply::error("the engine has stopped"),
+                },
+                Request::Reload => match &self.reloader {
+                    Some(reloader) => reloader.reload().await,
+                    None => Reply::error("this service cannot reload its rules"),
+                },
+            }
+        })
+    }
+}
+
+/// The connection status in words.
+pub fn describe_connection(status: &Status) -> String {
+    match status {
+        Status::Waiting => "waiting for the League client".into(),
+        Status::Connecting { port } => format!("connecting to the client on port {port}"),
+        Status::Connected { port, connections } => {
+            format!("connected to the client on port {port} (connection {connections})")
+        }
+        Status::Retrying { reason } => format!("retrying: {reason}"),
+        Status::Stopped => "stopped".into(),
+    }
+}
+
+/// `lcu-rules status` as text.
+pub fn render_status(connection: &Status, engine: &EngineStatus, uptime: Duration) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "lcu-rules {} (pid {}), up {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        crate::run::human(Duration::from_secs(uptime.as_secs()))
+    );
+    let _ = writeln!(out, "client: {}", describe_connection(connection));
+    if let Some(phase) = &engine.phase {
+        let _ = writeln!(out, "phase:  {phase}");
+    }
+    let enabled = engine.rules.iter().filter(|r| r.enabled).count();
+    let _ = writeln!(
+        out,
+        "events: {}, runs active: {}, rules: {enabled} enabled of {}",
+        engine.events,
+        engine.active_runs,
+        engine.rules.len()
+    );
+    let width = engine.rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    for rule in &engine.rules {
+        let mut notes = Vec::new();
+        if !rule.enabled {
+            notes.push("disabled".to_string());
+        }
+        if rule.active_runs > 0 {
+            notes.push(format!("{} running", rule.active_runs));
+        }
+        if rule.queued > 0 {
+            notes.push(format!("{} queued", rule.queued));
+        }
+        if rule.debouncing > 0 {
+            notes.push(format!("{} debouncing", rule.debouncing));
+        }
+        if rule.tripped {
+            notes.push(format!(
+                "CIRCUIT BREAKER OPEN (lcu-rules reset {})",
+                rule.id
+            ));
+        }
+        let _ = writeln!(
+            out,
+            "  {:<width$}  fired {:>4}  held back {:>4}  {}",
+            rule.id,
+            rule.fired,
+            rule.suppressed,
+            notes.join(", ")
+        );
+    }
+    out
 }

@@ -85,6 +85,21 @@ pub struct RuleSpec {
     /// until reload or reset (default 20 within 10s). `off` disables it for this rule.
     #[serde(default)]
     pub breaker: Option<Spanned<BreakerSpec>>,
+    /// What happens to the rule's runs in flight when a reload changes or removes it: `cancel`
+    /// (default) or `finish`.
+    #[serde(default)]
+    pub on_reload: OnReload,
+}
+
+/// What a reload does to the runs of a rule it changes or removes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnReload {
+    /// Give them up (default).
+    #[default]
+    Cancel,
+    /// Let them run to their end.
+    Finish,
 }
 
 /// A rate limit: a duration, or a mapping with a per-key template.

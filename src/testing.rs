@@ -547,6 +547,8 @@ pub fn suppressed_text(why: &crate::trace::Suppressed) -> String {
             "circuit breaker open: off until reload or reset".into()
         }
         Suppressed::TooManyKeys => "too many keys waiting on the debounce".into(),
+        Suppressed::Paused => "all rules are paused".into(),
+        Suppressed::SwitchedOff => "switched off while running".into(),
     }
 }
 

@@ -51,6 +51,10 @@ pub enum Suppressed {
     },
     /// Too many keys are waiting on the rule's debounce.
     TooManyKeys,
+    /// Every rule is paused.
+    Paused,
+    /// The rule was switched off while the service runs.
+    SwitchedOff,
 }
 
 /// The outcome of evaluating a rule whose trigger matched an event.
@@ -211,6 +215,9 @@ impl Observer for LogObserver {
                     rule = %rule,
                     "circuit breaker tripped: the rule fired too often and is off until reload or reset"
                 ),
+                Verdict::Suppressed {
+                    why: Suppressed::Paused | Suppressed::SwitchedOff,
+                } => tracing::debug!(rule = %rule, "rule off"),
                 Verdict::Suppressed {
                     why: Suppressed::Depth { chain },
                 } => tracing::warn!(

@@ -58,6 +58,44 @@ pub struct Node {
     pub span: Span,
 }
 
+impl Node {
+    /// The node as text without positions: equal for nodes that say the same thing.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        self.write_canonical(&mut out);
+        out
+    }
+
+    fn write_canonical(&self, out: &mut String) {
+        match &self.kind {
+            NodeKind::Scalar { text, plain } => {
+                out.push(if *plain { 'p' } else { 'q' });
+                out.push_str(&text.len().to_string());
+                out.push(':');
+                out.push_str(text);
+            }
+            NodeKind::Seq(items) => {
+                out.push('[');
+                for item in items {
+                    item.write_canonical(out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            NodeKind::Map(entries) => {
+                out.push('{');
+                for (key, value) in entries {
+                    key.write_canonical(out);
+                    out.push('=');
+                    value.write_canonical(out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
 /// The shape of a [`Node`]. Scalars keep their text; their type is resolved only when serde asks
 /// for one, so that `id: 123` can still be read as the string `"123"`.
 #[derive(Debug, Clone, PartialEq)]

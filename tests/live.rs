@@ -19,7 +19,7 @@ use lcu_rules::sim::state::{READY_CHECK, ready_check};
 use lcu_rules::testing::Collector;
 use lcu_rules::tls::Trust;
 
-use crate::util::{Dir, rules_dir};
+use crate::util::{Dir, Home, rules_dir};
 
 const ACCEPT: &str = "/lol-matchmaking/v1/ready-check/accept";
 const WAIT: Duration = Duration::from_secs(10);
@@ -192,7 +192,8 @@ async fn a_wrong_token_is_reported_once_and_retried() {
         &format!("LeagueClient:1:{}:not-the-token:https", sim.port()),
     );
     let log_path = dir.path().join("run.log");
-    let child = spawn_run(&wrong, &sim.ca_file(), "info", &log_path);
+    let home = Home::new();
+    let child = spawn_run(&home, &wrong, &sim.ca_file(), "info", &log_path);
     let retried = tokio::time::timeout(WAIT, async {
         while sim.unauthorized_requests() < 4 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -271,7 +272,8 @@ async fn the_token_never_appears_in_trace_logs() {
     let dir = Dir::new();
     let sim = SimClient::start(&dir.path().join("sim")).await.unwrap();
     let log_path = dir.path().join("run.log");
-    let child = spawn_run(&sim.lockfile(), &sim.ca_file(), "trace", &log_path);
+    let home = Home::new();
+    let child = spawn_run(&home, &sim.lockfile(), &sim.ca_file(), "trace", &log_path);
     assert!(sim.wait_for_sockets(1, WAIT).await, "run never connected");
     pop_ready_check(&sim);
     assert!(accepted(&sim, 0).await);
@@ -300,6 +302,15 @@ async fn the_token_never_appears_in_trace_logs() {
     );
     let leak: Vec<&str> = output.lines().filter(|l| l.contains(encoded)).collect();
     assert!(leak.is_empty(), "the Basic auth value leaked: {leak:#?}");
+
+    // The rolling log file got the same lines, through the same redaction.
+    let log_dir = std::path::PathBuf::from(home.paths()["log_dir"].as_str().unwrap());
+    let files: Vec<_> = std::fs::read_dir(&log_dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "one log file in {}", log_dir.display());
+    let file_log = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(file_log.contains("rule fired"), "{file_log}");
+    assert!(file_log.contains("authorization: Basic <redacted>"));
+    assert!(!file_log.contains(token.expose()) && !file_log.contains(encoded));
 }
 
 /// Malformed frames are skipped (and logged once per kind); the stream goes on and the next
@@ -552,13 +563,14 @@ async fn the_simulated_client_replays_a_capture() {
 /// Starts `lcu-rules run` with the accept rule on a lockfile, trusting the simulated client's CA,
 /// with `RUST_LOG=level` and all its output in `log`.
 fn spawn_run(
+    home: &Home,
     lockfile: &std::path::Path,
     ca: &std::path::Path,
     level: &str,
     log: &std::path::Path,
 ) -> std::process::Child {
     let file = std::fs::File::create(log).unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_lcu-rules"))
+    home.command()
         .args([
             "run",
             "--rules",
@@ -568,7 +580,6 @@ fn spawn_run(
         .arg(lockfile)
         .arg("--ca")
         .arg(ca)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", level)
         .stdout(file.try_clone().unwrap())
         .stderr(file)

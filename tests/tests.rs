@@ -5,4 +5,5 @@ mod engine;
 mod live;
 mod replay;
 mod schema;
+mod service;
 mod util;

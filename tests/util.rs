@@ -52,3 +52,61 @@ pub fn lcu_rules(args: &[&str]) -> Output {
 pub fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
 }
+
+/// A private home for `lcu-rules` processes: their config, rules, logs and control channel all
+/// live under a temporary folder (HOME and the XDG folders point into it).
+pub struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("temp home"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The binary, with this home in its environment, in the crate's folder.
+    pub fn command(&self) -> Command {
+        let root = self.dir.path();
+        let runtime = root.join("runtime");
+        let _ = std::fs::create_dir_all(&runtime);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lcu-rules"));
+        command
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("HOME", root)
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_DATA_HOME", root.join("data"))
+            .env("XDG_STATE_HOME", root.join("state"))
+            .env("XDG_CACHE_HOME", root.join("cache"))
+            .env("XDG_RUNTIME_DIR", runtime)
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    /// Runs the binary with `args` in this home and waits for it.
+    pub fn lcu_rules(&self, args: &[&str]) -> Output {
+        let output = self.command().args(args).output().expect("run lcu-rules");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Where `lcu-rules paths` says the files are.
+    pub fn paths(&self) -> serde_json::Value {
+        let output = self.lcu_rules(&["paths", "--format", "json"]);
+        assert_eq!(output.code, 0, "{}", output.stderr);
+        serde_json::from_str(&output.stdout).expect("paths as JSON")
+    }
+
+    /// The control channel's folder.
+    pub fn control_dir(&self) -> PathBuf {
+        PathBuf::from(self.paths()["control_dir"].as_str().expect("control_dir"))
+    }
+}

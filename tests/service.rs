@@ -1,0 +1,568 @@
+//! The background service as a user runs it: the real `lcu-rules run` process against the
+//! simulated client, in a private home. The control channel (`status`, `explain --live`,
+//! `reset`, `reload`) and who may use it, one instance at a time, hot reload that never loses
+//! working rules, start at login, and the tray icon on a private D-Bus session.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use lcu_rules::control::{self, Request};
+use lcu_rules::sim::SimClient;
+use lcu_rules::sim::state::{READY_CHECK, ready_check};
+
+use crate::util::{Dir, Home, rules_dir};
+
+const ACCEPT: &str = "/lol-matchmaking/v1/ready-check/accept";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A `run` process in `home`, its output going to `log`.
+fn spawn_run(home: &Home, sim: &SimClient, rules: &Path, extra: &[&str], log: &Path) -> Child {
+    let file = std::fs::File::create(log).unwrap();
+    home.command()
+        .arg("run")
+        .arg("--rules")
+        .arg(rules)
+        .arg("--lockfile")
+        .arg(sim.lockfile())
+        .arg("--ca")
+        .arg(sim.ca_file())
+        .args(extra)
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap()
+}
+
+/// Asks the service until it answers `status` with a connected client.
+async fn wait_until_connected(control: &Path) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(reply) = control::request(control, &Request::Status).await
+            && reply.data["connection"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("connected"))
+        {
+            return reply.data;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service never reported a connection"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn stop(mut child: Child) -> std::process::ExitStatus {
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    child.wait().unwrap()
+}
+
+fn rule_dir_with(files: &[(&str, &str)]) -> Dir {
+    let dir = Dir::new();
+    for (name, text) in files {
+        dir.file(name, text);
+    }
+    dir
+}
+
+fn accept_rule() -> String {
+    std::fs::read_to_string(rules_dir().join("accept-ready-check.yaml")).unwrap()
+}
+
+fn pop_ready_check(sim: &SimClient) {
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 0.0)));
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// `status`, `explain --live` and `reset` answer from the running service; a request without the
+/// token, or with a wrong one, is refused; the channel's files are the user's only; a second
+/// `run` refuses to start; Ctrl-C removes the channel.
+#[tokio::test]
+async fn control_channel_answers_the_user_only() {
+    let home = Home::new();
+    let sim_dir = Dir::new();
+    let sim = SimClient::start(sim_dir.path()).await.unwrap();
+    let rules = rule_dir_with(&[("accept.yaml", &accept_rule())]);
+    let log = sim_dir.path().join("run.log");
+    let child = spawn_run(&home, &sim, rules.path(), &[], &log);
+    let control = home.control_dir();
+    wait_until_connected(&control).await;
+
+    pop_ready_check(&sim);
+    sim.wait_for_request("POST", ACCEPT, 0, WAIT)
+        .await
+        .expect("accepted");
+
+    let status = home.lcu_rules(&["status", "--format", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let accept = &status["engine"]["rules"][0];
+    assert_eq!(accept["id"], "accept-ready-check");
+    assert_eq!(accept["fired"], 1, "{status:#}");
+    let text = home.lcu_rules(&["status"]).stdout;
+    assert!(text.contains("client: connected to the client"), "{text}");
+    assert!(text.contains("accept-ready-check  fired    1"), "{text}");
+
+    let explained = home.lcu_rules(&["explain", "--live", "--rule", "accept-ready-check"]);
+    assert_eq!(explained.code, 0, "{}", explained.stderr);
+    assert!(
+        explained
+            .stdout
+            .contains("Create /lol-matchmaking/v1/ready-check  fired (run 1)"),
+        "{}",
+        explained.stdout
+    );
+    assert!(
+        explained
+            .stdout
+            .contains("-> POST /lol-matchmaking/v1/ready-check/accept -> 204"),
+        "{}",
+        explained.stdout
+    );
+    let unknown = home.lcu_rules(&["explain", "--live", "--rule", "nope"]);
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stdout.contains("no rule `nope` is loaded"));
+    let reset = home.lcu_rules(&["reset"]);
+    assert_eq!(reset.stdout, "no circuit breaker was open\n");
+
+    // Without the token, or with another, nothing is answered.
+    for line in [
+        r#"{"command":"status"}"#,
+        r#"{"token":"guess","command":"status"}"#,
+        "not json",
+    ] {
+        let reply = control::send_line(&control, line).await.unwrap();
+        assert!(!reply.ok, "{line}: {reply:?}");
+        assert!(reply.data.is_null());
+    }
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&control), 0o700);
+        assert_eq!(mode(&control.join("control.sock")), 0o600);
+        assert_eq!(mode(&control.join("control.token")), 0o600);
+        another_user_is_refused(&control);
+    }
+
+    let second = home
+        .command()
+        .args(["run", "--rules"])
+        .arg(rules.path())
+        .arg("--lockfile")
+        .arg(sim.lockfile())
+        .arg("--ca")
+        .arg(sim.ca_file())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains(&format!(
+            "lcu-rules is already running (pid {})",
+            child.id()
+        )),
+        "{said}"
+    );
+
+    assert!(stop(child).success());
+    assert!(!control.join("control.sock").exists());
+    let gone = home.lcu_rules(&["status"]);
+    assert_eq!(gone.code, 1);
+    assert!(
+        gone.stderr.contains("lcu-rules is not running"),
+        "{}",
+        gone.stderr
+    );
+}
+
+/// A caller running as another user is refused even when the folder and socket are opened up
+/// and it presents the right token (the peer's user id is checked). Needs root to act as
+/// another user; skipped otherwise.
+#[cfg(unix)]
+fn another_user_is_refused(control: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let has_setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok();
+    let python = Path::new("/usr/bin/python3");
+    if !is_root || !has_setpriv || !python.exists() {
+        eprintln!("skipped: acting as another user needs root, setpriv and /usr/bin/python3");
+        return;
+    }
+    let token = std::fs::read_to_string(control.join("control.token")).unwrap();
+    let socket = control.join("control.sock");
+    let open = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let mut opened = vec![control.to_path_buf()];
+    let mut parent = control.parent();
+    while let Some(dir) = parent {
+        opened.push(dir.to_path_buf());
+        parent = dir.parent();
+    }
+    let before: Vec<u32> = opened.iter().map(|p| mode(p)).collect();
+    for dir in &opened {
+        open(dir, mode(dir) | 0o011);
+    }
+    open(&socket, 0o666);
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_UNIX)\ns.connect({socket:?})\ntry:\n    s.sendall(b'{{\"token\":\"{token}\",\"command\":\"status\"}}\\n')\n    data=s.recv(4096)\nexcept (ConnectionResetError, BrokenPipeError):\n    data=b''\nprint(repr(data))\n",
+        socket = socket.to_string_lossy(),
+        token = token.trim()
+    );
+    let output = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    for (dir, mode) in opened.iter().zip(before) {
+        open(dir, mode);
+    }
+    open(&socket, 0o600);
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(said.trim(), "b''", "another user got an answer: {said}");
+}
+
+/// A broken edit never unloads working rules: the previous rules keep firing, `reload` reports
+/// the error with file:line:col; the next good save is picked up by the watcher on its own, and
+/// the log says what changed.
+#[tokio::test]
+async fn a_broken_edit_keeps_the_working_rules() {
+    let home = Home::new();
+    let sim_dir = Dir::new();
+    let sim = SimClient::start(sim_dir.path()).await.unwrap();
+    let rules = rule_dir_with(&[("accept.yaml", &accept_rule())]);
+    let log = sim_dir.path().join("run.log");
+    let child = spawn_run(&home, &sim, rules.path(), &[], &log);
+    let control = home.control_dir();
+    wait_until_connected(&control).await;
+
+    let broken = accept_rule().replace("equals: InProgress", "equals: [InProgress");
+    std::fs::write(rules.path().join("accept.yaml"), &broken).unwrap();
+    let reload = home.lcu_rules(&["reload"]);
+    assert_eq!(reload.code, 1, "{}", reload.stdout);
+    assert!(
+        reload.stdout.contains("the previous rules stay in force"),
+        "{}",
+        reload.stdout
+    );
+    let line = broken
+        .lines()
+        .position(|l| l.contains("path: $.data.playerResponse"))
+        .unwrap()
+        + 1;
+    assert!(
+        reload.stdout.contains(&format!("accept.yaml:{line}:13")),
+        "{}",
+        reload.stdout
+    );
+
+    pop_ready_check(&sim);
+    sim.wait_for_request("POST", ACCEPT, 0, WAIT)
+        .await
+        .expect("the previous rules still accept");
+
+    // A good save: a second rule appears, and the watcher loads it without being asked.
+    let good = format!(
+        "{}\n  - id: log-ready-check\n    on: /lol-matchmaking/v1/ready-check\n    do:\n      - log: 'ready check {{{{data.state}}}}'\n",
+        accept_rule().split("\ntests:").next().unwrap()
+    );
+    std::fs::write(rules.path().join("accept.yaml"), &good).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = control::request(&control, &Request::Status).await.unwrap();
+        let ids: Vec<&str> = status.data["engine"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["id"].as_str())
+            .collect();
+        if ids == ["accept-ready-check", "log-ready-check"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not reloaded: {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stop(child).success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("the edited rules have errors; the previous rules stay in force"),
+        "{text}"
+    );
+    assert!(text.contains("rules reloaded"), "{text}");
+    assert!(text.contains("added=log-ready-check"), "{text}");
+}
+
+/// `autostart enable` writes the XDG autostart entry that runs `run --tray`; `status` reports
+/// it; `disable` removes it.
+#[cfg(target_os = "linux")]
+#[test]
+fn autostart_writes_and_removes_the_login_entry() {
+    let home = Home::new();
+    let entry = home.path().join(".config/autostart/lcu-rules.desktop");
+    assert_eq!(
+        home.lcu_rules(&["autostart", "status"]).stdout,
+        "start at login: off\n"
+    );
+    assert_eq!(home.lcu_rules(&["autostart", "enable"]).code, 0);
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert!(text.starts_with("[Desktop Entry]\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Exec={} run --tray",
+            env!("CARGO_BIN_EXE_lcu-rules")
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        home.lcu_rules(&["autostart", "status"]).stdout,
+        "start at login: on\n"
+    );
+    assert_eq!(home.lcu_rules(&["autostart", "disable"]).code, 0);
+    assert!(!entry.exists());
+    assert_eq!(
+        home.lcu_rules(&["autostart", "status"]).stdout,
+        "start at login: off\n"
+    );
+}
+
+/// A private D-Bus session bus for the tray test; killed when dropped.
+struct SessionBus {
+    daemon: Child,
+    address: String,
+}
+
+impl SessionBus {
+    fn start() -> Option<SessionBus> {
+        let mut daemon = std::process::Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut address = String::new();
+        let stdout = daemon.stdout.take()?;
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut address).ok()?;
+        Some(SessionBus {
+            daemon,
+            address: address.trim().to_string(),
+        })
+    }
+
+    fn gdbus(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("gdbus")
+            .args(["call", "--session"])
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .expect("gdbus");
+        assert!(output.status.success(), "gdbus {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// `run --tray` on a private D-Bus session: the status item registers with the rules in its
+/// menu; clicking Pause (the menu's own D-Bus call) pauses every rule, and clicking Quit ends the
+/// process cleanly.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn tray_registers_and_its_menu_drives_the_service() {
+    let Some(bus) = SessionBus::start() else {
+        panic!("dbus-daemon is needed for the tray test (.ci/run installs it)");
+    };
+    let home = Home::new();
+    let sim_dir = Dir::new();
+    let sim = SimClient::start(sim_dir.path()).await.unwrap();
+    let rules = rule_dir_with(&[("accept.yaml", &accept_rule())]);
+    let log = sim_dir.path().join("run.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = home
+        .command()
+        .args(["run", "--tray", "--rules"])
+        .arg(rules.path())
+        .arg("--lockfile")
+        .arg(sim.lockfile())
+        .arg("--ca")
+        .arg(sim.ca_file())
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let control = home.control_dir();
+    wait_until_connected(&control).await;
+
+    let item = format!("org.kde.StatusNotifierItem-{}-1", child.id());
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let names = bus.gdbus(&[
+            "--dest",
+            "org.freedesktop.DBus",
+            "--object-path",
+            "/org/freedesktop/DBus",
+            "--method",
+            "org.freedesktop.DBus.ListNames",
+        ]);
+        if names.contains(&item) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no status item {item} on the bus: {names}\n{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tooltip = wait_for(&bus, &item, "ToolTip", "Connected · 1 rule");
+    assert!(tooltip.contains("Connected · 1 rule"), "{tooltip}");
+
+    let layout = bus.gdbus(&[
+        "--dest",
+        &item,
+        "--object-path",
+        "/MenuBar",
+        "--method",
+        "com.canonical.dbusmenu.GetLayout",
+        "--",
+        "0",
+        "-1",
+        "[]",
+    ]);
+    for label in [
+        "Pause all rules",
+        "accept-ready-check",
+        "Reload rules",
+        "Open rules folder",
+        "Open log file",
+        "Start at login",
+        "Quit",
+    ] {
+        assert!(
+            layout.contains(&format!("'label': <'{label}'>")),
+            "{label}: {layout}"
+        );
+    }
+    click(&bus, &item, &layout, "Pause all rules");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = control::request(&control, &Request::Status).await.unwrap();
+        if status.data["engine"]["paused"] == true {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never paused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_for(&bus, &item, "ToolTip", "Paused · 1 rule");
+
+    // Paused: a ready check is left alone.
+    pop_ready_check(&sim);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.count_requests("POST", ACCEPT), 0);
+
+    let layout = bus.gdbus(&[
+        "--dest",
+        &item,
+        "--object-path",
+        "/MenuBar",
+        "--method",
+        "com.canonical.dbusmenu.GetLayout",
+        "--",
+        "0",
+        "-1",
+        "[]",
+    ]);
+    click(&bus, &item, &layout, "Quit");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("tray icon shown"), "{text}");
+    assert!(text.contains("all rules paused"), "{text}");
+    assert!(text.contains("stopped"), "{text}");
+}
+
+/// Reads a property of the status item until it contains `expected`; returns it.
+fn wait_for(bus: &SessionBus, item: &str, property: &str, expected: &str) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let value = bus.gdbus(&[
+            "--dest",
+            item,
+            "--object-path",
+            "/StatusNotifierItem",
+            "--method",
+            "org.freedesktop.DBus.Properties.Get",
+            "org.kde.StatusNotifierItem",
+            property,
+        ]);
+        if value.contains(expected) {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{property} never showed {expected:?}: {value}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Clicks the menu item labelled `label`, as the desktop's tray does: a dbusmenu `Event`.
+fn click(bus: &SessionBus, item: &str, layout: &str, label: &str) {
+    let pattern = regex::Regex::new(&format!(
+        r"\((\d+), \{{[^}}]*'label': <'{}'>",
+        regex::escape(label)
+    ))
+    .unwrap();
+    let id = pattern
+        .captures(layout)
+        .and_then(|c| c.get(1))
+        .unwrap_or_else(|| panic!("no item {label} in {layout}"))
+        .as_str()
+        .to_string();
+    bus.gdbus(&[
+        "--dest",
+        item,
+        "--object-path",
+        "/MenuBar",
+        "--method",
+        "com.canonical.dbusmenu.Event",
+        "--",
+        &id,
+        "clicked",
+        "<int32 0>",
+        "0",
+    ]);
+}
