@@ -616,3 +616,86 @@ async fn echo_of_own_write_does_not_retrigger() {
     let out = drive(rules(&opted_in), ScriptedPort::new(), &events, None).await;
     assert_eq!(times(&out.sent), vec![0, 5, 5000]);
 }
+
+/// A reload swaps rules without losing state: an unchanged rule keeps its in-flight run and its
+/// cooldown; a changed rule's run is given up; a new rule is added; a changed rule that says
+/// `on_reload: finish` keeps its run going.
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_unchanged_rules_and_gives_up_changed_ones() {
+    let keep = "  - id: keep\n    on: /a\n    cooldown: 30s\n    do:\n      - delay: 5s\n      - request: POST /a\n";
+    let change =
+        "  - id: change\n    on: /b\n    do:\n      - delay: 5s\n      - request: POST /b\n";
+    let finish = "  - id: finish\n    on: /c\n    on_reload: finish\n    do:\n      - delay: 5s\n      - request: POST /c\n";
+    let before = rules(&format!("rules:\n{keep}{change}{finish}"));
+    let after = rules(&format!(
+        "rules:\n{keep}{}{}  - id: new\n    on: /d\n    do: [{{request: POST /d}}]\n",
+        change.replace("5s", "6s"),
+        finish.replace("POST /c", "POST /c2")
+    ));
+    let port = ScriptedPort::new();
+    let sent = port.sent.clone();
+    let collector = Arc::new(Collector::default());
+    let mut engine = Engine::new(
+        before,
+        Arc::new(port),
+        collector.clone(),
+        EngineConfig::default(),
+    );
+    let commands = engine.commands();
+    let (tx, rx) = mpsc::channel(16);
+    let task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+    for uri in ["/a", "/b", "/c"] {
+        tx.send(Event::new(uri, EventType::Update, json!({})))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    commands
+        .send(lcu_rules::engine::Command::Replace {
+            rules: after,
+            reply,
+        })
+        .unwrap();
+    let summary = answer.await.unwrap();
+    assert_eq!(summary.unchanged, vec!["keep"]);
+    assert_eq!(summary.changed, vec!["change", "finish"]);
+    assert_eq!(summary.added, vec!["new"]);
+    assert!(summary.removed.is_empty());
+    assert_eq!(summary.cancelled_runs, 1);
+
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    tx.send(Event::new("/a", EventType::Update, json!({})))
+        .await
+        .unwrap();
+    tx.send(Event::new("/d", EventType::Update, json!({})))
+        .await
+        .unwrap();
+    drop(tx);
+    let report = task.await.unwrap();
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        vec![
+            (Duration::from_secs(5), "/a".to_string()),
+            (Duration::from_secs(5), "/c".to_string()),
+            (Duration::from_secs(10), "/d".to_string()),
+        ]
+    );
+    assert_eq!(
+        suppressed(&collector.traces()),
+        vec![Suppressed::Cooldown {
+            remaining_ms: 20_000
+        }]
+    );
+    assert_eq!(
+        outcomes(&collector.traces())
+            .into_iter()
+            .filter(|o| matches!(o, RunOutcome::Abandoned { .. }))
+            .collect::<Vec<_>>(),
+        vec![RunOutcome::Abandoned {
+            reason: "its rule was changed by a reload".into()
+        }]
+    );
+    assert_eq!(report.runs_completed, 3);
+}

@@ -2,6 +2,7 @@
 
 mod check;
 mod engine;
+mod guards;
 mod live;
 mod replay;
 mod schema;
