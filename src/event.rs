@@ -398,6 +398,40 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<f64> {
     Some(seconds as f64 * 1000.0 + fraction * 1000.0)
 }
 
+/// An RFC 3339 UTC date-time with milliseconds for `ms` since the Unix epoch, e.g.
+/// `2025-12-08T02:28:40.873Z` (what `record` writes).
+pub fn format_rfc3339_ms(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    )
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
@@ -574,6 +608,18 @@ mod tests {
     }
 
     /// RFC 3339 with offsets and long fractions converts to epoch milliseconds.
+    #[test]
+    fn rfc3339_round_trip() {
+        for ms in [0i64, 1_765_160_920_873, 951_782_400_000, 4_102_444_799_999] {
+            let text = format_rfc3339_ms(ms);
+            assert_eq!(parse_rfc3339_ms(&text), Some(ms as f64), "{text}");
+        }
+        assert_eq!(
+            format_rfc3339_ms(1_765_160_920_873),
+            "2025-12-08T02:28:40.873Z"
+        );
+    }
+
     #[test]
     fn rfc3339_with_offset() {
         let a = parse_rfc3339_ms("2025-12-08T13:30:22.9212001+11:00").unwrap();

@@ -29,6 +29,7 @@ pub mod matcher;
 pub mod paths;
 pub mod pattern;
 pub mod port;
+pub mod record;
 pub mod reload;
 pub mod rule;
 pub mod run;

@@ -127,19 +127,21 @@ enum Command {
         /// Terminal log format.
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
-        /// Use this lockfile instead of finding the client's process.
-        #[arg(long, value_name = "FILE")]
-        lockfile: Option<PathBuf>,
-        /// Connect to this port; the token is read from the LCU_RULES_TOKEN environment variable
-        /// (never pass a token on the command line: other programs can read it).
-        #[arg(long, conflicts_with = "lockfile")]
-        port: Option<u16>,
-        /// Also trust this CA certificate (PEM), besides Riot's root.
-        #[arg(long, value_name = "FILE")]
-        ca: Option<PathBuf>,
-        /// Do not verify the client's certificate at all (logged loudly on every connect).
-        #[arg(long, conflicts_with = "ca")]
-        insecure: bool,
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
+    /// Record the client's event stream, with timestamps, to a file that `test --events`,
+    /// `explain --events` and the simulated client replay (Ctrl-C to stop).
+    Record {
+        /// Where to write the session (JSON lines).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace personal data (Riot IDs, summoner names, PUUIDs and other ids, account and
+        /// summoner ids) with stable pseudonyms, so the file can be shared in a bug report.
+        #[arg(long)]
+        redact: bool,
+        #[command(flatten)]
+        connect: ConnectArgs,
     },
     /// Show the running service's state: connection, phase, rules and their counters.
     Status {
@@ -175,6 +177,50 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         pace: f64,
     },
+}
+
+/// How to find and trust the client.
+#[derive(clap::Args)]
+struct ConnectArgs {
+    /// Use this lockfile instead of finding the client's process.
+    #[arg(long, value_name = "FILE")]
+    lockfile: Option<PathBuf>,
+    /// Connect to this port; the token is read from the LCU_RULES_TOKEN environment variable
+    /// (never pass a token on the command line: other programs can read it).
+    #[arg(long, conflicts_with = "lockfile")]
+    port: Option<u16>,
+    /// Also trust this CA certificate (PEM), besides Riot's root.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Do not verify the client's certificate at all (logged loudly on every connect).
+    #[arg(long, conflicts_with = "ca")]
+    insecure: bool,
+}
+
+impl ConnectArgs {
+    fn discovery(&self) -> anyhow::Result<Discovery> {
+        Ok(match (&self.lockfile, self.port) {
+            (Some(path), _) => Discovery::Lockfile(path.clone()),
+            (None, Some(port)) => {
+                let token = std::env::var(TOKEN_VARIABLE).with_context(|| {
+                    format!("--port needs the client's token in the {TOKEN_VARIABLE} environment variable")
+                })?;
+                Discovery::Explicit {
+                    port,
+                    token: AuthToken::new(token),
+                }
+            }
+            (None, None) => Discovery::Auto,
+        })
+    }
+
+    fn trust(&self) -> anyhow::Result<Trust> {
+        Ok(match (self.insecure, &self.ca) {
+            (true, _) => Trust::Insecure,
+            (false, Some(ca)) => Trust::riot_and_file(ca)?,
+            (false, None) => Trust::riot(),
+        })
+    }
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -245,6 +291,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => explain_session(&or_default(paths), &events, rule.as_deref(), format),
         Command::Explain { .. } => anyhow::bail!("give --events FILE or --live"),
         Command::Status { format } => ask_service(Request::Status, format),
+        Command::Record {
+            output,
+            redact,
+            connect,
+        } => {
+            init_logging("info");
+            let options = LiveOptions::new(connect.discovery()?, connect.trust()?, Vec::new());
+            let file = std::fs::File::create(&output)
+                .with_context(|| format!("cannot create {}", output.display()))?;
+            let summary = service_runtime()?.block_on(async {
+                let stop = CancellationToken::new();
+                let recording = tokio::spawn(lcu_rules::record::record(
+                    options,
+                    std::io::BufWriter::new(file),
+                    redact,
+                    stop.clone(),
+                ));
+                wait_for_stop_signal().await;
+                stop.cancel();
+                recording.await
+            })?;
+            let summary = summary.with_context(|| format!("writing {}", output.display()))?;
+            eprintln!(
+                "recorded {} event(s) to {}{}",
+                summary.events,
+                output.display(),
+                if redact {
+                    format!(
+                        " ({} personal value(s) replaced by pseudonyms)",
+                        summary.pseudonyms
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Autostart { action } => {
             use lcu_rules::autostart;
             match action {
@@ -309,10 +392,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_watch,
             log_level,
             log_format,
-            lockfile,
-            port,
-            ca,
-            insecure,
+            connect,
         } => {
             let paths = Paths::discover()?;
             let config_file = config.unwrap_or_else(|| paths.config_file.clone());
@@ -346,27 +426,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .clone()
                     .unwrap_or_else(|| vec![paths.rules_dir.clone()])
             };
-            let discovery = match (lockfile, port) {
-                (Some(path), _) => Discovery::Lockfile(path),
-                (None, Some(port)) => {
-                    let token = std::env::var(TOKEN_VARIABLE)
-                        .with_context(|| format!("--port needs the client's token in the {TOKEN_VARIABLE} environment variable"))?;
-                    Discovery::Explicit {
-                        port,
-                        token: AuthToken::new(token),
-                    }
-                }
-                (None, None) => Discovery::Auto,
-            };
-            let trust = match (insecure, ca) {
-                (true, _) => Trust::Insecure,
-                (false, Some(ca)) => Trust::riot_and_file(&ca)?,
-                (false, None) => Trust::riot(),
-            };
             let setup = ServiceSetup {
                 rules: rule_paths,
-                discovery,
-                trust,
+                discovery: connect.discovery()?,
+                trust: connect.trust()?,
                 settings,
                 paths,
             };
@@ -541,6 +604,22 @@ async fn wait_for_stop(reloader: &Reloader, shutdown: &CancellationToken) {
         _ = tokio::signal::ctrl_c() => {}
         _ = shutdown.cancelled() => {}
     }
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// On first run, writes the starter config and fills the user's rules folder with the examples

@@ -4,6 +4,7 @@ mod check;
 mod engine;
 mod guards;
 mod live;
+mod record;
 mod replay;
 mod schema;
 mod service;
