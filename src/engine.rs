@@ -44,8 +44,9 @@ pub struct EngineConfig {
     /// Grace period for in-flight runs at shutdown.
     pub shutdown_grace: Duration,
     /// Runs active at once across all rules. At the cap the engine takes no new event until a
-    /// run ends: the bounded event queue fills and the socket reader waits, so a flood slows the
-    /// stream down instead of dropping events or growing memory without bound.
+    /// run ends: the bounded event queue fills and the socket reader waits, so a burst slows the
+    /// stream down instead of growing memory without bound (and a stall long enough to leave the
+    /// rules behind the client is coalesced, see [`StreamStats`](crate::live::StreamStats)).
     pub max_active_runs: usize,
     /// How many rules may trigger each other through their writes in one chain.
     pub max_depth: usize,

@@ -25,6 +25,7 @@ pub mod guard;
 pub mod http;
 pub mod live;
 pub mod loader;
+pub mod logfile;
 pub mod matcher;
 pub mod paths;
 pub mod pattern;

@@ -5,20 +5,22 @@
 //! token change on every client start) and reconnects with capped, jittered backoff. The reader
 //! only frames and parses; it never waits on an action. Repeated problems are logged once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use futures_util::{SinkExt, StreamExt};
+use indexmap::IndexMap;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::{Credentials, Discovery};
-use arc_swap::ArcSwap;
-
 use crate::event::{Event, EventType, parse_frame, parse_frame_if};
 use crate::http::{LcuHttp, LivePort, error_chain};
 use crate::port::PortError;
@@ -53,6 +55,89 @@ pub struct LiveOptions {
     /// parsed and passed on (frames no trigger matches are dropped after reading their URI).
     /// `None` passes everything on.
     pub interest: Option<Arc<ArcSwap<crate::rule::RuleSet>>>,
+    /// What the reader counted (shared with whoever reports it).
+    pub stats: Arc<StreamStats>,
+}
+
+/// How far behind the client the rules may fall before the socket reader stops waiting for them
+/// (see [`StreamStats`]).
+pub const MAX_LAG: Duration = Duration::from_millis(250);
+/// URIs held at most while the rules are behind (see [`StreamStats`]).
+pub const MAX_BACKLOG: usize = 1024;
+
+/// What the socket reader counted.
+///
+/// The overflow policy. The engine's queue is bounded. While it is full the reader waits for
+/// room, and nothing is lost: a burst only slows the stream down. But it waits only while the
+/// oldest queued event is younger than [`MAX_LAG`]: once the rules are further behind than that
+/// (runs stuck on a slow client, say), the reader keeps reading and holds only the newest event
+/// of each URI until the engine has caught up. An LCU event carries the whole state of its
+/// resource, so the newest one supersedes the ones before it; each superseded event, and the
+/// oldest held one when more than [`MAX_BACKLOG`] URIs are waiting, is dropped and counted in
+/// `dropped`. So memory stays bounded, the rules never act on state older than they must, and
+/// every event read is either passed on or counted: `events == passed + dropped` once the
+/// backlog is drained.
+#[derive(Debug, Default)]
+pub struct StreamStats {
+    /// Text frames read.
+    pub frames: AtomicU64,
+    /// Events a rule can react to.
+    pub events: AtomicU64,
+    /// Events no rule reacts to (read no further than their URI).
+    pub ignored: AtomicU64,
+    /// Frames that could not be read.
+    pub malformed: AtomicU64,
+    /// Events handed to the engine.
+    pub passed: AtomicU64,
+    /// Events dropped because a newer event of the same URI superseded them (or the backlog
+    /// was full) while the rules were behind.
+    pub dropped: AtomicU64,
+    /// The most events held at once.
+    pub backlog_peak: AtomicU64,
+    /// How many times the rules fell more than [`MAX_LAG`] behind.
+    pub lag_episodes: AtomicU64,
+}
+
+/// A copy of [`StreamStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StreamCounts {
+    /// Text frames read.
+    pub frames: u64,
+    /// Events a rule can react to.
+    pub events: u64,
+    /// Events no rule reacts to.
+    pub ignored: u64,
+    /// Frames that could not be read.
+    pub malformed: u64,
+    /// Events handed to the engine.
+    pub passed: u64,
+    /// Events dropped (superseded while the rules were behind).
+    pub dropped: u64,
+    /// The most events held at once.
+    pub backlog_peak: u64,
+    /// How many times the rules fell more than [`MAX_LAG`] behind.
+    pub lag_episodes: u64,
+}
+
+impl StreamStats {
+    /// The counters now.
+    pub fn counts(&self) -> StreamCounts {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StreamCounts {
+            frames: read(&self.frames),
+            events: read(&self.events),
+            ignored: read(&self.ignored),
+            malformed: read(&self.malformed),
+            passed: read(&self.passed),
+            dropped: read(&self.dropped),
+            backlog_peak: read(&self.backlog_peak),
+            lag_episodes: read(&self.lag_episodes),
+        }
+    }
+
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl LiveOptions {
@@ -67,6 +152,7 @@ impl LiveOptions {
             ready_timeout: Duration::from_secs(60),
             resync,
             interest: None,
+            stats: Arc::default(),
         }
     }
 }
@@ -240,7 +326,14 @@ async fn session(
             port: credentials.port,
             connections: *connections,
         });
-        read_frames(&mut socket, events, options.interest.as_deref(), shutdown).await
+        let mut reader = Reader::new(events, &options.stats);
+        let end = reader
+            .read_frames(&mut socket, options.interest.as_deref(), shutdown)
+            .await;
+        if !matches!(end, Ok(SessionEnd::Shutdown)) {
+            reader.flush(shutdown).await;
+        }
+        end
     }
     .await;
     port.set(None);
@@ -373,56 +466,226 @@ async fn resync(
     Ok(true)
 }
 
-/// Reads frames until the socket ends or shutdown; hands each event to the engine.
-async fn read_frames(
-    socket: &mut Socket,
-    events: &mpsc::Sender<Event>,
-    interest: Option<&ArcSwap<crate::rule::RuleSet>>,
-    shutdown: &CancellationToken,
-) -> Result<SessionEnd, LiveError> {
-    let mut malformed: HashMap<&'static str, u64> = HashMap::new();
-    loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
-            message = socket.next() => message,
-        };
-        let text = match message {
-            None => return Ok(SessionEnd::Closed("the client closed the socket".into())),
-            Some(Err(error)) => return Ok(SessionEnd::Closed(format!("socket error: {error}"))),
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(frame))) => {
-                return Ok(SessionEnd::Closed(format!(
-                    "the client closed the socket ({frame:?})"
-                )));
-            }
-            Some(Ok(_)) => continue,
-        };
-        let parsed = match interest.map(ArcSwap::load) {
-            Some(rules) => parse_frame_if(
-                text.as_str(),
-                |uri| rules.watches_uri(uri),
-                |uri, event_type| rules.watches(uri, event_type),
-            ),
-            None => parse_frame(text.as_str()),
-        };
-        match parsed {
-            Ok(Some(event)) => {
-                if events.send(event).await.is_err() {
-                    return Ok(SessionEnd::Shutdown);
+/// The socket reader's side of the event queue: what it hands on, what it holds while the engine
+/// is too far behind, and when it handed on what is still queued.
+struct Reader<'a> {
+    events: &'a mpsc::Sender<Event>,
+    stats: &'a StreamStats,
+    /// The newest waiting event of each URI, in the order they arrived.
+    backlog: IndexMap<String, Event>,
+    /// When each of the last events (as many as the queue holds) was handed on: the oldest one
+    /// still queued tells how far behind the client the engine is.
+    handed: VecDeque<Instant>,
+    /// Lag episodes, for logging them without flooding the log.
+    episodes: Episodes,
+}
+
+impl<'a> Reader<'a> {
+    fn new(events: &'a mpsc::Sender<Event>, stats: &'a StreamStats) -> Reader<'a> {
+        Reader {
+            events,
+            stats,
+            backlog: IndexMap::new(),
+            handed: VecDeque::with_capacity(events.max_capacity()),
+            episodes: Episodes::default(),
+        }
+    }
+
+    /// Reads frames until the socket ends or shutdown; hands each event on.
+    async fn read_frames(
+        &mut self,
+        socket: &mut Socket,
+        interest: Option<&ArcSwap<crate::rule::RuleSet>>,
+        shutdown: &CancellationToken,
+    ) -> Result<SessionEnd, LiveError> {
+        let mut malformed: HashMap<&'static str, u64> = HashMap::new();
+        loop {
+            let message = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
+                permit = self.events.reserve(), if !self.backlog.is_empty() => {
+                    let Ok(permit) = permit else {
+                        return Ok(SessionEnd::Shutdown);
+                    };
+                    if let Some((_, event)) = self.backlog.shift_remove_index(0) {
+                        permit.send(event);
+                        self.note_handed();
+                    }
+                    if self.backlog.is_empty() {
+                        self.episodes.caught_up(self.stats);
+                    }
+                    continue;
                 }
-            }
-            Ok(None) => {}
-            Err(error) => {
-                let count = malformed.entry(error.kind()).or_insert(0);
-                *count += 1;
-                let start: String = text.as_str().chars().take(120).collect();
-                if *count == 1 {
-                    tracing::warn!(kind = error.kind(), %error, frame = %start, "skipped a malformed frame");
-                } else {
-                    tracing::debug!(kind = error.kind(), count = *count, frame = %start, "skipped a malformed frame");
+                message = socket.next() => message,
+            };
+            let text = match message {
+                None => return Ok(SessionEnd::Closed("the client closed the socket".into())),
+                Some(Err(error)) => {
+                    return Ok(SessionEnd::Closed(format!("socket error: {error}")));
+                }
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Close(frame))) => {
+                    return Ok(SessionEnd::Closed(format!(
+                        "the client closed the socket ({frame:?})"
+                    )));
+                }
+                Some(Ok(_)) => continue,
+            };
+            StreamStats::add(&self.stats.frames);
+            let parsed = match interest.map(ArcSwap::load) {
+                Some(rules) => parse_frame_if(
+                    text.as_str(),
+                    |uri| rules.watches_uri(uri),
+                    |uri, event_type| rules.watches(uri, event_type),
+                ),
+                None => parse_frame(text.as_str()),
+            };
+            match parsed {
+                Ok(Some(event)) => {
+                    StreamStats::add(&self.stats.events);
+                    if !self.hand_on(event, shutdown).await {
+                        return Ok(SessionEnd::Shutdown);
+                    }
+                }
+                Ok(None) => StreamStats::add(&self.stats.ignored),
+                Err(error) => {
+                    StreamStats::add(&self.stats.malformed);
+                    let count = malformed.entry(error.kind()).or_insert(0);
+                    *count += 1;
+                    let start: String = text.as_str().chars().take(120).collect();
+                    if *count == 1 {
+                        tracing::warn!(kind = error.kind(), %error, frame = %start, "skipped a malformed frame");
+                    } else {
+                        tracing::debug!(kind = error.kind(), count = *count, frame = %start, "skipped a malformed frame");
+                    }
                 }
             }
         }
+    }
+
+    /// Hands an event to the engine. While the queue is full the reader waits for room (nothing
+    /// is lost), but only until the oldest queued event is [`MAX_LAG`] old; from then until the
+    /// backlog is drained, events are held in it (see [`StreamStats`]). `false` when the engine
+    /// has gone.
+    async fn hand_on(&mut self, event: Event, shutdown: &CancellationToken) -> bool {
+        if !self.backlog.is_empty() {
+            self.hold(event);
+            return true;
+        }
+        let event = match self.events.try_send(event) {
+            Ok(()) => {
+                self.note_handed();
+                return true;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(event)) => event,
+        };
+        let too_late = self.oldest_queued_at() + MAX_LAG;
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return false,
+            permit = self.events.reserve() => {
+                let Ok(permit) = permit else { return false };
+                permit.send(event);
+                self.note_handed();
+                return true;
+            }
+            _ = tokio::time::sleep_until(too_late) => {}
+        }
+        self.episodes.fell_behind(self.stats);
+        self.hold(event);
+        true
+    }
+
+    /// Keeps `event` as its URI's newest waiting event; what it supersedes (or the oldest held
+    /// event, past [`MAX_BACKLOG`] URIs) is dropped and counted.
+    fn hold(&mut self, event: Event) {
+        if self.backlog.shift_remove(&event.uri).is_some() {
+            StreamStats::add(&self.stats.dropped);
+        }
+        self.backlog.insert(event.uri.clone(), event);
+        if self.backlog.len() > MAX_BACKLOG {
+            self.backlog.shift_remove_index(0);
+            StreamStats::add(&self.stats.dropped);
+        }
+        self.stats
+            .backlog_peak
+            .fetch_max(self.backlog.len() as u64, Ordering::Relaxed);
+    }
+
+    fn note_handed(&mut self) {
+        StreamStats::add(&self.stats.passed);
+        if self.handed.len() == self.events.max_capacity() {
+            self.handed.pop_front();
+        }
+        self.handed.push_back(Instant::now());
+    }
+
+    /// When the oldest event still in the queue was handed on (events queued before this reader
+    /// started, the resync's, count as handed now).
+    fn oldest_queued_at(&self) -> Instant {
+        let queued = self.events.max_capacity() - self.events.capacity();
+        match self.handed.len().checked_sub(queued) {
+            Some(index) => self.handed.get(index).copied().unwrap_or_else(Instant::now),
+            None => Instant::now(),
+        }
+    }
+
+    /// Hands on whatever is still held (the socket ended; the events are real), unless shutdown
+    /// comes first.
+    async fn flush(&mut self, shutdown: &CancellationToken) {
+        for (_, event) in self.backlog.drain(..) {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                sent = self.events.send(event) => if sent.is_err() { return },
+            }
+            StreamStats::add(&self.stats.passed);
+        }
+    }
+}
+
+/// Logs when the engine falls behind and when it catches up, at most once a minute each, with
+/// what was dropped meanwhile.
+#[derive(Default)]
+struct Episodes {
+    behind: bool,
+    dropped_before: u64,
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl Episodes {
+    fn fell_behind(&mut self, stats: &StreamStats) {
+        if self.behind {
+            return;
+        }
+        self.behind = true;
+        StreamStats::add(&stats.lag_episodes);
+        self.dropped_before = stats.dropped.load(Ordering::Relaxed);
+        let now = Instant::now();
+        if self
+            .last_logged
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(60))
+        {
+            self.unlogged += 1;
+            return;
+        }
+        self.last_logged = Some(now);
+        tracing::warn!(
+            max_lag_ms = MAX_LAG.as_millis() as u64,
+            earlier_unlogged = self.unlogged,
+            "the rules are falling behind the client: keeping only the newest event of each URI until they catch up"
+        );
+        self.unlogged = 0;
+    }
+
+    fn caught_up(&mut self, stats: &StreamStats) {
+        if !self.behind {
+            return;
+        }
+        self.behind = false;
+        let dropped = stats.dropped.load(Ordering::Relaxed) - self.dropped_before;
+        tracing::info!(superseded = dropped, "the rules caught up with the client");
     }
 }
 

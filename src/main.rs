@@ -14,6 +14,7 @@ use lcu_rules::diag::Severity;
 use lcu_rules::discovery::{AuthToken, Discovery};
 use lcu_rules::live::LiveOptions;
 use lcu_rules::loader::{Loaded, load, load_with};
+use lcu_rules::logfile::{FileSink, LogFile, Tee};
 use lcu_rules::paths::Paths;
 use lcu_rules::reload::Reloader;
 use lcu_rules::rule::RuleSet;
@@ -414,7 +415,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             settings.tray |= tray;
             settings.watch &= !no_watch;
-            let _log_guard = init_service_logging(&settings, &paths.log_dir);
+            let log_file = init_service_logging(&settings, &paths.log_dir);
             if let Some(note) = first_run {
                 tracing::info!("{note}");
             }
@@ -432,8 +433,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 trust: connect.trust()?,
                 settings,
                 paths,
+                log_file: log_file.clone(),
             };
-            service_runtime()?.block_on(run_service(setup))
+            let outcome = service_runtime()?.block_on(run_service(setup));
+            if let Some(file) = log_file {
+                file.flush();
+            }
+            outcome
         }
         Command::Demo { rules, pace } => {
             init_logging("warn");
@@ -489,17 +495,23 @@ struct ServiceSetup {
     trust: Trust,
     settings: lcu_rules::config::Config,
     paths: Paths,
+    log_file: Option<Arc<LogFile>>,
 }
 
 async fn run_service(setup: ServiceSetup) -> anyhow::Result<ExitCode> {
     lcu_rules::tls::install_crypto_provider();
+    if let Some(file) = &setup.log_file {
+        tokio::spawn(file.clone().flush_in_background());
+    }
     let control_dir = setup.paths.control_dir.clone();
     if let Ok(reply) = control::request(&control_dir, &Request::Ping).await {
         let pid = reply.data["pid"].as_u64().unwrap_or_default() as u32;
         eprintln!("error: {}", ControlError::AlreadyRunning { pid });
         return Ok(ExitCode::from(1));
     }
-    let loaded = load(&setup.rules);
+    // The checks against the client's API only warn; the service skips them and never holds the
+    // index in memory (`check` shows them).
+    let loaded = load_with(&setup.rules, None);
     if print_load_errors(&loaded) {
         return Ok(ExitCode::from(1));
     }
@@ -689,51 +701,54 @@ fn with_newline(text: &str) -> String {
 }
 
 /// The service's logs: the terminal (text or JSON) and a daily log file in the log folder, both
-/// through the redacting writer. The returned guard flushes the file when dropped.
+/// redacted. When the terminal wants the file's plain text (no colours, not JSON), each line is
+/// formatted once for both. The returned file must be flushed before the process exits.
 fn init_service_logging(
     settings: &lcu_rules::config::Config,
     log_dir: &Path,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+) -> Option<Arc<LogFile>> {
     use std::io::IsTerminal as _;
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log_level));
-    let terminal = tracing_subscriber::fmt::layer()
-        .with_target(false)
-        .with_writer(lcu_rules::secrets::RedactingStderr);
-    let terminal = if settings.log_json {
-        terminal.json().flatten_event(true).boxed()
-    } else {
-        terminal.with_ansi(std::io::stderr().is_terminal()).boxed()
+    let file = match LogFile::open(log_dir) {
+        Ok(file) => Some(file),
+        Err(error) => {
+            eprintln!("warning: no log file in {}: {error}", log_dir.display());
+            None
+        }
     };
-    let appender = std::fs::create_dir_all(log_dir).ok().and_then(|_| {
-        tracing_appender::rolling::Builder::new()
-            .rotation(tracing_appender::rolling::Rotation::DAILY)
-            .filename_prefix("lcu-rules")
-            .filename_suffix("log")
-            .max_log_files(7)
-            .build(log_dir)
-            .ok()
-    });
-    let (file, guard) = match appender {
-        Some(appender) => {
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            let layer = tracing_subscriber::fmt::layer()
+    let colours = std::io::stderr().is_terminal();
+    let layers = if !settings.log_json && !colours {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(false)
+            .with_writer(Tee(file.clone()))
+            .boxed()
+    } else {
+        let terminal = tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_writer(Tee(None));
+        let terminal = if settings.log_json {
+            terminal.json().flatten_event(true).boxed()
+        } else {
+            terminal.with_ansi(true).boxed()
+        };
+        let file_layer = file.clone().map(|file| {
+            tracing_subscriber::fmt::layer()
                 .with_target(false)
                 .with_ansi(false)
-                .with_writer(lcu_rules::secrets::Redacting(writer));
-            (Some(layer), Some(guard))
-        }
-        None => (None, None),
+                .with_writer(FileSink(file))
+        });
+        terminal.and_then(file_layer).boxed()
     };
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(terminal)
-        .with(file)
+        .with(layers)
         .try_init();
-    guard
+    file
 }
 
 fn or_default(paths: Vec<PathBuf>) -> Vec<PathBuf> {

@@ -9,8 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::control::Reply;
 use crate::diag::Severity;
 use crate::engine::ReloadSummary;
-use crate::loader::load;
+use crate::loader::load_with;
 use crate::service::{Reload, ServiceHandle};
 
 /// How long the watcher waits for a burst of file events (a save is often several) to settle.
@@ -75,7 +74,8 @@ impl Reloader {
     pub async fn reload_now(&self) -> ReloadOutcome {
         let _one_at_a_time = self.busy.lock().await;
         let paths = self.paths.clone();
-        let loaded = match tokio::task::spawn_blocking(move || load(&paths)).await {
+        // API checks only warn: skipped here, as at start (`check` shows them).
+        let loaded = match tokio::task::spawn_blocking(move || load_with(&paths, None)).await {
             Ok(loaded) => loaded,
             Err(_) => return ReloadOutcome::Stopped,
         };
@@ -117,24 +117,29 @@ impl Reloader {
 
     /// Watches the rule folders and reloads after every change until `shutdown`. The returned
     /// watcher must be kept alive.
+    ///
+    /// Folders are watched, not files: editors save by writing a temporary file and renaming it
+    /// over, or by deleting and re-creating. Only the folders' own `*.yaml`/`*.yml` files count
+    /// (a folder is not read recursively either). A burst of changes is settled here, on the
+    /// runtime, [`WATCH_DEBOUNCE`] after its last event: notify's own debouncers poll on a thread
+    /// every few milliseconds for as long as the service runs, and stat every file they see.
     pub fn watch(
         self: &Arc<Self>,
         shutdown: CancellationToken,
     ) -> Result<RuleWatcher, notify::Error> {
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-        let mut debouncer =
-            new_debouncer(WATCH_DEBOUNCE, None, move |result: DebounceEventResult| {
-                // Runs on the debouncer's thread: only a non-blocking send.
-                if let Ok(events) = result
-                    && events
-                        .iter()
-                        .any(|e| e.paths.iter().any(|p| is_rule_file(p)))
+        let mut watcher =
+            notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
+                // Runs on notify's thread: only a non-blocking send.
+                if let Ok(event) = result
+                    && !event.kind.is_access()
+                    && event.paths.iter().any(|p| is_rule_file(p))
                 {
                     let _ = tx.send(());
                 }
             })?;
         for dir in watched_dirs(&self.paths) {
-            debouncer.watch(&dir, RecursiveMode::Recursive)?;
+            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
         }
         let reloader = self.clone();
         tokio::spawn(async move {
@@ -143,19 +148,24 @@ impl Reloader {
                     _ = shutdown.cancelled() => return,
                     change = rx.recv() => if change.is_none() { return },
                 }
-                while rx.try_recv().is_ok() {}
+                // Settle: wait until the folder has been quiet for the debounce time.
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(WATCH_DEBOUNCE) => break,
+                        change = rx.recv() => if change.is_none() { return },
+                    }
+                }
                 reloader.reload_now().await;
             }
         });
-        Ok(RuleWatcher {
-            _debouncer: debouncer,
-        })
+        Ok(RuleWatcher { _watcher: watcher })
     }
 }
 
 /// Keeps the file watcher alive.
 pub struct RuleWatcher {
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    _watcher: RecommendedWatcher,
 }
 
 impl Reload for Reloader {

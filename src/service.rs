@@ -23,7 +23,8 @@ use crate::rule::RuleSet;
 use crate::trace::Observer;
 
 /// Events waiting between the socket reader and the engine. When full, the reader waits (and
-/// the client's socket with it): nothing is dropped and memory stays bounded.
+/// the client's socket with it), up to the lag limit of the overflow policy described at
+/// [`StreamStats`](crate::live::StreamStats).
 pub const EVENT_QUEUE: usize = 256;
 
 /// A running service.
@@ -46,6 +47,7 @@ pub struct ServiceHandle {
     journal: Arc<SharedJournal>,
     status: watch::Receiver<Status>,
     started: std::time::Instant,
+    stream: Arc<crate::live::StreamStats>,
 }
 
 impl Service {
@@ -61,6 +63,7 @@ impl Service {
             options.interest = Some(current.clone());
         }
         let journal = SharedJournal::live(&rules);
+        let stream = options.stats.clone();
         let observer: Arc<dyn Observer> = Arc::new(Fanout(vec![observer, journal.clone()]));
         let port = Arc::new(LivePort::default());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -88,6 +91,7 @@ impl Service {
                 journal,
                 status,
                 started: std::time::Instant::now(),
+                stream,
             },
         }
     }
@@ -176,6 +180,11 @@ impl ServiceHandle {
         &self.journal
     }
 
+    /// What the socket reader counted.
+    pub fn stream(&self) -> crate::live::StreamCounts {
+        self.stream.counts()
+    }
+
     /// How long the service has been up.
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
@@ -211,13 +220,16 @@ impl Handler for ServiceControl {
                 Request::Status => match self.handle.engine_status().await {
                     Some(engine) => {
                         let connection = self.handle.connection();
-                        let text = render_status(&connection, &engine, self.handle.uptime());
+                        let stream = self.handle.stream();
+                        let text =
+                            render_status(&connection, &engine, &stream, self.handle.uptime());
                         Reply::ok(
                             text,
                             json!({
                                 "pid": std::process::id(),
                                 "uptime_s": self.handle.uptime().as_secs(),
                                 "connection": describe_connection(&connection),
+                                "stream": stream,
                                 "engine": engine,
                             }),
                         )
@@ -269,7 +281,12 @@ pub fn describe_connection(status: &Status) -> String {
 }
 
 /// `lcu-rules status` as text.
-pub fn render_status(connection: &Status, engine: &EngineStatus, uptime: Duration) -> String {
+pub fn render_status(
+    connection: &Status,
+    engine: &EngineStatus,
+    stream: &crate::live::StreamCounts,
+    uptime: Duration,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -281,6 +298,14 @@ pub fn render_status(connection: &Status, engine: &EngineStatus, uptime: Duratio
     let _ = writeln!(out, "client: {}", describe_connection(connection));
     if let Some(phase) = &engine.phase {
         let _ = writeln!(out, "phase:  {phase}");
+    }
+    let _ = writeln!(
+        out,
+        "stream: {} frames, {} events for the rules, {} ignored, {} malformed, {} dropped (superseded while the rules were behind)",
+        stream.frames, stream.events, stream.ignored, stream.malformed, stream.dropped
+    );
+    if engine.paused {
+        let _ = writeln!(out, "PAUSED: no rule fires until resumed");
     }
     let enabled = engine.rules.iter().filter(|r| r.enabled).count();
     let _ = writeln!(

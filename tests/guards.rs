@@ -190,3 +190,106 @@ async fn a_flapping_rule_trips_the_breaker() {
     );
     service.stop().await;
 }
+
+/// A flood into a stuck engine (one run at a time, each request answered after 10 ms, so the
+/// rules fall far more than `MAX_LAG` behind): the real `run` process keeps reading, holds at most
+/// one waiting event per URI, and counts exactly what it dropped; its memory stays under a bound
+/// and it stays responsive.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_flood_is_coalesced_with_an_exact_drop_count() {
+    use lcu_rules::control::{self, Request};
+    use lcu_rules::event::{Event, EventType};
+    use lcu_rules::sim::Faults;
+
+    const FLOOD: u64 = 20_000;
+    const URIS: u64 = 100;
+    let home = crate::util::Home::new();
+    let config = home.paths()["config_file"].as_str().unwrap().to_string();
+    std::fs::create_dir_all(std::path::Path::new(&config).parent().unwrap()).unwrap();
+    std::fs::write(&config, "engine:\n  max_active_runs: 1\n").unwrap();
+    let dir = Dir::new();
+    let rules = dir.file(
+        "flood.yaml",
+        "rules:\n  - id: slow-sink\n    on: /flood/{n}\n    mode: parallel\n    max: 1000\n    breaker: off\n    do:\n      - request: 'POST /slow/{{params.n}}'\n",
+    );
+    let sim = SimClient::start(&dir.path().join("sim")).await.unwrap();
+    sim.set_faults(Faults {
+        slow: Some(("/slow".into(), Duration::from_millis(10))),
+        ..Faults::default()
+    });
+    let log = std::fs::File::create(dir.path().join("run.log")).unwrap();
+    let child = home
+        .command()
+        .arg("run")
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--lockfile")
+        .arg(sim.lockfile())
+        .arg("--ca")
+        .arg(sim.ca_file())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .map(crate::util::Running)
+        .unwrap();
+    assert!(sim.wait_for_sockets(1, WAIT).await, "run never connected");
+    let control = home.control_dir();
+
+    let events: Vec<Event> = (0..URIS)
+        .map(|n| Event::new(format!("/flood/{n}"), EventType::Update, json!({"n": n})))
+        .collect();
+    for i in 0..FLOOD {
+        while sim.backlog() > 4096 {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        sim.publish_raw(&events[(i % URIS) as usize]);
+    }
+    assert_eq!(
+        sim.lagged_events(),
+        0,
+        "the simulator itself dropped nothing"
+    );
+
+    // Quiet again: every event read, handed on or dropped, and taken by the engine.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (stream, engine_events) = loop {
+        let reply = control::request(&control, &Request::Status).await.unwrap();
+        let stream = reply.data["stream"].clone();
+        let engine_events = reply.data["engine"]["events"].as_u64().unwrap();
+        let count = |k: &str| stream[k].as_u64().unwrap();
+        if count("events") == FLOOD
+            && count("passed") + count("dropped") == FLOOD
+            && engine_events == count("passed") + 1
+        {
+            break (stream, engine_events);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{reply:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let dropped = stream["dropped"].as_u64().unwrap();
+    assert!(
+        dropped > 0,
+        "the rules fell behind: something was superseded"
+    );
+    assert!(stream["lag_episodes"].as_u64().unwrap() >= 1);
+    assert!(stream["backlog_peak"].as_u64().unwrap() <= URIS);
+    assert_eq!(
+        engine_events,
+        FLOOD - dropped + 1,
+        "the phase snapshot, and what was passed"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(peak_kb < 64 * 1024, "peak RSS {peak_kb} kB");
+
+    let exit = tokio::task::spawn_blocking(move || child.interrupt())
+        .await
+        .unwrap();
+    assert!(exit.success());
+}

@@ -11,13 +11,13 @@ use lcu_rules::control::{self, Request};
 use lcu_rules::sim::SimClient;
 use lcu_rules::sim::state::{READY_CHECK, ready_check};
 
-use crate::util::{Dir, Home, rules_dir};
+use crate::util::{Dir, Home, Running, rules_dir};
 
 const ACCEPT: &str = "/lol-matchmaking/v1/ready-check/accept";
 const WAIT: Duration = Duration::from_secs(15);
 
 /// A `run` process in `home`, its output going to `log`.
-fn spawn_run(home: &Home, sim: &SimClient, rules: &Path, extra: &[&str], log: &Path) -> Child {
+fn spawn_run(home: &Home, sim: &SimClient, rules: &Path, extra: &[&str], log: &Path) -> Running {
     let file = std::fs::File::create(log).unwrap();
     home.command()
         .arg("run")
@@ -31,6 +31,7 @@ fn spawn_run(home: &Home, sim: &SimClient, rules: &Path, extra: &[&str], log: &P
         .stdout(file.try_clone().unwrap())
         .stderr(file)
         .spawn()
+        .map(Running)
         .unwrap()
 }
 
@@ -53,13 +54,8 @@ async fn wait_until_connected(control: &Path) -> serde_json::Value {
     }
 }
 
-fn stop(mut child: Child) -> std::process::ExitStatus {
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    child.wait().unwrap()
+fn stop(child: Running) -> std::process::ExitStatus {
+    child.interrupt()
 }
 
 fn rule_dir_with(files: &[(&str, &str)]) -> Dir {
@@ -407,7 +403,7 @@ async fn tray_registers_and_its_menu_drives_the_service() {
     let rules = rule_dir_with(&[("accept.yaml", &accept_rule())]);
     let log = sim_dir.path().join("run.log");
     let file = std::fs::File::create(&log).unwrap();
-    let mut child = home
+    let child = home
         .command()
         .args(["run", "--tray", "--rules"])
         .arg(rules.path())
@@ -419,6 +415,7 @@ async fn tray_registers_and_its_menu_drives_the_service() {
         .stdout(file.try_clone().unwrap())
         .stderr(file)
         .spawn()
+        .map(Running)
         .unwrap();
     let control = home.control_dir();
     wait_until_connected(&control).await;
@@ -505,7 +502,6 @@ async fn tray_registers_and_its_menu_drives_the_service() {
     click(&bus, &item, &layout, "Quit");
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
-        .unwrap()
         .unwrap();
     assert!(status.success(), "exit status {status}");
     let text = std::fs::read_to_string(&log).unwrap();

@@ -110,3 +110,36 @@ impl Home {
         PathBuf::from(self.paths()["control_dir"].as_str().expect("control_dir"))
     }
 }
+
+/// A child process that is killed if the test ends (or fails) while it still runs.
+pub struct Running(pub std::process::Child);
+
+impl Running {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends) and waits for the exit.
+    pub fn interrupt(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        self.0.wait().expect("wait")
+    }
+
+    /// Waits for the process to end on its own.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        self.0.wait().expect("wait")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
