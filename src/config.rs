@@ -62,6 +62,10 @@ pub struct EngineSection {
     /// Grace period for runs at shutdown (default `2s`).
     #[serde(default)]
     pub shutdown_grace: Option<Spanned<String>>,
+    /// How far behind the client the rules may fall before only the newest event of each URI
+    /// is kept (default `250ms`; see "Safety limits" in the README).
+    #[serde(default)]
+    pub max_lag: Option<Spanned<String>>,
 }
 
 /// The default circuit breaker as written.
@@ -89,6 +93,8 @@ pub struct Config {
     pub watch: bool,
     /// Engine settings.
     pub engine: EngineConfig,
+    /// The socket reader's lag limit.
+    pub max_lag: Duration,
 }
 
 impl Default for Config {
@@ -100,6 +106,7 @@ impl Default for Config {
             tray: false,
             watch: true,
             engine: EngineConfig::default(),
+            max_lag: crate::live::MAX_LAG,
         }
     }
 }
@@ -130,6 +137,7 @@ watch: true
 #   echo_window: 2s
 #   breaker: {max: 20, within: 10s}
 #   shutdown_grace: 2s
+#   max_lag: 250ms
 ";
 
 /// Reads the config file at `path`; a missing file is the default config. Errors name
@@ -208,6 +216,9 @@ pub fn parse(path: &Path, source: &str) -> Result<Config, Vec<Diagnostic>> {
     }
     if let Some(grace) = duration(&mut sink, engine.shutdown_grace.as_ref()) {
         config.engine.shutdown_grace = grace;
+    }
+    if let Some(lag) = duration(&mut sink, engine.max_lag.as_ref()) {
+        config.max_lag = lag;
     }
     if let Some(breaker) = &engine.breaker {
         let max = at_least_one(&mut sink, &breaker.max, "breaker.max");
@@ -306,7 +317,7 @@ mod tests {
     fn values_apply() {
         let config = parse(
             Path::new("/cfg/config.yaml"),
-            "rules: [mine, /abs]\nlog_format: json\nengine:\n  max_depth: 3\n  breaker: {max: 4, within: 2s}\n",
+            "rules: [mine, /abs]\nlog_format: json\nengine:\n  max_depth: 3\n  max_lag: 1s\n  breaker: {max: 4, within: 2s}\n",
         )
         .unwrap();
         assert_eq!(
@@ -315,6 +326,7 @@ mod tests {
         );
         assert!(config.log_json);
         assert_eq!(config.engine.max_depth, 3);
+        assert_eq!(config.max_lag, Duration::from_secs(1));
         assert_eq!(
             config.engine.breaker,
             Some(Breaker {

@@ -212,10 +212,20 @@ struct RuleState {
 struct Debounced {
     deadline: Instant,
     ticket: u64,
-    seq: u64,
-    event: Arc<Event>,
+    origin: Origin,
     firing: Firing,
     chain: Chain,
+}
+
+/// The event a decision is about, as its trace reports it.
+#[derive(Clone)]
+struct Origin {
+    seq: u64,
+    /// When it entered the engine, since the engine started.
+    at: Duration,
+    event: Arc<Event>,
+    /// The rule whose write it echoes, if any.
+    caused_by: Option<Arc<str>>,
 }
 
 /// A run's end, sent back to the loop.
@@ -328,6 +338,10 @@ impl Engine {
     ) -> EngineReport {
         let cap = self.config.max_active_runs.max(1);
         let mut was_saturated = false;
+        // Made once: a fresh `cancelled()` per turn would register and unregister a waiter (under
+        // a lock) for every event.
+        let stop = shutdown.cancelled();
+        tokio::pin!(stop);
         let cancelled = loop {
             let saturated = self.active_total >= cap;
             if saturated && !was_saturated {
@@ -341,7 +355,7 @@ impl Engine {
             let next_deadline = self.deadlines.keys().next().map(|(at, _)| *at);
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break true,
+                _ = &mut stop => break true,
                 Some(done) = self.done_rx.recv() => self.on_run_done(done),
                 Some(command) = next_command(&mut self.commands) => self.on_command(command),
                 _ = sleep_until_some(next_deadline), if next_deadline.is_some() => self.fire_debounced(),
@@ -367,14 +381,15 @@ impl Engine {
         let event = Arc::new(event);
         let at = self.epoch.elapsed();
         let cause = self.writes.cause_of(&event.uri);
+        let caused_by = cause
+            .as_ref()
+            .and_then(|c| c.last())
+            .map(|r| self.rule_ids[*r as usize].clone());
         self.observer.observe(Trace::Event {
             at,
             seq,
             event: event.clone(),
-            caused_by: cause
-                .as_ref()
-                .and_then(|c| c.last())
-                .map(|r| self.rule_ids[*r as usize].clone()),
+            caused_by: caused_by.clone(),
         });
         if self.rules.tracks_phase() && event.uri == GAMEFLOW_PHASE {
             self.follow_phase(&event);
@@ -387,23 +402,34 @@ impl Engine {
         let mut hits = std::mem::take(&mut self.hits);
         self.rules
             .candidates(&event.uri, event.event_type, &mut hits);
+        if hits.is_empty() {
+            self.hits = hits;
+            return;
+        }
+        let origin = Origin {
+            seq,
+            at,
+            event,
+            caused_by,
+        };
         for hit in &hits {
             let rule = self.rules.rule(hit.rule).clone();
-            if event.snapshot && !rule.snapshots {
+            if origin.event.snapshot && !rule.snapshots {
                 continue;
             }
-            let verdict = match rule.evaluate(&event, hit.trigger as usize, &self.rules.registry) {
-                Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
-                Decision::Fire(firing) => {
-                    self.admit(hit.rule, &rule, seq, &event, firing, cause.as_ref())
-                }
-            };
-            self.decided(seq, hit.rule, verdict);
+            let verdict =
+                match rule.evaluate(&origin.event, hit.trigger as usize, &self.rules.registry) {
+                    Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
+                    Decision::Fire(firing) => {
+                        self.admit(hit.rule, &rule, &origin, firing, cause.as_ref())
+                    }
+                };
+            self.decided(&origin, hit.rule, verdict);
         }
         self.hits = hits;
     }
 
-    fn decided(&mut self, seq: u64, rule: u32, verdict: Verdict) {
+    fn decided(&mut self, origin: &Origin, rule: u32, verdict: Verdict) {
         match &verdict {
             Verdict::Fired { .. } | Verdict::Queued { .. } => self.states[rule as usize].fired += 1,
             Verdict::Suppressed { .. } => {
@@ -414,7 +440,10 @@ impl Engine {
         }
         self.observer.observe(Trace::Decision {
             at: self.epoch.elapsed(),
-            seq,
+            seq: origin.seq,
+            event: origin.event.clone(),
+            event_at: origin.at,
+            caused_by: origin.caused_by.clone(),
             rule: self.rule_ids[rule as usize].clone(),
             verdict,
         });
@@ -426,8 +455,7 @@ impl Engine {
         &mut self,
         index: u32,
         rule: &Arc<Rule>,
-        seq: u64,
-        event: &Arc<Event>,
+        origin: &Origin,
         firing: Firing,
         cause: Option<&Chain>,
     ) -> Verdict {
@@ -464,24 +492,22 @@ impl Engine {
             }
         };
         match &rule.debounce {
-            Some(debounce) => self.debounce(index, rule, debounce, seq, event, firing, chain),
-            None => self.admit_now(index, rule, event, firing, chain),
+            Some(debounce) => self.debounce(index, rule, debounce, origin, firing, chain),
+            None => self.admit_now(index, rule, &origin.event, firing, chain),
         }
     }
 
     /// Holds a firing until its key has been quiet for the window; a newer firing replaces it.
-    #[allow(clippy::too_many_arguments)]
     fn debounce(
         &mut self,
         index: u32,
         rule: &Rule,
         debounce: &Rate,
-        seq: u64,
-        event: &Arc<Event>,
+        origin: &Origin,
         firing: Firing,
         chain: Chain,
     ) -> Verdict {
-        let key = match self.rate_key(rule, debounce, event, &firing, "debounce.key") {
+        let key = match self.rate_key(rule, debounce, &origin.event, &firing, "debounce.key") {
             Ok(key) => key,
             Err(miss) => return Verdict::Stopped { miss },
         };
@@ -502,8 +528,7 @@ impl Engine {
             Debounced {
                 deadline,
                 ticket,
-                seq,
-                event: event.clone(),
+                origin: origin.clone(),
                 firing,
                 chain,
             },
@@ -526,8 +551,8 @@ impl Engine {
                 continue;
             };
             let rule = self.rules.rule(slot.0).clone();
-            let verdict = self.admit_now(slot.0, &rule, &due.event, due.firing, due.chain);
-            self.decided(due.seq, slot.0, verdict);
+            let verdict = self.admit_now(slot.0, &rule, &due.origin.event, due.firing, due.chain);
+            self.decided(&due.origin, slot.0, verdict);
         }
     }
 

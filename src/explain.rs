@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::event::Event;
 use crate::rule::RuleSet;
 use crate::testing::{TimedEvent, replay};
 use crate::trace::{Observer, RunOutcome, Trace, Verdict};
@@ -19,8 +20,6 @@ use crate::trace::{Observer, RunOutcome, Trace, Verdict};
 /// separately, the last near-misses, so a stream of events that stop at a condition can never
 /// push real runs out.
 pub const LIVE_RECORDS_PER_RULE: usize = 50;
-/// Events remembered to describe decisions that come after them (debounced firings).
-const EVENTS_REMEMBERED: usize = 4096;
 
 /// One event that reached a rule's trigger, and what came of it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -61,16 +60,6 @@ pub struct RuleExplanation {
     pub rows: Vec<Row>,
 }
 
-/// What the journal remembers of an event.
-#[derive(Clone)]
-struct EventInfo {
-    at: Duration,
-    event_type: &'static str,
-    uri: String,
-    snapshot: bool,
-    caused_by: Option<String>,
-}
-
 /// One rule's records: acts (fired, queued, held back, debounced) and misses, kept apart.
 #[derive(Default)]
 struct RuleRecords {
@@ -83,7 +72,6 @@ pub struct Journal {
     rules: Vec<(String, bool)>,
     records: Vec<RuleRecords>,
     index: HashMap<String, usize>,
-    events: VecDeque<(u64, EventInfo)>,
     /// Where each live run's row is: rule index.
     runs: HashMap<u64, usize>,
     limit: Option<usize>,
@@ -106,7 +94,6 @@ impl Journal {
             records: list.iter().map(|_| RuleRecords::default()).collect(),
             rules: list,
             index,
-            events: VecDeque::new(),
             runs: HashMap::new(),
             limit,
         }
@@ -151,29 +138,16 @@ impl Journal {
     /// Takes one trace into account.
     pub fn record(&mut self, trace: &Trace) {
         match trace {
-            Trace::Event {
-                at,
+            Trace::Event { .. } => {}
+            Trace::Decision {
                 seq,
                 event,
+                event_at,
                 caused_by,
-            } => {
-                if self.events.len() >= EVENTS_REMEMBERED {
-                    self.events.pop_front();
-                }
-                self.events.push_back((
-                    *seq,
-                    EventInfo {
-                        at: *at,
-                        event_type: event.event_type.as_str(),
-                        uri: event.uri.clone(),
-                        snapshot: event.snapshot,
-                        caused_by: caused_by.as_deref().map(str::to_string),
-                    },
-                ));
-            }
-            Trace::Decision {
-                seq, rule, verdict, ..
-            } => self.decision(*seq, rule, verdict),
+                rule,
+                verdict,
+                ..
+            } => self.decision(*seq, event, *event_at, caused_by.as_deref(), rule, verdict),
             Trace::Request {
                 run,
                 method,
@@ -200,20 +174,25 @@ impl Journal {
         }
     }
 
-    fn decision(&mut self, seq: u64, rule: &str, verdict: &Verdict) {
+    fn decision(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        at: Duration,
+        caused_by: Option<&str>,
+        rule: &str,
+        verdict: &Verdict,
+    ) {
         let Some(&index) = self.index.get(rule) else {
-            return;
-        };
-        let Some(info) = self.event(seq) else {
             return;
         };
         let row = Row {
             seq,
-            at_ms: info.at.as_millis() as u64,
-            event_type: info.event_type,
-            uri: info.uri.clone(),
-            snapshot: info.snapshot,
-            caused_by: info.caused_by.clone(),
+            at_ms: at.as_millis() as u64,
+            event_type: event.event_type.as_str(),
+            uri: event.uri.clone(),
+            snapshot: event.snapshot,
+            caused_by: caused_by.map(str::to_string),
             decision: verdict.clone(),
             requests: Vec::new(),
             outcome: None,
@@ -234,12 +213,6 @@ impl Journal {
             self.runs.remove(&run);
         }
         list.push_back(row);
-    }
-
-    fn event(&self, seq: u64) -> Option<&EventInfo> {
-        let first = self.events.front()?.0;
-        let (found, info) = self.events.get(seq.checked_sub(first)? as usize)?;
-        (*found == seq).then_some(info)
     }
 
     fn run_row(&mut self, run: u64) -> Option<&mut Row> {

@@ -2,7 +2,7 @@
 //! chain of rules behind it, and the per-rule circuit breaker. The engine consults these before
 //! admitting a run; runs record their writes here.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,16 +30,31 @@ const MAX_WRITES: usize = 256;
 /// The chain of rules (by index, oldest first) whose writes led to an event or a run.
 pub type Chain = Arc<[u32]>;
 
-/// One write a run made.
-struct Write {
-    path: String,
-    chain: Chain,
-    at: Instant,
+/// The recent writes, by path (the newest per path) and in the order they were made (to forget
+/// them when they age out), so looking an event's URI up costs one hash, not a scan.
+#[derive(Default)]
+struct Writes {
+    by_path: HashMap<Arc<str>, (Chain, Instant)>,
+    order: VecDeque<(Instant, Arc<str>)>,
+}
+
+impl Writes {
+    /// Forgets the oldest write; the path's entry goes only if no newer write replaced it.
+    fn forget_oldest(&mut self) {
+        if let Some((at, path)) = self.order.pop_front()
+            && self
+                .by_path
+                .get(&path)
+                .is_some_and(|(_, newest)| *newest == at)
+        {
+            self.by_path.remove(&path);
+        }
+    }
 }
 
 /// The engine's recent writes, shared by the engine (reading) and its runs (recording).
 pub struct WriteLog {
-    writes: Mutex<VecDeque<Write>>,
+    writes: Mutex<Writes>,
     window: Duration,
     /// Lets the engine skip the lock entirely while nothing was written.
     any: AtomicBool,
@@ -49,7 +64,7 @@ impl WriteLog {
     /// A log whose writes count for echoes within `window`.
     pub fn new(window: Duration) -> WriteLog {
         WriteLog {
-            writes: Mutex::new(VecDeque::new()),
+            writes: Mutex::new(Writes::default()),
             window,
             any: AtomicBool::new(false),
         }
@@ -57,18 +72,16 @@ impl WriteLog {
 
     /// Records that a run whose chain is `chain` wrote to `path` (the query, if any, is ignored).
     pub fn record(&self, path: &str, chain: Chain) {
-        let path = path.split('?').next().unwrap_or(path);
+        let path: Arc<str> = Arc::from(path.split('?').next().unwrap_or(path));
         let Ok(mut writes) = self.writes.lock() else {
             return;
         };
-        if writes.len() >= MAX_WRITES {
-            writes.pop_front();
+        if writes.order.len() >= MAX_WRITES {
+            writes.forget_oldest();
         }
-        writes.push_back(Write {
-            path: path.to_string(),
-            chain,
-            at: Instant::now(),
-        });
+        let now = Instant::now();
+        writes.order.push_back((now, path.clone()));
+        writes.by_path.insert(path, (chain, now));
         self.any.store(true, Ordering::Release);
     }
 
@@ -81,19 +94,16 @@ impl WriteLog {
         let mut writes = self.writes.lock().ok()?;
         let now = Instant::now();
         while writes
+            .order
             .front()
-            .is_some_and(|w| now.duration_since(w.at) > self.window)
+            .is_some_and(|(at, _)| now.duration_since(*at) > self.window)
         {
-            writes.pop_front();
+            writes.forget_oldest();
         }
-        if writes.is_empty() {
+        if writes.order.is_empty() {
             self.any.store(false, Ordering::Release);
         }
-        writes
-            .iter()
-            .rev()
-            .find(|w| w.path == uri)
-            .map(|w| w.chain.clone())
+        writes.by_path.get(uri).map(|(chain, _)| chain.clone())
     }
 }
 

@@ -57,6 +57,9 @@ pub struct LiveOptions {
     pub interest: Option<Arc<ArcSwap<crate::rule::RuleSet>>>,
     /// What the reader counted (shared with whoever reports it).
     pub stats: Arc<StreamStats>,
+    /// How far behind the client the rules may fall before the reader stops waiting for them
+    /// (see [`StreamStats`]).
+    pub max_lag: Duration,
 }
 
 /// How far behind the client the rules may fall before the socket reader stops waiting for them
@@ -153,6 +156,7 @@ impl LiveOptions {
             resync,
             interest: None,
             stats: Arc::default(),
+            max_lag: MAX_LAG,
         }
     }
 }
@@ -326,7 +330,7 @@ async fn session(
             port: credentials.port,
             connections: *connections,
         });
-        let mut reader = Reader::new(events, &options.stats);
+        let mut reader = Reader::new(events, &options.stats, options.max_lag);
         let end = reader
             .read_frames(&mut socket, options.interest.as_deref(), shutdown)
             .await;
@@ -478,13 +482,19 @@ struct Reader<'a> {
     handed: VecDeque<Instant>,
     /// Lag episodes, for logging them without flooding the log.
     episodes: Episodes,
+    max_lag: Duration,
 }
 
 impl<'a> Reader<'a> {
-    fn new(events: &'a mpsc::Sender<Event>, stats: &'a StreamStats) -> Reader<'a> {
+    fn new(
+        events: &'a mpsc::Sender<Event>,
+        stats: &'a StreamStats,
+        max_lag: Duration,
+    ) -> Reader<'a> {
         Reader {
             events,
             stats,
+            max_lag,
             backlog: IndexMap::new(),
             handed: VecDeque::with_capacity(events.max_capacity()),
             episodes: Episodes::default(),
@@ -499,10 +509,13 @@ impl<'a> Reader<'a> {
         shutdown: &CancellationToken,
     ) -> Result<SessionEnd, LiveError> {
         let mut malformed: HashMap<&'static str, u64> = HashMap::new();
+        // Made once (see the engine's loop).
+        let stop = shutdown.cancelled();
+        tokio::pin!(stop);
         loop {
             let message = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
+                _ = &mut stop => return Ok(SessionEnd::Shutdown),
                 permit = self.events.reserve(), if !self.backlog.is_empty() => {
                     let Ok(permit) = permit else {
                         return Ok(SessionEnd::Shutdown);
@@ -580,7 +593,7 @@ impl<'a> Reader<'a> {
             Err(mpsc::error::TrySendError::Closed(_)) => return false,
             Err(mpsc::error::TrySendError::Full(event)) => event,
         };
-        let too_late = self.oldest_queued_at() + MAX_LAG;
+        let too_late = self.oldest_queued_at() + self.max_lag;
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => return false,
@@ -592,7 +605,7 @@ impl<'a> Reader<'a> {
             }
             _ = tokio::time::sleep_until(too_late) => {}
         }
-        self.episodes.fell_behind(self.stats);
+        self.episodes.fell_behind(self.stats, self.max_lag);
         self.hold(event);
         true
     }
@@ -655,7 +668,7 @@ struct Episodes {
 }
 
 impl Episodes {
-    fn fell_behind(&mut self, stats: &StreamStats) {
+    fn fell_behind(&mut self, stats: &StreamStats, max_lag: Duration) {
         if self.behind {
             return;
         }
@@ -672,7 +685,7 @@ impl Episodes {
         }
         self.last_logged = Some(now);
         tracing::warn!(
-            max_lag_ms = MAX_LAG.as_millis() as u64,
+            max_lag_ms = max_lag.as_millis() as u64,
             earlier_unlogged = self.unlogged,
             "the rules are falling behind the client: keeping only the newest event of each URI until they catch up"
         );

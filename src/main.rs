@@ -523,7 +523,8 @@ async fn run_service(setup: ServiceSetup) -> anyhow::Result<ExitCode> {
         .map(|r| r.id.as_str())
         .collect();
     tracing::info!(rules = %enabled.join(", "), "rules loaded");
-    let options = LiveOptions::new(setup.discovery, setup.trust, Vec::new());
+    let mut options = LiveOptions::new(setup.discovery, setup.trust, Vec::new());
+    options.max_lag = setup.settings.max_lag;
     let service = Service::start(
         rules,
         options,

@@ -133,6 +133,12 @@ pub enum Trace {
         at: Duration,
         /// The event's sequence number.
         seq: u64,
+        /// The event (for a debounced firing, the one that started its window).
+        event: Arc<Event>,
+        /// When the event entered the engine, since the engine started.
+        event_at: Duration,
+        /// The rule whose request the event is the client's echo of, if any.
+        caused_by: Option<Arc<str>>,
         /// The rule.
         rule: Arc<str>,
         /// The outcome.
