@@ -3,11 +3,13 @@
 //! it; it never panics and never stops the stream.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The three kinds of change the client reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
@@ -73,7 +75,7 @@ pub struct Event {
     #[serde(rename = "eventType")]
     pub event_type: EventType,
     /// The resource's new state (`null` on `Delete`).
-    pub data: Value,
+    pub data: Payload,
     /// Whether this is not a change but the state read after (re)connecting.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub snapshot: bool,
@@ -85,8 +87,154 @@ impl Event {
         Event {
             uri: uri.into(),
             event_type,
-            data,
+            data: Payload::from(data),
             snapshot: false,
+        }
+    }
+}
+
+/// An event's payload. It stays the client's JSON text until something needs it as a tree
+/// (`Deref` builds the tree once, on first use): the conditions of most rules read a field or
+/// two, which [`Payload::select`] finds in the text directly, and building a tree of every
+/// payload would cost more than everything else the engine does with the event.
+#[derive(Clone, Default)]
+pub struct Payload {
+    raw: Option<Box<RawValue>>,
+    tree: OnceLock<Value>,
+}
+
+/// One step of a plain path into a payload.
+#[derive(Debug, Clone, Copy)]
+pub enum PathKey<'a> {
+    /// A field of an object.
+    Key(&'a str),
+    /// An element of a list (negative: from the end).
+    Index(i64),
+}
+
+impl Payload {
+    /// A payload kept as JSON text (`None`: `null`). The text must be valid JSON, as a
+    /// deserialized `RawValue` is.
+    pub fn from_raw(raw: Option<Box<RawValue>>) -> Payload {
+        Payload {
+            raw,
+            tree: OnceLock::new(),
+        }
+    }
+
+    /// Whether the tree has been built (or the payload was given as one).
+    pub fn has_tree(&self) -> bool {
+        self.tree.get().is_some()
+    }
+
+    /// The payload as a tree (built on first use).
+    pub fn value(&self) -> &Value {
+        self.tree.get_or_init(|| match &self.raw {
+            // A `RawValue` is valid JSON; only a number beyond `f64` could still fail here.
+            Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+            None => Value::Null,
+        })
+    }
+
+    /// The payload as an owned tree.
+    pub fn into_value(self) -> Value {
+        match self.tree.into_inner() {
+            Some(value) => value,
+            None => match self.raw {
+                Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+                None => Value::Null,
+            },
+        }
+    }
+
+    /// The value at a plain path, read from the text when no tree was built yet.
+    pub fn select<'a>(&self, path: impl IntoIterator<Item = PathKey<'a>>) -> Option<Value> {
+        match (&self.raw, self.tree.get()) {
+            (_, Some(tree)) => walk_tree(tree, path).cloned(),
+            (None, None) => walk_tree(&Value::Null, path).cloned(),
+            (Some(raw), None) => {
+                let mut at = raw.get();
+                for step in path {
+                    at = match step {
+                        PathKey::Key(key) => crate::rawjson::member(at, key)?,
+                        PathKey::Index(index) => crate::rawjson::element(at, index)?,
+                    };
+                }
+                serde_json::from_str(at).ok()
+            }
+        }
+    }
+}
+
+/// The node at a plain path in a tree.
+pub fn walk_tree<'a, 'v>(
+    mut value: &'v Value,
+    path: impl IntoIterator<Item = PathKey<'a>>,
+) -> Option<&'v Value> {
+    for step in path {
+        value = match step {
+            PathKey::Key(key) => value.as_object()?.get(key)?,
+            PathKey::Index(index) => {
+                let array = value.as_array()?;
+                array.get(resolve_index(index, array.len())?)?
+            }
+        };
+    }
+    Some(value)
+}
+
+fn resolve_index(index: i64, len: usize) -> Option<usize> {
+    if index < 0 {
+        len.checked_sub(index.unsigned_abs() as usize)
+    } else {
+        Some(index as usize)
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        self.value()
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Payload {
+        Payload {
+            raw: None,
+            tree: OnceLock::from(value),
+        }
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        match (self.tree.get(), other.tree.get(), &self.raw, &other.raw) {
+            (None, None, Some(a), Some(b)) if a.get() == b.get() => true,
+            _ => self.value() == other.value(),
+        }
+    }
+}
+
+impl PartialEq<Value> for Payload {
+    fn eq(&self, other: &Value) -> bool {
+        self.value() == other
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.value(), f)
+    }
+}
+
+impl serde::Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match (self.tree.get(), &self.raw) {
+            (Some(tree), _) => tree.serialize(serializer),
+            (None, Some(raw)) => raw.serialize(serializer),
+            (None, None) => serializer.serialize_unit(),
         }
     }
 }
@@ -118,9 +266,9 @@ impl FrameError {
 
 /// The payload of a WAMP EVENT frame.
 #[derive(Deserialize)]
-struct Payload {
+struct WirePayload {
     #[serde(default)]
-    data: Value,
+    data: Option<Box<RawValue>>,
     #[serde(rename = "eventType")]
     event_type: EventType,
     uri: String,
@@ -154,15 +302,16 @@ impl<'de> Deserialize<'de> for WireFrame {
                 let _topic: IgnoredAny = seq
                     .next_element()?
                     .ok_or_else(|| de::Error::custom("EVENT frame without a topic"))?;
-                let payload: Payload = seq
+                let payload: WirePayload = seq
                     .next_element()?
                     .ok_or_else(|| de::Error::custom("EVENT frame without a payload"))?;
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(WireFrame::Event(Event::new(
-                    payload.uri,
-                    payload.event_type,
-                    payload.data,
-                )))
+                Ok(WireFrame::Event(Event {
+                    uri: payload.uri,
+                    event_type: payload.event_type,
+                    data: Payload::from_raw(payload.data),
+                    snapshot: false,
+                }))
             }
         }
 
@@ -237,17 +386,12 @@ pub fn parse_frame_if(
     if !wanted(&payload.uri, payload.event_type) {
         return Ok(None);
     }
-    let data = match payload.data {
-        Some(raw) => {
-            serde_json::from_str(raw.get()).map_err(|e| FrameError::Json(e.to_string()))?
-        }
-        None => Value::Null,
-    };
-    Ok(Some(Event::new(
-        payload.uri.into_owned(),
-        payload.event_type,
-        data,
-    )))
+    Ok(Some(Event {
+        uri: payload.uri.into_owned(),
+        event_type: payload.event_type,
+        data: Payload::from_raw(payload.data.map(RawValue::to_owned)),
+        snapshot: false,
+    }))
 }
 
 /// Reads one text frame from the client's websocket. `Ok(None)` for frames that carry no event
@@ -486,7 +630,89 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    fn raw_payload(text: &str) -> Payload {
+        Payload::from_raw(Some(
+            RawValue::from_string(text.to_string()).expect("valid JSON"),
+        ))
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
+            "[a-c\\\\\"é ]{0,4}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+                prop::collection::vec(("[a-c\\\\\"]{0,3}", inner), 0..5)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn arb_path() -> impl Strategy<Value = Vec<(Option<String>, i64)>> {
+        prop::collection::vec((prop::option::of("[a-c\\\\\"]{0,3}"), -3i64..4), 0..4)
+    }
+
+    fn keys(path: &[(Option<String>, i64)]) -> Vec<PathKey<'_>> {
+        path.iter()
+            .map(|(key, index)| match key {
+                Some(key) => PathKey::Key(key),
+                None => PathKey::Index(*index),
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Reading a plain path from the payload's text finds exactly what walking its tree
+        /// finds, for any JSON (escaped keys and strings, whitespace included) and any path,
+        /// present or not.
+        #[test]
+        fn text_lookup_agrees_with_the_tree(value in arb_json(), path in arb_path()) {
+            for text in [value.to_string(), serde_json::to_string_pretty(&value).unwrap()] {
+                let tree: Value = serde_json::from_str(&text).unwrap();
+                let from_text = raw_payload(&text).select(keys(&path));
+                let from_tree = walk_tree(&tree, keys(&path)).cloned();
+                prop_assert_eq!(from_text, from_tree);
+            }
+        }
+    }
+
+    /// A payload read as text stays text until the tree is asked for; the last of repeated keys
+    /// wins in both; a missing payload is `null`.
+    #[test]
+    fn payload_builds_its_tree_only_when_asked() {
+        let text = r#"{"state":"InProgress","a":{"k":1},"a":{"k":2},"list":[1,2,3]}"#;
+        let payload = Payload::from_raw(Some(RawValue::from_string(text.into()).unwrap()));
+        assert_eq!(
+            payload.select([PathKey::Key("state")]),
+            Some(json!("InProgress"))
+        );
+        assert_eq!(
+            payload.select([PathKey::Key("a"), PathKey::Key("k")]),
+            Some(json!(2))
+        );
+        assert_eq!(
+            payload.select([PathKey::Key("list"), PathKey::Index(-1)]),
+            Some(json!(3))
+        );
+        assert!(!payload.has_tree());
+        assert_eq!(payload["a"]["k"], json!(2));
+        assert!(payload.has_tree());
+        assert_eq!(Payload::from_raw(None), Value::Null);
+        assert_eq!(
+            serde_json::to_string(&payload).unwrap(),
+            r#"{"state":"InProgress","a":{"k":2},"list":[1,2,3]}"#
+        );
+        let untouched = Payload::from_raw(Some(RawValue::from_string(text.into()).unwrap()));
+        assert_eq!(serde_json::to_string(&untouched).unwrap(), text);
+    }
 
     /// Event frames give events; the empty post-subscribe frame and other opcodes give nothing.
     #[test]

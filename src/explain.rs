@@ -5,6 +5,8 @@
 //! keeps one, bounded, for `explain --live` and `status`.
 
 use std::collections::{HashMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,9 +73,9 @@ struct RuleRecords {
 pub struct Journal {
     rules: Vec<(String, bool)>,
     records: Vec<RuleRecords>,
-    index: HashMap<String, usize>,
+    index: FxHashMap<String, usize>,
     /// Where each live run's row is: rule index.
-    runs: HashMap<u64, usize>,
+    runs: FxHashMap<u64, usize>,
     limit: Option<usize>,
 }
 
@@ -94,7 +96,7 @@ impl Journal {
             records: list.iter().map(|_| RuleRecords::default()).collect(),
             rules: list,
             index,
-            runs: HashMap::new(),
+            runs: FxHashMap::default(),
             limit,
         }
     }
@@ -136,9 +138,9 @@ impl Journal {
     }
 
     /// Takes one trace into account.
-    pub fn record(&mut self, trace: &Trace) {
+    pub fn record(&mut self, trace: Trace) {
         match trace {
-            Trace::Event { .. } => {}
+            Trace::Event { .. } | Trace::Log { .. } => {}
             Trace::Decision {
                 seq,
                 event,
@@ -147,7 +149,7 @@ impl Journal {
                 rule,
                 verdict,
                 ..
-            } => self.decision(*seq, event, *event_at, caused_by.as_deref(), rule, verdict),
+            } => self.decision(seq, &event, event_at, caused_by.as_deref(), &rule, verdict),
             Trace::Request {
                 run,
                 method,
@@ -155,21 +157,30 @@ impl Journal {
                 result,
                 ..
             } => {
-                let answer = match result {
-                    Ok(status) => status.to_string(),
-                    Err(error) => format!("error: {error}"),
+                let Some(row) = self.run_row(run) else {
+                    return;
                 };
-                let line = format!("{} {path} -> {answer}", method.as_str());
-                if let Some(row) = self.run_row(*run) {
-                    row.requests.push(line);
+                let mut line = String::with_capacity(path.len() + 24);
+                line.push_str(method.as_str());
+                line.push(' ');
+                line.push_str(&path);
+                line.push_str(" -> ");
+                match result {
+                    Ok(status) => {
+                        let _ = write!(line, "{status}");
+                    }
+                    Err(error) => {
+                        line.push_str("error: ");
+                        line.push_str(&error);
+                    }
                 }
+                row.requests.push(line);
             }
-            Trace::Log { .. } => {}
             Trace::RunFinished { run, outcome, .. } => {
-                if let Some(row) = self.run_row(*run) {
-                    row.outcome = Some(outcome.clone());
+                if let Some(row) = self.run_row(run) {
+                    row.outcome = Some(outcome);
                 }
-                self.runs.remove(run);
+                self.runs.remove(&run);
             }
         }
     }
@@ -181,7 +192,7 @@ impl Journal {
         at: Duration,
         caused_by: Option<&str>,
         rule: &str,
-        verdict: &Verdict,
+        verdict: Verdict,
     ) {
         let Some(&index) = self.index.get(rule) else {
             return;
@@ -193,15 +204,15 @@ impl Journal {
             uri: event.uri.clone(),
             snapshot: event.snapshot,
             caused_by: caused_by.map(str::to_string),
-            decision: verdict.clone(),
+            decision: verdict,
             requests: Vec::new(),
             outcome: None,
         };
-        if let Verdict::Fired { run } | Verdict::Queued { run } = verdict {
-            self.runs.insert(*run, index);
+        if let Verdict::Fired { run } | Verdict::Queued { run } = row.decision {
+            self.runs.insert(run, index);
         }
         let records = &mut self.records[index];
-        let list = match verdict {
+        let list = match row.decision {
             Verdict::Stopped { .. } => &mut records.misses,
             _ => &mut records.acts,
         };
@@ -277,7 +288,7 @@ impl SharedJournal {
 impl Observer for SharedJournal {
     fn observe(&self, trace: Trace) {
         if let Ok(mut journal) = self.0.lock() {
-            journal.record(&trace);
+            journal.record(trace);
         }
     }
 }
@@ -289,7 +300,7 @@ impl Observer for Fanout {
     fn observe(&self, trace: Trace) {
         if let Some((last, rest)) = self.0.split_last() {
             for observer in rest {
-                observer.observe(trace.clone());
+                observer.inspect(&trace);
             }
             last.observe(trace);
         }
@@ -306,7 +317,7 @@ pub fn explain(
     let mut journal = Journal::new(&rules, None);
     let result = replay(rules, events, Vec::new())?;
     for trace in &result.traces {
-        journal.record(trace);
+        journal.record(trace.clone());
     }
     Ok(journal.explanations(only))
 }

@@ -15,6 +15,7 @@ use lcu_rules::discovery::{AuthToken, Discovery};
 use lcu_rules::live::LiveOptions;
 use lcu_rules::loader::{Loaded, load, load_with};
 use lcu_rules::logfile::{FileSink, LogFile, Tee};
+use lcu_rules::logfmt::KeyValue;
 use lcu_rules::paths::Paths;
 use lcu_rules::reload::Reloader;
 use lcu_rules::rule::RuleSet;
@@ -482,8 +483,8 @@ fn init_logging(default_level: &str) {
     use std::io::IsTerminal as _;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
+        .event_format(KeyValue)
         .with_writer(lcu_rules::secrets::RedactingStderr)
         .try_init();
 }
@@ -724,22 +725,28 @@ fn init_service_logging(
     let colours = std::io::stderr().is_terminal();
     let layers = if !settings.log_json && !colours {
         tracing_subscriber::fmt::layer()
-            .with_target(false)
+            .event_format(KeyValue)
             .with_ansi(false)
             .with_writer(Tee(file.clone()))
             .boxed()
     } else {
-        let terminal = tracing_subscriber::fmt::layer()
-            .with_target(false)
-            .with_writer(Tee(None));
         let terminal = if settings.log_json {
-            terminal.json().flatten_event(true).boxed()
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_writer(Tee(None))
+                .json()
+                .flatten_event(true)
+                .boxed()
         } else {
-            terminal.with_ansi(true).boxed()
+            tracing_subscriber::fmt::layer()
+                .event_format(KeyValue)
+                .with_ansi(true)
+                .with_writer(Tee(None))
+                .boxed()
         };
         let file_layer = file.clone().map(|file| {
             tracing_subscriber::fmt::layer()
-                .with_target(false)
+                .event_format(KeyValue)
                 .with_ansi(false)
                 .with_writer(FileSink(file))
         });

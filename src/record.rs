@@ -149,7 +149,7 @@ impl Redactor {
                 self.pseudonym(segment, Kind::Id);
             }
         }
-        event.data = self.replace(event.data, None);
+        event.data = self.replace(event.data.into_value(), None).into();
         event.uri = event
             .uri
             .split('/')

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::{Map, Value};
 
-use crate::event::Event;
+use crate::event::{Event, PathKey};
 
 /// Names a template or a path may start with, besides named values.
 pub const BUILTIN_ROOTS: [&str; 5] = ["data", "uri", "eventType", "params", "steps"];
@@ -68,7 +68,7 @@ impl<'a> Scope<'a> {
             "eventType".into(),
             Value::String(self.event.event_type.as_str().into()),
         );
-        object.insert("data".into(), self.event.data.clone());
+        object.insert("data".into(), self.event.data.value().clone());
         if let Some(Cow::Owned(params)) = self.root(&Root::Params) {
             object.insert("params".into(), params);
         }
@@ -260,6 +260,22 @@ impl CompiledPath {
 
     /// The nodes the path selects (possibly none).
     pub fn select<'a>(&self, scope: &Scope<'a>) -> Vec<Cow<'a, Value>> {
+        if let (Root::Data, Rest::Simple(steps)) = (&self.root, &self.rest)
+            && !scope.event.data.has_tree()
+        {
+            // Read from the payload's text: no tree is built for a field or two.
+            let path = steps.iter().map(|step| match step {
+                Step::Key(key) => PathKey::Key(key),
+                Step::Index(index) => PathKey::Index(*index),
+            });
+            return scope
+                .event
+                .data
+                .select(path)
+                .map(Cow::Owned)
+                .into_iter()
+                .collect();
+        }
         let Some(root) = scope.root(&self.root) else {
             return Vec::new();
         };

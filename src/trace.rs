@@ -193,6 +193,12 @@ pub enum Trace {
 pub trait Observer: Send + Sync + 'static {
     /// Takes one trace.
     fn observe(&self, trace: Trace);
+
+    /// Looks at a trace that others receive too. Observers that only read a trace implement
+    /// this, so that a [`Fanout`](crate::explain::Fanout) need not copy it for them.
+    fn inspect(&self, trace: &Trace) {
+        self.observe(trace.clone());
+    }
 }
 
 /// An observer that drops everything.
@@ -207,6 +213,10 @@ pub struct LogObserver;
 
 impl Observer for LogObserver {
     fn observe(&self, trace: Trace) {
+        self.inspect(&trace);
+    }
+
+    fn inspect(&self, trace: &Trace) {
         match trace {
             Trace::Event { .. } => {}
             Trace::Decision { rule, verdict, .. } => match verdict {
@@ -249,15 +259,26 @@ impl Observer for LogObserver {
                 // Display (`%`) rather than Debug: Debug escapes strings character by character.
                 let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
                 let method = method.as_str();
+                // Plain `&str` fields: the line format writes them without `fmt`.
+                let (rule, path) = (&**rule, path.as_str());
                 match (result, attempt) {
                     (Ok(status), 0) => {
-                        tracing::info!(rule = %rule, run, method, path = %path, status, elapsed_ms, "request")
+                        tracing::info!(rule, run, method, path, status, elapsed_ms, "request")
                     }
                     (Ok(status), _) => {
-                        tracing::info!(rule = %rule, run, method, path = %path, status, elapsed_ms, attempt, "request retried")
+                        tracing::info!(
+                            rule,
+                            run,
+                            method,
+                            path,
+                            status,
+                            elapsed_ms,
+                            attempt,
+                            "request retried"
+                        )
                     }
                     (Err(error), _) => {
-                        tracing::warn!(rule = %rule, run, method, path = %path, %error, elapsed_ms, attempt, "request failed")
+                        tracing::warn!(rule, run, method, path, %error, elapsed_ms, attempt, "request failed")
                     }
                 }
             }

@@ -391,8 +391,11 @@ impl SimClient {
     /// Publishes an event exactly as given, without touching the served state (a replayed
     /// capture, unrelated traffic).
     pub fn publish_raw(&self, event: &Event) -> Arc<Published> {
-        self.inner
-            .publish(event.uri.clone(), event.event_type, event.data.clone())
+        self.inner.publish(
+            event.uri.clone(),
+            event.event_type,
+            event.data.value().clone(),
+        )
     }
 
     /// Replays recorded events as this client's event stream, keeping their timing divided by
@@ -405,7 +408,7 @@ impl SimClient {
             self.publish(
                 &timed.event.uri,
                 timed.event.event_type,
-                timed.event.data.clone(),
+                timed.event.data.value().clone(),
             );
         }
     }

@@ -1,0 +1,275 @@
+//! The text format of log lines: `<time> <LEVEL> <message> key=value ...`, one line per event.
+//! It is `tracing_subscriber`'s default layout, written without most of the formatting machinery,
+//! because a line per request sits on the path of every accept: the timestamp's date and time
+//! are formatted once a second, numbers and plain words are written directly, and only other
+//! values go through `Debug`. Words with spaces, quotes or `=` are quoted so a line always splits
+//! back into its fields.
+
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The line format (see the module documentation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyValue;
+
+impl<S, N> FormatEvent<S, N> for KeyValue
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let ansi = writer.has_ansi_escapes();
+        write_timestamp(&mut writer, std::time::SystemTime::now())?;
+        writer.write_char(' ')?;
+        write_level(&mut writer, *event.metadata().level(), ansi)?;
+        let mut fields = Fields {
+            out: &mut writer,
+            first: true,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        writer.write_char('\n')
+    }
+}
+
+fn write_level(out: &mut Writer<'_>, level: Level, ansi: bool) -> fmt::Result {
+    let (text, colour) = match level {
+        Level::ERROR => ("ERROR", "31"),
+        Level::WARN => (" WARN", "33"),
+        Level::INFO => (" INFO", "32"),
+        Level::DEBUG => ("DEBUG", "34"),
+        Level::TRACE => ("TRACE", "35"),
+    };
+    if ansi {
+        write!(out, "\x1b[{colour}m{text}\x1b[0m")
+    } else {
+        out.write_str(text)
+    }
+}
+
+/// Writes the fields as they are visited: the message bare, the others as `key=value`.
+struct Fields<'a, 'w> {
+    out: &'a mut Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Fields<'_, '_> {
+    fn start(&mut self, field: &Field) -> fmt::Result {
+        self.out.write_char(' ')?;
+        if field.name() != "message" {
+            self.out.write_str(field.name())?;
+            self.out.write_char('=')?;
+        }
+        self.first = false;
+        Ok(())
+    }
+
+    fn put(&mut self, field: &Field, write: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+        if self.result.is_ok() {
+            self.result = self.start(field).and_then(|()| write(self.out));
+        }
+    }
+}
+
+impl Visit for Fields<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let bare = field.name() == "message" || is_plain_word(value);
+        self.put(field, |out| {
+            if bare {
+                out.write_str(value)
+            } else {
+                write!(out, "{value:?}")
+            }
+        });
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, |out| write_u64(out, value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, |out| {
+            if value < 0 {
+                out.write_char('-')?;
+            }
+            write_u64(out, value.unsigned_abs())
+        });
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, |out| {
+            out.write_str(if value { "true" } else { "false" })
+        });
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, |out| write!(out, "{value:?}"));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, |out| write!(out, "{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, |out| write!(out, "{value:?}"));
+    }
+}
+
+/// A value that needs no quotes: non-empty, and no spaces, quotes, `=` or control characters.
+fn is_plain_word(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b > b' ' && b != b'"' && b != b'=' && b != 0x7f)
+}
+
+fn write_u64(out: &mut Writer<'_>, mut value: u64) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.write_str(std::str::from_utf8(&digits[start..]).unwrap_or("0"))
+}
+
+thread_local! {
+    /// The second last formatted, and its `YYYY-MM-DDTHH:MM:SS` text.
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.uuuuuuZ` (UTC), as `tracing_subscriber` writes it.
+fn write_timestamp(out: &mut impl fmt::Write, now: std::time::SystemTime) -> fmt::Result {
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = since.as_secs();
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != seconds {
+            cached.1.clear();
+            let _ = write_date_time(&mut cached.1, seconds);
+            cached.0 = seconds;
+        }
+        out.write_str(&cached.1)
+    })?;
+    let micros = since.subsec_micros();
+    write!(out, ".{micros:06}Z")
+}
+
+fn write_date_time(out: &mut String, seconds: u64) -> fmt::Result {
+    let days = (seconds / 86_400) as i64;
+    let rest = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// Dates around leap days and the epoch come out as the calendar has them.
+    #[test]
+    fn timestamps() {
+        let text = |secs: u64, micros: u32| {
+            let mut out = String::new();
+            write_timestamp(&mut out, UNIX_EPOCH + Duration::new(secs, micros * 1000)).unwrap();
+            out
+        };
+        assert_eq!(text(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(text(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
+        assert_eq!(text(1_764_570_011, 123_456), "2025-12-01T06:20:11.123456Z");
+        assert_eq!(text(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = CapturedWriter;
+        fn make_writer(&'a self) -> CapturedWriter {
+            CapturedWriter(self.0.clone())
+        }
+    }
+
+    struct CapturedWriter(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for CapturedWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A request line: message first, plain words bare, numbers as digits, other text quoted.
+    #[test]
+    fn key_value_lines() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .event_format(KeyValue)
+            .with_writer(captured.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let rule: Arc<str> = Arc::from("accept-ready-check");
+            tracing::info!(rule = %rule, run = 7u64, method = "POST", path = "/a b", status = 204u64, elapsed_ms = 0.5, ok = true, delta = -3i64, "request");
+            tracing::warn!(error = "", "odd");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].ends_with(
+            "Z  INFO request rule=accept-ready-check run=7 method=POST path=\"/a b\" status=204 elapsed_ms=0.5 ok=true delta=-3"
+        ), "{}", lines[0]);
+        assert!(lines[1].ends_with("Z  WARN odd error=\"\""), "{}", lines[1]);
+        assert_eq!(lines[0].as_bytes()[10], b'T');
+    }
+}

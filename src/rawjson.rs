@@ -1,0 +1,165 @@
+//! Reading one value out of JSON text without building a tree: a scan that skips every other
+//! member. Conditions mostly read a field or two of a payload, and a full tree of it costs several
+//! times the scan. The text must be valid JSON (it is: it was validated when the frame was read),
+//! so the scanner only has to find boundaries, never to reject anything; a property test checks
+//! it against the tree for arbitrary JSON.
+
+/// The text of member `key` of the object `text`, if `text` is an object that has it (the last
+/// one, when a key repeats, as a tree keeps).
+pub fn member<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let bytes = text.as_bytes();
+    let mut at = skip_ws(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    at = skip_ws(bytes, at + 1);
+    let mut found = None;
+    while bytes.get(at) == Some(&b'"') {
+        let (end, escaped) = string_end(bytes, at);
+        if end < at + 2 || end >= bytes.len() {
+            // Not reachable for valid JSON: an unterminated name.
+            return found;
+        }
+        let name = &text[at + 1..end - 1];
+        let matches = if escaped {
+            serde_json::from_str::<String>(&text[at..end]).is_ok_and(|name| name == key)
+        } else {
+            name == key
+        };
+        at = skip_ws(bytes, end);
+        // The `:` between the name and its value.
+        at = skip_ws(bytes, at + 1);
+        let value_end = value_end(bytes, at);
+        if matches {
+            found = Some(&text[at..value_end]);
+        }
+        at = skip_ws(bytes, value_end);
+        if bytes.get(at) == Some(&b',') {
+            at = skip_ws(bytes, at + 1);
+        }
+    }
+    found
+}
+
+/// The text of element `index` of the list `text` (negative: from the end), if `text` is a list
+/// that long.
+pub fn element(text: &str, index: i64) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut at = skip_ws(bytes, 0);
+    if bytes.get(at) != Some(&b'[') {
+        return None;
+    }
+    at = skip_ws(bytes, at + 1);
+    let mut elements: Vec<&str> = Vec::new();
+    let mut position = 0i64;
+    while at < bytes.len() && bytes[at] != b']' {
+        let end = value_end(bytes, at);
+        if position == index {
+            return Some(&text[at..end]);
+        }
+        if index < 0 {
+            elements.push(&text[at..end]);
+        }
+        position += 1;
+        at = skip_ws(bytes, end);
+        if bytes.get(at) == Some(&b',') {
+            at = skip_ws(bytes, at + 1);
+        }
+    }
+    if index < 0 {
+        let from_end = elements.len().checked_sub(index.unsigned_abs() as usize)?;
+        return elements.get(from_end).copied();
+    }
+    None
+}
+
+fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\n' | b'\r') {
+        at += 1;
+    }
+    at
+}
+
+/// Where the string starting at `at` (its opening quote) ends (after its closing quote), and
+/// whether it has escapes.
+fn string_end(bytes: &[u8], at: usize) -> (usize, bool) {
+    let mut at = at + 1;
+    let mut escaped = false;
+    while at < bytes.len() {
+        let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[at..]) else {
+            break;
+        };
+        at += offset;
+        if bytes[at] == b'\\' {
+            escaped = true;
+            at += 2;
+        } else {
+            return (at + 1, escaped);
+        }
+    }
+    (bytes.len(), escaped)
+}
+
+/// Where the value starting at `at` ends.
+fn value_end(bytes: &[u8], at: usize) -> usize {
+    match bytes.get(at) {
+        Some(b'"') => string_end(bytes, at).0,
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut at = at;
+            while at < bytes.len() {
+                match bytes[at] {
+                    b'"' => {
+                        at = string_end(bytes, at).0;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return at + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+            bytes.len()
+        }
+        _ => {
+            let mut at = at;
+            while at < bytes.len()
+                && !matches!(bytes[at], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
+                at += 1;
+            }
+            at
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Members and elements are found around whitespace, nesting, escapes and repeats.
+    #[test]
+    fn finds_members_and_elements() {
+        let text =
+            r#" { "a" : [1, {"x":"]}"}, "q\"b"] , "s\u0074ate":"In\"Progress" , "a":{"k":[2]} } "#;
+        assert_eq!(member(text, "a"), Some(r#"{"k":[2]}"#));
+        assert_eq!(member(text, "state"), Some(r#""In\"Progress""#));
+        assert_eq!(member(text, "nope"), None);
+        assert_eq!(member("[1]", "a"), None);
+        assert_eq!(member("{}", "a"), None);
+        let list = r#"[ 1 , "two" , {"3":[]} ]"#;
+        assert_eq!(element(list, 0), Some("1"));
+        assert_eq!(element(list, 2), Some(r#"{"3":[]}"#));
+        assert_eq!(element(list, -1), Some(r#"{"3":[]}"#));
+        assert_eq!(element(list, -3), Some("1"));
+        assert_eq!(element(list, 3), None);
+        assert_eq!(element(list, -4), None);
+        assert_eq!(element("[]", 0), None);
+        assert_eq!(element("{}", 0), None);
+    }
+}
