@@ -1,6 +1,7 @@
 //! Start at login, for the current user only and without administrator rights: a per-user Run
 //! key on Windows, a LaunchAgent on macOS, an XDG autostart `.desktop` entry on Linux. The login
-//! start runs `lcu-rules run --tray`.
+//! start runs `lcu-rules run --tray`; on Windows through `lcu-rules-tray.exe`, which starts it
+//! without a console window.
 
 use auto_launch::{AutoLaunch, AutoLaunchBuilder, LinuxLaunchMode, MacOSLaunchMode};
 
@@ -14,6 +15,18 @@ pub struct AutostartError(String);
 
 fn launcher() -> Result<AutoLaunch, AutostartError> {
     let exe = std::env::current_exe().map_err(|e| AutostartError(e.to_string()))?;
+    let (exe, args): (_, &[&str]) = if cfg!(windows) {
+        let tray = exe.with_file_name("lcu-rules-tray.exe");
+        if !tray.exists() {
+            return Err(AutostartError(format!(
+                "{} is missing: it starts lcu-rules at login without a console window",
+                tray.display()
+            )));
+        }
+        (tray, &[])
+    } else {
+        (exe, &["run", "--tray"])
+    };
     let exe = exe
         .to_str()
         .ok_or_else(|| AutostartError("the program's path is not valid UTF-8".into()))?
@@ -21,7 +34,7 @@ fn launcher() -> Result<AutoLaunch, AutostartError> {
     AutoLaunchBuilder::new()
         .set_app_name(APP_NAME)
         .set_app_path(&exe)
-        .set_args(&["run", "--tray"])
+        .set_args(args)
         .set_linux_launch_mode(LinuxLaunchMode::XdgAutostart)
         .set_macos_launch_mode(MacOSLaunchMode::LaunchAgent)
         .set_windows_enable_mode(auto_launch::WindowsEnableMode::CurrentUser)

@@ -4,6 +4,7 @@
 //! working rules, start at login, and the tray icon on a private D-Bus session.
 
 use std::path::Path;
+#[cfg(target_os = "linux")]
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -347,12 +348,14 @@ fn autostart_writes_and_removes_the_login_entry() {
     );
 }
 
+#[cfg(target_os = "linux")]
 /// A private D-Bus session bus for the tray test; killed when dropped.
 struct SessionBus {
     daemon: Child,
     address: String,
 }
 
+#[cfg(target_os = "linux")]
 impl SessionBus {
     fn start() -> Option<SessionBus> {
         let mut daemon = std::process::Command::new("dbus-daemon")
@@ -381,6 +384,7 @@ impl SessionBus {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for SessionBus {
     fn drop(&mut self) {
         let _ = self.daemon.kill();
@@ -510,6 +514,7 @@ async fn tray_registers_and_its_menu_drives_the_service() {
     assert!(text.contains("stopped"), "{text}");
 }
 
+#[cfg(target_os = "linux")]
 /// Reads a property of the status item until it contains `expected`; returns it.
 fn wait_for(bus: &SessionBus, item: &str, property: &str, expected: &str) -> String {
     let deadline = std::time::Instant::now() + WAIT;
@@ -535,6 +540,7 @@ fn wait_for(bus: &SessionBus, item: &str, property: &str, expected: &str) -> Str
     }
 }
 
+#[cfg(target_os = "linux")]
 /// Clicks the menu item labelled `label`, as the desktop's tray does: a dbusmenu `Event`.
 fn click(bus: &SessionBus, item: &str, layout: &str, label: &str) {
     let pattern = regex::Regex::new(&format!(

@@ -22,6 +22,7 @@ impl Dir {
         path
     }
 
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -66,6 +67,7 @@ impl Home {
         }
     }
 
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -130,6 +132,7 @@ impl Running {
     }
 
     /// Waits for the process to end on its own.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn wait(mut self) -> std::process::ExitStatus {
         self.0.wait().expect("wait")
     }
