@@ -24,8 +24,10 @@ use crate::sim::state::{CHAMP_SELECT_SESSION, GAMEFLOW_PHASE, READY_CHECK, ready
 use crate::tls::Trust;
 use crate::trace::{Observer, RunOutcome, Trace, Verdict};
 
-/// The example rules, used when no `rules/` folder is at hand.
-pub const EXAMPLES: [(&str, &str); 5] = [
+/// The example rule files and the capture their tests replay, by path inside a rules folder:
+/// what `demo` uses when no `rules/` folder is at hand and what a first `run` copies into the
+/// user's rules folder.
+pub const EXAMPLES: [(&str, &str); 6] = [
     (
         "accept-ready-check.yaml",
         include_str!("../rules/accept-ready-check.yaml"),
@@ -40,10 +42,23 @@ pub const EXAMPLES: [(&str, &str); 5] = [
         "respect-manual-decline.yaml",
         include_str!("../rules/respect-manual-decline.yaml"),
     ),
+    ("fixtures/champ-select-rez-20251208.jsonl", CHAMP_SELECT),
 ];
 
 /// The real champion-select capture the demo replays.
 const CHAMP_SELECT: &str = include_str!("../rules/fixtures/champ-select-rez-20251208.jsonl");
+
+/// Writes the [`EXAMPLES`] into `dir`.
+pub fn write_examples(dir: &std::path::Path) -> std::io::Result<()> {
+    for (name, text) in EXAMPLES {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
 
 /// Why the demo could not run or did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -188,16 +203,7 @@ fn demo_rules(paths: &[PathBuf], scratch: &std::path::Path) -> Result<Loaded, De
         vec![PathBuf::from("rules")]
     } else {
         let dir = scratch.join("rules");
-        std::fs::create_dir_all(dir.join("fixtures"))
-            .map_err(|e| DemoError::Setup(e.to_string()))?;
-        for (name, text) in EXAMPLES {
-            std::fs::write(dir.join(name), text).map_err(|e| DemoError::Setup(e.to_string()))?;
-        }
-        std::fs::write(
-            dir.join("fixtures/champ-select-rez-20251208.jsonl"),
-            CHAMP_SELECT,
-        )
-        .map_err(|e| DemoError::Setup(e.to_string()))?;
+        write_examples(&dir).map_err(|e| DemoError::Setup(e.to_string()))?;
         vec![dir]
     };
     let loaded = load(&paths);

@@ -654,12 +654,12 @@ fn prepare_first_run(
         done.push(format!("wrote the config file {}", config_file.display()));
     }
     if default_rules && !paths.rules_dir.exists() {
-        std::fs::create_dir_all(&paths.rules_dir)
-            .with_context(|| format!("cannot create {}", paths.rules_dir.display()))?;
-        for (name, text) in lcu_rules::demo::EXAMPLES {
-            std::fs::write(paths.rules_dir.join(name), text)
-                .with_context(|| format!("cannot write {name}"))?;
-        }
+        lcu_rules::demo::write_examples(&paths.rules_dir).with_context(|| {
+            format!(
+                "cannot copy the example rules to {}",
+                paths.rules_dir.display()
+            )
+        })?;
         done.push(format!(
             "copied the example rules to {}",
             paths.rules_dir.display()

@@ -568,3 +568,59 @@ fn click(bus: &SessionBus, item: &str, layout: &str, label: &str) {
         "0",
     ]);
 }
+
+/// A first `run` with no rules given writes the starter config, copies the examples (with the
+/// capture their tests replay) into the user's rules folder, starts from them and accepts a ready
+/// check; the copied folder checks clean and the champion-select rule in it stays disabled.
+/// Regression: the capture was not copied, so a new user's first `run` refused to start.
+#[tokio::test]
+async fn a_first_run_starts_from_the_copied_examples() {
+    let home = Home::new();
+    let sim_dir = Dir::new();
+    let sim = SimClient::start(sim_dir.path()).await.unwrap();
+    let log = sim_dir.path().join("run.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let child = home
+        .command()
+        .arg("run")
+        .arg("--lockfile")
+        .arg(sim.lockfile())
+        .arg("--ca")
+        .arg(sim.ca_file())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .map(Running)
+        .unwrap();
+    let control = home.control_dir();
+    let status = wait_until_connected(&control).await;
+    let loaded: Vec<&str> = status["engine"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["enabled"] == true)
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(loaded.contains(&"accept-ready-check"), "{loaded:?}");
+    assert!(!loaded.contains(&"pick-champion-by-priority"), "{loaded:?}");
+    pop_ready_check(&sim);
+    sim.wait_for_request("POST", ACCEPT, 0, WAIT)
+        .await
+        .expect("the copied accept rule accepted");
+    assert!(stop(child).success());
+
+    let paths = home.paths();
+    let rules = paths["rules_dir"].as_str().unwrap();
+    assert!(Path::new(rules).join("fixtures").is_dir());
+    let check = home.lcu_rules(&["check", "--deny-warnings", rules]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    let tests = home.lcu_rules(&["test", rules]);
+    assert_eq!(tests.code, 0, "{}{}", tests.stdout, tests.stderr);
+    assert!(
+        std::fs::read_to_string(paths["config_file"].as_str().unwrap())
+            .unwrap()
+            .contains("log_level: info")
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("first run: wrote the config file"), "{text}");
+}
