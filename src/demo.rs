@@ -46,7 +46,7 @@ pub const EXAMPLES: [(&str, &str); 6] = [
 ];
 
 /// The real champion-select capture the demo replays.
-const CHAMP_SELECT: &str = include_str!("../rules/fixtures/champ-select-rez-20251208.jsonl");
+pub const CHAMP_SELECT: &str = include_str!("../rules/fixtures/champ-select-rez-20251208.jsonl");
 
 /// Writes the [`EXAMPLES`] into `dir`.
 pub fn write_examples(dir: &std::path::Path) -> std::io::Result<()> {

@@ -169,6 +169,20 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
+    /// Start the simulated League client on its own and play one session after another on it,
+    /// so that `run`, the tray icon, `status` and `explain --live` can be tried without League
+    /// (Ctrl-C to stop). It prints the `run` command that connects to it.
+    Sim {
+        /// Where to put its lockfile and CA certificate (default: a temporary folder).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Scale the pauses between the session's steps (0.5 = twice as fast).
+        #[arg(long, default_value_t = 1.0)]
+        pace: f64,
+        /// Stop after this many sessions.
+        #[arg(long, value_name = "N")]
+        sessions: Option<u32>,
+    },
     /// Run the rules against a built-in simulated client through the real network path and print
     /// the timeline of a scripted session (lobby, queue, ready check, champion select, game).
     Demo {
@@ -442,6 +456,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             outcome
         }
+        Command::Sim {
+            dir,
+            pace,
+            sessions,
+        } => {
+            init_logging("warn");
+            runtime()?.block_on(run_sim(dir, pace.max(0.0), sessions))
+        }
         Command::Demo { rules, pace } => {
             init_logging("warn");
             let out: Box<dyn std::io::Write + Send> = Box::new(std::io::stdout());
@@ -460,6 +482,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// `lcu-rules sim`: the simulated client and its session loop, until Ctrl-C.
+async fn run_sim(
+    dir: Option<PathBuf>,
+    pace: f64,
+    sessions: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    let temporary = dir.is_none();
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("lcu-rules-sim-{}", std::process::id()))
+    });
+    let sim = lcu_rules::sim::SimClient::start(&dir)
+        .await
+        .with_context(|| format!("cannot start the simulated client in {}", dir.display()))?;
+    println!(
+        "simulated League client on 127.0.0.1:{}\nconnect to it with:\n  lcu-rules run --lockfile {} --ca {}\n",
+        sim.port(),
+        sim.lockfile().display(),
+        sim.ca_file().display()
+    );
+    let recorded = lcu_rules::event::parse_recording(lcu_rules::demo::CHAMP_SELECT)
+        .map_err(|(line, error)| anyhow::anyhow!("capture line {line}: {error}"))?;
+    let champ_select = lcu_rules::testing::timed(recorded, std::time::Duration::ZERO);
+    let stop = CancellationToken::new();
+    let stopper = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stopper.cancel();
+    });
+    let mut out = std::io::stdout();
+    lcu_rules::sim::script::play_sessions(&sim, &champ_select, pace, sessions, &mut out, &stop)
+        .await;
+    sim.stop();
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The service's runtime: one thread. Measured with `cargo bench --bench e2e`, two workers cut

@@ -257,7 +257,8 @@ impl Observer for LogObserver {
                 ..
             } => {
                 // Display (`%`) rather than Debug: Debug escapes strings character by character.
-                let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+                // Hundredths of a millisecond: finer is noise.
+                let elapsed_ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0;
                 let method = method.as_str();
                 // Plain `&str` fields: the line format writes them without `fmt`.
                 let (rule, path) = (&**rule, path.as_str());

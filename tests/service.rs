@@ -624,3 +624,58 @@ async fn a_first_run_starts_from_the_copied_examples() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("first run: wrote the config file"), "{text}");
 }
+
+/// `lcu-rules sim` on its own, with `run` pointed at it by the command it prints: the session it
+/// plays gets its ready check accepted and play-again asked for, and it says so.
+#[tokio::test]
+async fn the_standalone_simulator_plays_a_session_for_run() {
+    let home = Home::new();
+    let dir = Dir::new();
+    let sim_dir = dir.path().join("sim");
+    let sim_log = dir.path().join("sim.log");
+    let sim = home
+        .command()
+        .args(["sim", "--pace", "0.05", "--sessions", "1", "--dir"])
+        .arg(&sim_dir)
+        .stdout(std::fs::File::create(&sim_log).unwrap())
+        .spawn()
+        .map(Running)
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let printed = loop {
+        let text = std::fs::read_to_string(&sim_log).unwrap_or_default();
+        if text.contains("--ca ") {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "sim printed: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let command = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lcu-rules "))
+        .expect("the run command");
+    let run_log = dir.path().join("run.log");
+    let file = std::fs::File::create(&run_log).unwrap();
+    let run = home
+        .command()
+        .args(command.split_whitespace())
+        .args(["--rules"])
+        .arg(rules_dir())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .map(Running)
+        .unwrap();
+    let exit = tokio::task::spawn_blocking(move || sim.wait())
+        .await
+        .unwrap();
+    assert!(exit.success());
+    assert!(stop(run).success());
+    let text = std::fs::read_to_string(&sim_log).unwrap();
+    assert!(
+        text.contains("ready check answered: POST /lol-matchmaking/v1/ready-check/accept"),
+        "{text}\n{}",
+        std::fs::read_to_string(&run_log).unwrap()
+    );
+    assert!(text.contains("play-again was asked for"), "{text}");
+}

@@ -5,6 +5,7 @@
 //! a new port and token, answer with errors, answer slowly, stop listening). `demo` and the
 //! integration tests use it; it is part of the product, not a mock.
 
+pub mod script;
 mod server;
 pub mod state;
 
