@@ -101,6 +101,17 @@ impl Event {
 pub struct Payload {
     raw: Option<Box<RawValue>>,
     tree: OnceLock<Value>,
+    /// Where the top-level members are in `raw` (found once: rules usually read several).
+    members: OnceLock<Box<[Member]>>,
+}
+
+/// A top-level member of a payload's text: byte ranges of its name (between the quotes) and of
+/// its value.
+#[derive(Debug, Clone)]
+struct Member {
+    name: std::ops::Range<usize>,
+    escaped: bool,
+    value: std::ops::Range<usize>,
 }
 
 /// One step of a plain path into a payload.
@@ -119,6 +130,7 @@ impl Payload {
         Payload {
             raw,
             tree: OnceLock::new(),
+            members: OnceLock::new(),
         }
     }
 
@@ -153,8 +165,14 @@ impl Payload {
             (_, Some(tree)) => walk_tree(tree, path).cloned(),
             (None, None) => walk_tree(&Value::Null, path).cloned(),
             (Some(raw), None) => {
-                let mut at = raw.get();
-                for step in path {
+                let text = raw.get();
+                let mut steps = path.into_iter();
+                let mut at = match steps.next() {
+                    None => text,
+                    Some(PathKey::Key(key)) => self.top_member(text, key)?,
+                    Some(PathKey::Index(index)) => crate::rawjson::element(text, index)?,
+                };
+                for step in steps {
                     at = match step {
                         PathKey::Key(key) => crate::rawjson::member(at, key)?,
                         PathKey::Index(index) => crate::rawjson::element(at, index)?,
@@ -163,6 +181,36 @@ impl Payload {
                 serde_json::from_str(at).ok()
             }
         }
+    }
+}
+
+impl Payload {
+    /// The text of top-level member `key` (the last, if it repeats), through the member index.
+    fn top_member<'t>(&self, text: &'t str, key: &str) -> Option<&'t str> {
+        let members = self.members.get_or_init(|| {
+            let base = text.as_ptr() as usize;
+            crate::rawjson::members(text)
+                .map(|(name, value)| {
+                    let name_at = name.raw.as_ptr() as usize - base;
+                    let value_at = value.as_ptr() as usize - base;
+                    Member {
+                        name: name_at..name_at + name.raw.len(),
+                        escaped: name.escaped,
+                        value: value_at..value_at + value.len(),
+                    }
+                })
+                .collect()
+        });
+        members
+            .iter()
+            .rfind(|member| {
+                crate::rawjson::Name {
+                    raw: &text[member.name.clone()],
+                    escaped: member.escaped,
+                }
+                .is(key)
+            })
+            .map(|member| &text[member.value.clone()])
     }
 }
 
@@ -204,6 +252,7 @@ impl From<Value> for Payload {
         Payload {
             raw: None,
             tree: OnceLock::from(value),
+            members: OnceLock::new(),
         }
     }
 }

@@ -7,38 +7,82 @@
 /// The text of member `key` of the object `text`, if `text` is an object that has it (the last
 /// one, when a key repeats, as a tree keeps).
 pub fn member<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    members(text)
+        .filter(|(name, _)| name.is(key))
+        .last()
+        .map(|(_, value)| value)
+}
+
+/// A member's name as written: its text between the quotes, and whether it has escapes.
+#[derive(Debug, Clone, Copy)]
+pub struct Name<'a> {
+    /// The text between the quotes.
+    pub raw: &'a str,
+    /// Whether `raw` has escapes (and must be decoded to be compared).
+    pub escaped: bool,
+}
+
+impl Name<'_> {
+    /// Whether this is the name `key`.
+    pub fn is(&self, key: &str) -> bool {
+        if self.escaped {
+            serde_json::from_str::<String>(&format!("\"{}\"", self.raw)).is_ok_and(|n| n == key)
+        } else {
+            self.raw == key
+        }
+    }
+}
+
+/// The members of the object `text` in order, as (name, value text); nothing if `text` is not an
+/// object.
+pub fn members(text: &str) -> Members<'_> {
     let bytes = text.as_bytes();
     let mut at = skip_ws(bytes, 0);
-    if bytes.get(at) != Some(&b'{') {
-        return None;
+    let inside = bytes.get(at) == Some(&b'{');
+    if inside {
+        at = skip_ws(bytes, at + 1);
     }
-    at = skip_ws(bytes, at + 1);
-    let mut found = None;
-    while bytes.get(at) == Some(&b'"') {
+    Members {
+        text,
+        at: if inside { at } else { bytes.len() },
+    }
+}
+
+/// See [`members`].
+pub struct Members<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (Name<'a>, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (text, bytes) = (self.text, self.text.as_bytes());
+        let at = self.at;
+        if bytes.get(at) != Some(&b'"') {
+            return None;
+        }
         let (end, escaped) = string_end(bytes, at);
         if end < at + 2 || end >= bytes.len() {
             // Not reachable for valid JSON: an unterminated name.
-            return found;
+            self.at = bytes.len();
+            return None;
         }
-        let name = &text[at + 1..end - 1];
-        let matches = if escaped {
-            serde_json::from_str::<String>(&text[at..end]).is_ok_and(|name| name == key)
-        } else {
-            name == key
+        let name = Name {
+            raw: &text[at + 1..end - 1],
+            escaped,
         };
-        at = skip_ws(bytes, end);
         // The `:` between the name and its value.
-        at = skip_ws(bytes, at + 1);
-        let value_end = value_end(bytes, at);
-        if matches {
-            found = Some(&text[at..value_end]);
+        let start = skip_ws(bytes, skip_ws(bytes, end) + 1).min(bytes.len());
+        let value_end = value_end(bytes, start).min(bytes.len());
+        let mut next = skip_ws(bytes, value_end);
+        if bytes.get(next) == Some(&b',') {
+            next = skip_ws(bytes, next + 1);
         }
-        at = skip_ws(bytes, value_end);
-        if bytes.get(at) == Some(&b',') {
-            at = skip_ws(bytes, at + 1);
-        }
+        self.at = next;
+        Some((name, &text[start..value_end]))
     }
-    found
 }
 
 /// The text of element `index` of the list `text` (negative: from the end), if `text` is a list
@@ -161,5 +205,31 @@ mod tests {
         assert_eq!(element(list, -4), None);
         assert_eq!(element("[]", 0), None);
         assert_eq!(element("{}", 0), None);
+    }
+
+    /// Text that is not valid JSON (which the scanner is never given) still never panics.
+    #[test]
+    fn broken_text_never_panics() {
+        for text in [
+            "{",
+            "{\"",
+            "{\"a\"",
+            "{\"a\":",
+            "{\"a\":\"",
+            "{\"a\\",
+            "[",
+            "[1,",
+            "[\"",
+            "{\"a\":[1,{",
+            "\"",
+            "}",
+            "]",
+            "",
+            " ",
+        ] {
+            let _ = member(text, "a");
+            let _ = element(text, 0);
+            let _ = element(text, -1);
+        }
     }
 }
