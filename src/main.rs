@@ -450,7 +450,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 paths,
                 log_file: log_file.clone(),
             };
-            let outcome = service_runtime()?.block_on(run_service(setup));
+            let outcome = if setup.settings.tray && lcu_rules::tray::ICON_ON_MAIN_THREAD {
+                run_with_icon_on_main_thread(setup)
+            } else {
+                service_runtime()?.block_on(run_service(setup, None))
+            };
             if let Some(file) = log_file {
                 file.flush();
             }
@@ -482,6 +486,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// `run --tray` where the icon must live on the main thread (macOS): the service runs on a
+/// thread of its own and the main thread runs the icon's loop until the service closes it.
+fn run_with_icon_on_main_thread(setup: ServiceSetup) -> anyhow::Result<ExitCode> {
+    let (feed, icon) = lcu_rules::tray::channels();
+    let service = std::thread::Builder::new()
+        .name("lcu-rules-service".into())
+        .spawn(move || service_runtime()?.block_on(run_service(setup, Some(feed))))
+        .context("cannot start the service's thread")?;
+    icon.run();
+    service
+        .join()
+        .map_err(|_| anyhow::anyhow!("the service's thread panicked"))?
 }
 
 /// `lcu-rules sim`: the simulated client and its session loop, until Ctrl-C.
@@ -559,7 +577,12 @@ struct ServiceSetup {
     log_file: Option<Arc<LogFile>>,
 }
 
-async fn run_service(setup: ServiceSetup) -> anyhow::Result<ExitCode> {
+/// Runs the service until Ctrl-C, SIGTERM or Quit. `tray_feed` is the service's half of a tray
+/// whose icon loop runs on the main thread (macOS); otherwise `--tray` starts one of its own.
+async fn run_service(
+    setup: ServiceSetup,
+    tray_feed: Option<lcu_rules::tray::TrayFeed>,
+) -> anyhow::Result<ExitCode> {
     lcu_rules::tls::install_crypto_provider();
     if let Some(file) = &setup.log_file {
         tokio::spawn(file.clone().flush_in_background());
@@ -621,16 +644,29 @@ async fn run_service(setup: ServiceSetup) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let tray = if setup.settings.tray {
-        lcu_rules::tray::start(
-            service.handle(),
-            reloader.clone(),
-            setup.paths.clone(),
-            setup.rules.clone(),
-            shutdown.clone(),
-        )
-    } else {
-        None
+    let tray = match (setup.settings.tray, tray_feed) {
+        (true, Some(feed)) => {
+            lcu_rules::tray::attach(
+                feed,
+                service.handle(),
+                reloader.clone(),
+                setup.paths.clone(),
+                setup.rules.clone(),
+                shutdown.clone(),
+            )
+            .await
+        }
+        (true, None) => {
+            lcu_rules::tray::start(
+                service.handle(),
+                reloader.clone(),
+                setup.paths.clone(),
+                setup.rules.clone(),
+                shutdown.clone(),
+            )
+            .await
+        }
+        (false, _) => None,
     };
     wait_for_stop(&reloader, &shutdown).await;
     tracing::info!("stopping");

@@ -4,8 +4,10 @@
 //! only, so neither can block the other.
 //!
 //! Backends: Linux uses `tray-icon`'s pure-Rust StatusNotifierItem backend over D-Bus (no C
-//! libraries); Windows pumps its messages on the tray thread. macOS needs the icon on the main
-//! thread's run loop, which `run` does not own yet: there the service runs without the icon.
+//! libraries); Windows pumps its messages on the icon's thread. macOS keeps the menu bar on the
+//! main thread's run loop: there `run` moves the service to a thread of its own and gives the
+//! main thread to the icon's loop ([`ICON_ON_MAIN_THREAD`], [`IconLoop`]), which pumps AppKit's
+//! events as an accessory application.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -296,31 +298,102 @@ impl ReloadListener for ReloadErrors {
     }
 }
 
-/// Shows the tray icon for the service behind `handle`; `None` (with a warning) when this
-/// desktop has no tray to show it in. Quit cancels `shutdown`.
-pub fn start(
+/// The icon's half of the tray: its loop, which owns the platform icon and must run on the
+/// thread the platform wants (the main thread on macOS; a thread of its own elsewhere).
+pub struct IconLoop {
+    views: std::sync::mpsc::Receiver<TrayView>,
+    actions: mpsc::UnboundedSender<TrayAction>,
+    ready: tokio::sync::oneshot::Sender<Result<(), String>>,
+    stop: CancellationToken,
+}
+
+impl IconLoop {
+    /// Shows the icon and runs its loop until the service closes it (or goes away).
+    pub fn run(self) {
+        platform::run(self.views, self.actions, self.ready, self.stop);
+    }
+}
+
+/// The service's half of the tray: what [`attach`] feeds views into and takes clicks from.
+pub struct TrayFeed {
+    views: std::sync::mpsc::Sender<TrayView>,
+    actions: mpsc::UnboundedReceiver<TrayAction>,
+    ready: tokio::sync::oneshot::Receiver<Result<(), String>>,
+    stop: CancellationToken,
+}
+
+/// Whether the icon's loop must run on the process's main thread (macOS: the menu bar belongs
+/// to the main thread's run loop).
+pub const ICON_ON_MAIN_THREAD: bool = cfg!(target_os = "macos");
+
+/// The two halves of a tray, joined by channels.
+pub fn channels() -> (TrayFeed, IconLoop) {
+    let (views_tx, views_rx) = std::sync::mpsc::channel::<TrayView>();
+    let (actions_tx, actions_rx) = mpsc::unbounded_channel::<TrayAction>();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let stop = CancellationToken::new();
+    (
+        TrayFeed {
+            views: views_tx,
+            actions: actions_rx,
+            ready: ready_rx,
+            stop: stop.clone(),
+        },
+        IconLoop {
+            views: views_rx,
+            actions: actions_tx,
+            ready: ready_tx,
+            stop,
+        },
+    )
+}
+
+/// Shows the tray icon for the service behind `handle`, its loop on a thread of its own; `None`
+/// (with a warning) when this desktop has no tray to show it in. Quit cancels `shutdown`. Where
+/// the icon must live on the main thread ([`ICON_ON_MAIN_THREAD`]), run an [`IconLoop`] there
+/// and [`attach`] its feed instead.
+pub async fn start(
     handle: ServiceHandle,
     reloader: Arc<Reloader>,
     paths: Paths,
     rule_paths: Vec<PathBuf>,
     shutdown: CancellationToken,
 ) -> Option<TrayHandle> {
-    let (views_tx, views_rx) = std::sync::mpsc::channel::<TrayView>();
-    let (actions_tx, mut actions_rx) = mpsc::unbounded_channel::<TrayAction>();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    let stop = CancellationToken::new();
-    let thread_stop = stop.clone();
+    let (feed, icon) = channels();
     let spawned = std::thread::Builder::new()
         .name("lcu-rules-tray".into())
-        .spawn(move || platform::run(views_rx, actions_tx, ready_tx, thread_stop));
+        .spawn(move || icon.run());
     if let Err(error) = spawned {
         tracing::warn!(%error, "no tray icon: cannot start its thread");
         return None;
     }
-    match ready_rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(())) => tracing::info!("tray icon shown"),
-        Ok(Err(error)) => {
+    attach(feed, handle, reloader, paths, rule_paths, shutdown).await
+}
+
+/// Feeds an icon whose loop runs elsewhere (see [`start`]) with the service's state, and carries
+/// out its clicks.
+pub async fn attach(
+    feed: TrayFeed,
+    handle: ServiceHandle,
+    reloader: Arc<Reloader>,
+    paths: Paths,
+    rule_paths: Vec<PathBuf>,
+    shutdown: CancellationToken,
+) -> Option<TrayHandle> {
+    let TrayFeed {
+        views: views_tx,
+        actions: mut actions_rx,
+        ready,
+        stop,
+    } = feed;
+    match tokio::time::timeout(Duration::from_secs(10), ready).await {
+        Ok(Ok(Ok(()))) => tracing::info!("tray icon shown"),
+        Ok(Ok(Err(error))) => {
             tracing::warn!(%error, "no tray icon; lcu-rules runs without it");
+            return None;
+        }
+        Ok(Err(_)) => {
+            tracing::warn!("no tray icon: its loop ended; lcu-rules runs without it");
             return None;
         }
         Err(_) => {
@@ -426,11 +499,11 @@ fn open(path: &Path) {
     }
 }
 
-#[cfg(not(target_os = "macos"))]
 mod platform {
-    //! The tray thread: owns the icon and its menu, applies new views, reports clicks.
+    //! The icon's loop: owns the icon and its menu, applies new views, reports clicks, and pumps
+    //! the platform's events where the platform needs that (Windows, macOS).
 
-    use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+    use std::sync::mpsc::{Receiver, RecvTimeoutError};
     use std::time::Duration;
 
     use tokio_util::sync::CancellationToken;
@@ -444,24 +517,26 @@ mod platform {
     pub(super) fn run(
         views: Receiver<TrayView>,
         actions: tokio::sync::mpsc::UnboundedSender<TrayAction>,
-        ready: Sender<Result<(), String>>,
+        ready: tokio::sync::oneshot::Sender<Result<(), String>>,
         stop: CancellationToken,
     ) {
-        let mut current = match views.recv_timeout(Duration::from_secs(5)) {
-            Ok(view) => view,
-            Err(_) => super::view(&super::Snapshot {
-                connection: crate::live::Status::Waiting,
-                engine: crate::engine::EngineStatus {
-                    events: 0,
-                    phase: None,
-                    active_runs: 0,
-                    paused: false,
-                    rules: Vec::new(),
-                },
-                reload_errors: 0,
-                autostart: false,
-            }),
-        };
+        if let Err(error) = prepare() {
+            let _ = ready.send(Err(error));
+            return;
+        }
+        // Shown at once as "waiting"; the service's first view follows within a tick.
+        let mut current = super::view(&super::Snapshot {
+            connection: crate::live::Status::Waiting,
+            engine: crate::engine::EngineStatus {
+                events: 0,
+                phase: None,
+                active_runs: 0,
+                paused: false,
+                rules: Vec::new(),
+            },
+            reload_errors: 0,
+            autostart: false,
+        });
         let tray = match build(&current) {
             Ok(tray) => tray,
             Err(error) => {
@@ -564,28 +639,48 @@ mod platform {
     }
 
     /// The D-Bus backend runs its own worker thread: nothing to pump.
-    #[cfg(not(target_os = "windows"))]
+    #[cfg(not(any(target_os = "windows", target_os = "macos")))]
     fn pump_messages() {}
-}
 
-#[cfg(target_os = "macos")]
-mod platform {
-    use std::sync::mpsc::{Receiver, Sender};
+    /// Nothing to set up before the icon exists.
+    #[cfg(not(target_os = "macos"))]
+    fn prepare() -> Result<(), String> {
+        Ok(())
+    }
 
-    use tokio_util::sync::CancellationToken;
+    /// The menu bar belongs to the main thread's run loop: the loop must run there, as an
+    /// accessory application (no Dock icon, no menu of its own).
+    #[cfg(target_os = "macos")]
+    fn prepare() -> Result<(), String> {
+        use objc2::MainThreadMarker;
+        use objc2_app_kit::{NSApplication, NSApplicationActivationPolicy};
+        let Some(main_thread) = MainThreadMarker::new() else {
+            return Err("the macOS menu bar can only be used from the main thread".into());
+        };
+        let app = NSApplication::sharedApplication(main_thread);
+        app.setActivationPolicy(NSApplicationActivationPolicy::Accessory);
+        app.finishLaunching();
+        Ok(())
+    }
 
-    use super::{TrayAction, TrayView};
-
-    pub(super) fn run(
-        _views: Receiver<TrayView>,
-        _actions: tokio::sync::mpsc::UnboundedSender<TrayAction>,
-        ready: Sender<Result<(), String>>,
-        _stop: CancellationToken,
-    ) {
-        let _ = ready.send(Err(
-            "the macOS menu bar needs the main thread's run loop, which `run` does not own yet"
-                .into(),
-        ));
+    /// Hands every pending event (clicks on the status item, its menu) to AppKit.
+    #[cfg(target_os = "macos")]
+    fn pump_messages() {
+        use objc2::MainThreadMarker;
+        use objc2_app_kit::{NSApplication, NSEventMask};
+        use objc2_foundation::{NSDate, NSDefaultRunLoopMode};
+        let Some(main_thread) = MainThreadMarker::new() else {
+            return;
+        };
+        let app = NSApplication::sharedApplication(main_thread);
+        // SAFETY: reading an immutable `NSString` constant that AppKit defines.
+        let mode = unsafe { NSDefaultRunLoopMode };
+        let now = NSDate::distantPast();
+        while let Some(event) =
+            app.nextEventMatchingMask_untilDate_inMode_dequeue(NSEventMask::Any, Some(&now), mode, true)
+        {
+            app.sendEvent(&event);
+        }
     }
 }
 
