@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -267,7 +268,9 @@ pub struct Engine {
     next_ticket: u64,
     /// The rule (by index in the current set) each active run belongs to; runs of rules a
     /// reload changed or removed are no longer here.
-    owners: HashMap<u64, u32>,
+    owners: FxHashMap<u64, u32>,
+    /// Each rule's chain when nothing caused its firing (made once: a firing needs one).
+    solo_chains: Vec<Chain>,
     /// Runs of rules a reload changed or removed that were left to finish.
     orphans: Vec<ActiveRun>,
     /// Whether every rule is paused.
@@ -292,6 +295,7 @@ impl Engine {
             .map(|r| Arc::from(r.id.as_str()))
             .collect();
         let writes = Arc::new(WriteLog::new(config.echo_window));
+        let solo_chains = solo_chains(&rules);
         Engine {
             rules,
             port,
@@ -315,7 +319,8 @@ impl Engine {
             debounced: HashMap::new(),
             deadlines: BTreeMap::new(),
             next_ticket: 1,
-            owners: HashMap::new(),
+            owners: FxHashMap::default(),
+            solo_chains,
             orphans: Vec::new(),
             paused: false,
             switched_off: std::collections::HashSet::new(),
@@ -475,7 +480,7 @@ impl Engine {
             });
         }
         let chain: Chain = match cause {
-            None => Arc::from([index]),
+            None => self.solo_chains[index as usize].clone(),
             Some(cause) => {
                 if cause.last() == Some(&index) && !rule.allow_echo {
                     return suppressed(Suppressed::Echo);
@@ -868,6 +873,7 @@ impl Engine {
             .map(|r| Arc::from(r.id.as_str()))
             .collect();
         self.states = states;
+        self.solo_chains = solo_chains(&rules);
         self.rules = rules;
         summary
     }
@@ -1022,6 +1028,13 @@ impl Engine {
         self.tracker.close();
         self.tracker.wait().await;
     }
+}
+
+/// One single-rule chain per rule of `rules`.
+fn solo_chains(rules: &RuleSet) -> Vec<Chain> {
+    (0..rules.rules.len() as u32)
+        .map(|index| Chain::from([index]))
+        .collect()
 }
 
 async fn next_command(commands: &mut Option<mpsc::UnboundedReceiver<Command>>) -> Option<Command> {

@@ -2,12 +2,13 @@
 //! chain of rules behind it, and the per-rule circuit breaker. The engine consults these before
 //! admitting a run; runs record their writes here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 
 use crate::rule::Breaker;
@@ -34,7 +35,7 @@ pub type Chain = Arc<[u32]>;
 /// them when they age out), so looking an event's URI up costs one hash, not a scan.
 #[derive(Default)]
 struct Writes {
-    by_path: HashMap<Arc<str>, (Chain, Instant)>,
+    by_path: FxHashMap<Arc<str>, (Chain, Instant)>,
     order: VecDeque<(Instant, Arc<str>)>,
 }
 

@@ -559,6 +559,10 @@ impl<'a> Reader<'a> {
                     if !self.hand_on(event, shutdown).await {
                         return Ok(SessionEnd::Shutdown);
                     }
+                    // Let the engine (and the runs it starts) go first: reading on would cost a
+                    // system call that finds nothing, on the way to the accept (measured: a
+                    // third of the time from frame to request).
+                    tokio::task::yield_now().await;
                 }
                 Ok(None) => StreamStats::add(&self.stats.ignored),
                 Err(error) => {

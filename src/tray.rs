@@ -676,9 +676,12 @@ mod platform {
         // SAFETY: reading an immutable `NSString` constant that AppKit defines.
         let mode = unsafe { NSDefaultRunLoopMode };
         let now = NSDate::distantPast();
-        while let Some(event) =
-            app.nextEventMatchingMask_untilDate_inMode_dequeue(NSEventMask::Any, Some(&now), mode, true)
-        {
+        while let Some(event) = app.nextEventMatchingMask_untilDate_inMode_dequeue(
+            NSEventMask::Any,
+            Some(&now),
+            mode,
+            true,
+        ) {
             app.sendEvent(&event);
         }
     }
