@@ -43,11 +43,47 @@ pub struct Row {
     pub caused_by: Option<String>,
     /// The decision.
     pub decision: Verdict,
-    /// The requests the run sent, if it fired: `METHOD path -> status`.
-    pub requests: Vec<String>,
+    /// The requests the run sent, if it fired, in order (retries included).
+    pub requests: Vec<RequestRecord>,
     /// How the run ended, once it has.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<RunOutcome>,
+}
+
+/// One request a run sent, and what came of it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RequestRecord {
+    /// The method.
+    pub method: &'static str,
+    /// The path as sent.
+    pub path: String,
+    /// The client's status, if it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why there was no answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub elapsed_ms: f64,
+    /// Which attempt (0 is the first).
+    pub attempt: u32,
+}
+
+impl std::fmt::Display for RequestRecord {
+    /// `POST /path -> 204 (2.3 ms)`, with the attempt when it was a retry.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} -> ", self.method, self.path)?;
+        match (&self.status, &self.error) {
+            (Some(status), _) => write!(f, "{status}")?,
+            (None, Some(error)) => write!(f, "error: {error}")?,
+            (None, None) => f.write_str("no answer")?,
+        }
+        write!(f, " ({:.1} ms", self.elapsed_ms)?;
+        if self.attempt > 0 {
+            write!(f, ", retry {}", self.attempt)?;
+        }
+        f.write_str(")")
+    }
 }
 
 /// Everything one rule decided.
@@ -155,26 +191,25 @@ impl Journal {
                 method,
                 path,
                 result,
+                elapsed,
+                attempt,
                 ..
             } => {
                 let Some(row) = self.run_row(run) else {
                     return;
                 };
-                let mut line = String::with_capacity(path.len() + 24);
-                line.push_str(method.as_str());
-                line.push(' ');
-                line.push_str(&path);
-                line.push_str(" -> ");
-                match result {
-                    Ok(status) => {
-                        let _ = write!(line, "{status}");
-                    }
-                    Err(error) => {
-                        line.push_str("error: ");
-                        line.push_str(&error);
-                    }
-                }
-                row.requests.push(line);
+                let (status, error) = match result {
+                    Ok(status) => (Some(status), None),
+                    Err(error) => (None, Some(error)),
+                };
+                row.requests.push(RequestRecord {
+                    method: method.as_str(),
+                    path,
+                    status,
+                    error,
+                    elapsed_ms: (elapsed.as_secs_f64() * 10_000.0).round() / 10.0,
+                    attempt,
+                });
             }
             Trace::RunFinished { run, outcome, .. } => {
                 if let Some(row) = self.run_row(run) {

@@ -251,7 +251,8 @@ fn explain_names_the_condition_that_stops_each_frame() {
     assert_eq!(rows[35]["decision"]["decision"], "fired");
     assert_eq!(
         rows[35]["requests"],
-        json!(["PATCH /lol-champ-select/v1/session/actions/17 -> 200"])
+        json!([{"method": "PATCH", "path": "/lol-champ-select/v1/session/actions/17",
+                "status": 200, "elapsed_ms": 0.0, "attempt": 0}])
     );
     assert_eq!(rows[36]["decision"]["decision"], "suppressed");
     assert_eq!(rows[36]["decision"]["why"]["reason"], "cooldown");
