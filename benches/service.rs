@@ -6,8 +6,10 @@
 //! - idle RSS of `run` after connecting, without and with the tray icon (on a private D-Bus
 //!   session, when `dbus-daemon` is installed);
 //! - a flood of 1,000,000 events as fast as the simulated client sends them: events no rule
-//!   reacts to, then events every one of which fires a rule (1,000 URIs, 128 runs at most): the
-//!   rate read, what was dropped under the overflow policy, and the peak RSS.
+//!   reacts to, then events every one of which fires a rule (1,000 URIs, 128 runs at most), then
+//!   the same with the client answering each request after 50 ms, so that the rules fall behind
+//!   and the overflow policy drops what newer events supersede: the rate read, what was dropped,
+//!   and the peak RSS.
 //!
 //! Run: `cargo bench --bench service` (`-- --quick` floods 100,000 events).
 
@@ -236,14 +238,27 @@ async fn idle_rss() {
 }
 
 /// One flood: `count` events cycling over `events`, published as fast as the simulated client's
-/// buffer allows; returns when the service has read them all.
-async fn flood_round(label: &str, count: u64, events: &[Event], rules_text: &str) {
+/// buffer allows, requests to `/slow` answered after `slow`; returns when the service has read
+/// them all.
+async fn flood_round(
+    label: &str,
+    count: u64,
+    events: &[Event],
+    rules_text: &str,
+    slow: Option<Duration>,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let rules = dir.path().join("rules.yaml");
     std::fs::write(&rules, rules_text).expect("rules");
     let sim = SimClient::start(&dir.path().join("sim"))
         .await
         .expect("sim");
+    if let Some(slow) = slow {
+        sim.set_faults(lcu_rules::sim::Faults {
+            slow: Some(("/slow".into(), slow)),
+            ..lcu_rules::sim::Faults::default()
+        });
+    }
     let run = Run::start(&sim, &rules, &[], None);
     assert!(sim.wait_for_sockets(1, Duration::from_secs(30)).await);
     status(&run).await;
@@ -294,7 +309,7 @@ async fn flood(count: u64) {
             )
         })
         .collect();
-    flood_round("no rule reacts", count, &unrelated, RULE).await;
+    flood_round("no rule reacts", count, &unrelated, RULE, None).await;
     let relevant: Vec<Event> = (0..1000)
         .map(|n| {
             Event::new(
@@ -310,6 +325,16 @@ async fn flood(count: u64) {
         count,
         &relevant,
         rules,
+        None,
+    )
+    .await;
+    let stuck = "rules:\n  - id: react-slowly\n    on: /flood/{n}\n    mode: parallel\n    max: 1000\n    breaker: off\n    do:\n      - request: 'POST /slow/{{params.n}}'\n";
+    flood_round(
+        "every event fires a rule and the client answers each after 50 ms (the rules fall behind)",
+        count,
+        &relevant,
+        stuck,
+        Some(Duration::from_millis(50)),
     )
     .await;
 }

@@ -102,16 +102,32 @@ pub struct Payload {
     raw: Option<Box<RawValue>>,
     tree: OnceLock<Value>,
     /// Where the top-level members are in `raw` (found once: rules usually read several).
-    members: OnceLock<Box<[Member]>>,
+    members: OnceLock<Vec<Member>>,
 }
 
-/// A top-level member of a payload's text: byte ranges of its name (between the quotes) and of
-/// its value.
-#[derive(Debug, Clone)]
+/// A top-level member of a payload's text: where its name (between the quotes) and its value
+/// start, and how long they are, in bytes (`u32`: a frame is at most 32 MiB).
+#[derive(Debug, Clone, Copy)]
 struct Member {
-    name: std::ops::Range<usize>,
+    name_at: u32,
+    name_len: u32,
+    value_at: u32,
+    value_len: u32,
     escaped: bool,
-    value: std::ops::Range<usize>,
+}
+
+impl Member {
+    fn name<'t>(&self, text: &'t str) -> &'t str {
+        let at = self.name_at as usize;
+        text.get(at..at + self.name_len as usize)
+            .unwrap_or_default()
+    }
+
+    fn value<'t>(&self, text: &'t str) -> &'t str {
+        let at = self.value_at as usize;
+        text.get(at..at + self.value_len as usize)
+            .unwrap_or_default()
+    }
 }
 
 /// One step of a plain path into a payload.
@@ -189,28 +205,28 @@ impl Payload {
     fn top_member<'t>(&self, text: &'t str, key: &str) -> Option<&'t str> {
         let members = self.members.get_or_init(|| {
             let base = text.as_ptr() as usize;
-            crate::rawjson::members(text)
-                .map(|(name, value)| {
-                    let name_at = name.raw.as_ptr() as usize - base;
-                    let value_at = value.as_ptr() as usize - base;
-                    Member {
-                        name: name_at..name_at + name.raw.len(),
-                        escaped: name.escaped,
-                        value: value_at..value_at + value.len(),
-                    }
-                })
-                .collect()
+            let offset = |part: &str| (part.as_ptr() as usize - base) as u32;
+            // Most payloads have a handful of members: one allocation, no growth.
+            let mut members = Vec::with_capacity(16);
+            members.extend(crate::rawjson::members(text).map(|(name, value)| Member {
+                name_at: offset(name.raw),
+                name_len: name.raw.len() as u32,
+                value_at: offset(value),
+                value_len: value.len() as u32,
+                escaped: name.escaped,
+            }));
+            members
         });
         members
             .iter()
             .rfind(|member| {
                 crate::rawjson::Name {
-                    raw: &text[member.name.clone()],
+                    raw: member.name(text),
                     escaped: member.escaped,
                 }
                 .is(key)
             })
-            .map(|member| &text[member.value.clone()])
+            .map(|member| member.value(text))
     }
 }
 
