@@ -55,6 +55,11 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    let _ = CORES.set(
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    );
     let _ = PINNED.set(std::env::var("LCU_RULES_BENCH_WRAPPER").is_err() && pin());
     lcu_rules::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -186,6 +191,8 @@ fn wrapped(program: PathBuf) -> Command {
 /// Whether the benchmark pinned itself (the simulated client) to CPU 0 and runs the contenders
 /// on CPU 1.
 static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+/// The CPUs this machine has (counted before pinning).
+static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 /// Pins this process to CPU 0 so that the contenders, pinned to CPU 1, are woken across cores
 /// the same way every time: left to the scheduler, where each process lands decides the median
@@ -404,9 +411,7 @@ async fn bench(quick: bool) {
     let unrelated = unrelated_events();
     println!(
         "lcu-rules end-to-end benchmark ({} cores){}{}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        CORES.get().copied().unwrap_or(1),
         if quick { ", quick pass" } else { "" },
         if PINNED.get().copied().unwrap_or(false) {
             "; simulated client pinned to CPU 0, both contenders to CPU 1"
