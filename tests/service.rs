@@ -358,6 +358,12 @@ struct SessionBus {
 #[cfg(target_os = "linux")]
 impl SessionBus {
     fn start() -> Option<SessionBus> {
+        std::process::Command::new("gdbus")
+            .arg("help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
         let mut daemon = std::process::Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
@@ -394,12 +400,21 @@ impl Drop for SessionBus {
 
 /// `run --tray` on a private D-Bus session: the status item registers with the rules in its
 /// menu; clicking Pause (the menu's own D-Bus call) pauses every rule, and clicking Quit ends the
-/// process cleanly.
+/// process cleanly. Without dbus-daemon the test says so and passes, unless
+/// `LCU_RULES_REQUIRE_DBUS` is set (as CI does).
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn tray_registers_and_its_menu_drives_the_service() {
     let Some(bus) = SessionBus::start() else {
-        panic!("dbus-daemon is needed for the tray test (.ci/run installs it)");
+        // CI installs dbus-daemon and gdbus and sets this, so the test can never skip there.
+        assert!(
+            std::env::var_os("LCU_RULES_REQUIRE_DBUS").is_none(),
+            "dbus-daemon is needed for the tray test"
+        );
+        eprintln!(
+            "skipped: the tray test needs dbus-daemon and gdbus (Debian: dbus-daemon, libglib2.0-bin)"
+        );
+        return;
     };
     let home = Home::new();
     let sim_dir = Dir::new();
