@@ -644,8 +644,12 @@ async fn run_service(
     } else {
         None
     };
-    let tray = match (setup.settings.tray, tray_feed) {
-        (true, Some(feed)) => {
+    let feed = match setup.settings.tray {
+        true => tray_feed.or_else(lcu_rules::tray::spawn_icon),
+        false => None,
+    };
+    let tray = match feed {
+        Some(feed) => {
             lcu_rules::tray::attach(
                 feed,
                 service.handle(),
@@ -656,17 +660,7 @@ async fn run_service(
             )
             .await
         }
-        (true, None) => {
-            lcu_rules::tray::start(
-                service.handle(),
-                reloader.clone(),
-                setup.paths.clone(),
-                setup.rules.clone(),
-                shutdown.clone(),
-            )
-            .await
-        }
-        (false, _) => None,
+        None => None,
     };
     wait_for_stop(&reloader, &shutdown).await;
     tracing::info!("stopping");

@@ -348,17 +348,10 @@ pub fn channels() -> (TrayFeed, IconLoop) {
     )
 }
 
-/// Shows the tray icon for the service behind `handle`, its loop on a thread of its own; `None`
-/// (with a warning) when this desktop has no tray to show it in. Quit cancels `shutdown`. Where
-/// the icon must live on the main thread ([`ICON_ON_MAIN_THREAD`]), run an [`IconLoop`] there
-/// and [`attach`] its feed instead.
-pub async fn start(
-    handle: ServiceHandle,
-    reloader: Arc<Reloader>,
-    paths: Paths,
-    rule_paths: Vec<PathBuf>,
-    shutdown: CancellationToken,
-) -> Option<TrayHandle> {
+/// Starts the icon's loop on a thread of its own and returns its feed for [`attach`]; `None`
+/// (with a warning) when the thread cannot start. Where the icon must live on the main thread
+/// ([`ICON_ON_MAIN_THREAD`]), run an [`IconLoop`] there instead.
+pub fn spawn_icon() -> Option<TrayFeed> {
     let (feed, icon) = channels();
     let spawned = std::thread::Builder::new()
         .name("lcu-rules-tray".into())
@@ -367,11 +360,12 @@ pub async fn start(
         tracing::warn!(%error, "no tray icon: cannot start its thread");
         return None;
     }
-    attach(feed, handle, reloader, paths, rule_paths, shutdown).await
+    Some(feed)
 }
 
-/// Feeds an icon whose loop runs elsewhere (see [`start`]) with the service's state, and carries
-/// out its clicks.
+/// Shows the tray icon for the service behind `handle`: feeds the icon's loop (see
+/// [`spawn_icon`], [`IconLoop`]) with the service's state and carries out its clicks. `None` (with
+/// a warning) when this desktop has no tray to show it in. Quit cancels `shutdown`.
 pub async fn attach(
     feed: TrayFeed,
     handle: ServiceHandle,

@@ -17,20 +17,28 @@ use crate::util::{Dir, Home, Running, rules_dir};
 const ACCEPT: &str = "/lol-matchmaking/v1/ready-check/accept";
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A `run` process in `home`, its output going to `log`.
-fn spawn_run(home: &Home, sim: &SimClient, rules: &Path, extra: &[&str], log: &Path) -> Running {
+/// `lcu-rules run` in `home`, connecting to `sim`, its output going to `log`: add arguments, then
+/// spawn it.
+fn run_command(home: &Home, sim: &SimClient, log: &Path) -> std::process::Command {
     let file = std::fs::File::create(log).unwrap();
-    home.command()
+    let mut command = home.command();
+    command
         .arg("run")
-        .arg("--rules")
-        .arg(rules)
         .arg("--lockfile")
         .arg(sim.lockfile())
         .arg("--ca")
         .arg(sim.ca_file())
-        .args(extra)
         .stdout(file.try_clone().unwrap())
-        .stderr(file)
+        .stderr(file);
+    command
+}
+
+/// A `run` process in `home` on `rules`, its output going to `log`.
+fn spawn_run(home: &Home, sim: &SimClient, rules: &Path, extra: &[&str], log: &Path) -> Running {
+    run_command(home, sim, log)
+        .arg("--rules")
+        .arg(rules)
+        .args(extra)
         .spawn()
         .map(Running)
         .unwrap()
@@ -421,18 +429,10 @@ async fn tray_registers_and_its_menu_drives_the_service() {
     let sim = SimClient::start(sim_dir.path()).await.unwrap();
     let rules = rule_dir_with(&[("accept.yaml", &accept_rule())]);
     let log = sim_dir.path().join("run.log");
-    let file = std::fs::File::create(&log).unwrap();
-    let child = home
-        .command()
-        .args(["run", "--tray", "--rules"])
+    let child = run_command(&home, &sim, &log)
+        .args(["--tray", "--rules"])
         .arg(rules.path())
-        .arg("--lockfile")
-        .arg(sim.lockfile())
-        .arg("--ca")
-        .arg(sim.ca_file())
         .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
-        .stdout(file.try_clone().unwrap())
-        .stderr(file)
         .spawn()
         .map(Running)
         .unwrap();
@@ -594,19 +594,7 @@ async fn a_first_run_starts_from_the_copied_examples() {
     let sim_dir = Dir::new();
     let sim = SimClient::start(sim_dir.path()).await.unwrap();
     let log = sim_dir.path().join("run.log");
-    let file = std::fs::File::create(&log).unwrap();
-    let child = home
-        .command()
-        .arg("run")
-        .arg("--lockfile")
-        .arg(sim.lockfile())
-        .arg("--ca")
-        .arg(sim.ca_file())
-        .stdout(file.try_clone().unwrap())
-        .stderr(file)
-        .spawn()
-        .map(Running)
-        .unwrap();
+    let child = run_command(&home, &sim, &log).spawn().map(Running).unwrap();
     let control = home.control_dir();
     let status = wait_until_connected(&control).await;
     let loaded: Vec<&str> = status["engine"]["rules"]
