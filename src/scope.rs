@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::{Map, Value};
 
-use crate::event::{Event, PathKey};
+use crate::event::{Event, PathKey, walk_tree};
 
 /// Names a template or a path may start with, besides named values.
 pub const BUILTIN_ROOTS: [&str; 5] = ["data", "uri", "eventType", "params", "steps"];
@@ -264,14 +264,10 @@ impl CompiledPath {
             && !scope.event.data.has_tree()
         {
             // Read from the payload's text: no tree is built for a field or two.
-            let path = steps.iter().map(|step| match step {
-                Step::Key(key) => PathKey::Key(key),
-                Step::Index(index) => PathKey::Index(*index),
-            });
             return scope
                 .event
                 .data
-                .select(path)
+                .select(path_keys(steps))
                 .map(Cow::Owned)
                 .into_iter()
                 .collect();
@@ -280,10 +276,11 @@ impl CompiledPath {
             return Vec::new();
         };
         match (&self.rest, root) {
-            (Rest::Simple(steps), Cow::Borrowed(value)) => {
-                walk(value, steps).map(Cow::Borrowed).into_iter().collect()
-            }
-            (Rest::Simple(steps), Cow::Owned(value)) => walk(&value, steps)
+            (Rest::Simple(steps), Cow::Borrowed(value)) => walk_tree(value, path_keys(steps))
+                .map(Cow::Borrowed)
+                .into_iter()
+                .collect(),
+            (Rest::Simple(steps), Cow::Owned(value)) => walk_tree(&value, path_keys(steps))
                 .map(|v| Cow::Owned(v.clone()))
                 .into_iter()
                 .collect(),
@@ -349,22 +346,12 @@ impl CompiledPath {
     }
 }
 
-fn walk<'v>(mut value: &'v Value, steps: &[Step]) -> Option<&'v Value> {
-    for step in steps {
-        value = match step {
-            Step::Key(key) => value.as_object()?.get(key)?,
-            Step::Index(index) => {
-                let array = value.as_array()?;
-                let at = if *index < 0 {
-                    array.len().checked_sub(index.unsigned_abs() as usize)?
-                } else {
-                    *index as usize
-                };
-                array.get(at)?
-            }
-        };
-    }
-    Some(value)
+/// A plain path's steps as the payload and tree walkers take them.
+fn path_keys(steps: &[Step]) -> impl Iterator<Item = PathKey<'_>> {
+    steps.iter().map(|step| match step {
+        Step::Key(key) => PathKey::Key(key),
+        Step::Index(index) => PathKey::Index(*index),
+    })
 }
 
 /// jsonpath-rust keeps the quotes of bracketed names (`$['a']`); a name is the same either way.
