@@ -334,6 +334,11 @@ fn check_test(
     scope: &Scope<'_>,
     registry: &Handlebars<'_>,
 ) -> Result<(), Box<Miss>> {
+    if let Some(found) = path.select_text(scope)
+        && passes_on_text(op, found) == Some(true)
+    {
+        return Ok(());
+    }
     let selected = path.select(scope);
     let miss = |actual: Actual| {
         Box::new(Miss {
@@ -405,6 +410,70 @@ fn check_test(
                 .collect(),
         ),
     }))
+}
+
+/// Whether the test passes, judged from the selected value's JSON text alone: a literal
+/// operand against a string without escapes, a whole number, `true`, `false` or `null`, which is
+/// how most rules compare. `None` when the text would have to be parsed to tell (the caller then
+/// does).
+fn passes_on_text(op: &Op, found: Option<&str>) -> Option<bool> {
+    let equal_to = |literal: &Value| -> Option<bool> { text_equals(found?, literal) };
+    let in_list = |list: &Value| -> Option<bool> {
+        let Value::Array(items) = list else {
+            return equal_to(list);
+        };
+        let mut any = false;
+        for item in items {
+            any |= equal_to(item)?;
+        }
+        Some(any)
+    };
+    match op {
+        // A number too large for serde_json is no value at all to the slow path.
+        Op::Exists(_)
+            if found.is_some_and(|t| {
+                t.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+            }) =>
+        {
+            None
+        }
+        Op::Exists(want) => Some(found.is_some() == *want),
+        Op::Equals(Operand::Literal(literal)) => equal_to(literal),
+        Op::NotEquals(Operand::Literal(literal)) => equal_to(literal).map(|equal| !equal),
+        Op::OneOf(Operand::Literal(list)) => in_list(list),
+        Op::NotOneOf(Operand::Literal(list)) => in_list(list).map(|any| !any),
+        _ => None,
+    }
+}
+
+/// [`json_eq`] of the value written as `text` (valid JSON) and `literal`, when that can be told
+/// without parsing `text`.
+fn text_equals(text: &str, literal: &Value) -> Option<bool> {
+    fn plain_string(text: &str) -> Option<&str> {
+        text.strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .filter(|inner| !inner.contains('\\'))
+    }
+    match literal {
+        Value::String(want) => match text.as_bytes().first() {
+            Some(b'"') => plain_string(text).map(|inner| inner == want),
+            _ => Some(false),
+        },
+        Value::Bool(true) => Some(text == "true"),
+        Value::Bool(false) => Some(text == "false"),
+        Value::Null => Some(text == "null"),
+        Value::Number(want) => match (want.as_i64(), text.as_bytes().first()) {
+            (_, Some(b'"' | b't' | b'f' | b'n' | b'[' | b'{')) => Some(false),
+            (Some(want), _) if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
+                text.parse::<i64>().ok().map(|n| n == want)
+            }
+            _ => None,
+        },
+        Value::Array(_) | Value::Object(_) => match text.as_bytes().first() {
+            Some(b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => Some(false),
+            _ => None,
+        },
+    }
 }
 
 fn operand_value<'o>(
@@ -644,6 +713,77 @@ mod tests {
     use crate::scope::RootRules;
     use crate::template::TemplateCompiler;
     use serde_json::json;
+
+    fn arb_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-3i64..3).prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            prop::sample::select(vec![0.0, 1.0, -2.0, 0.5, 1e20]).prop_map(Value::from),
+            "[ab\\\"]{0,2}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 6, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                prop::collection::vec(("[ab]", inner), 0..3)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Comparing on the text, when it answers at all, answers as comparing the trees does,
+        /// for each way the value can be written.
+        #[test]
+        fn text_comparison_agrees_with_json_eq(value in arb_value(), literal in arb_value()) {
+            for text in [value.to_string(), format!("{value:#}")] {
+                if let Some(equal) = text_equals(&text, &literal) {
+                    proptest::prop_assert_eq!(equal, json_eq(&value, &literal), "{} vs {}", text, literal);
+                }
+            }
+            let list = Value::Array(vec![literal.clone(), Value::from("b")]);
+            let text = value.to_string();
+            for (op, expected) in [
+                (Op::Equals(Operand::Literal(literal.clone())), json_eq(&value, &literal)),
+                (Op::NotEquals(Operand::Literal(literal.clone())), !json_eq(&value, &literal)),
+                (Op::OneOf(Operand::Literal(list.clone())), json_eq(&value, &literal) || json_eq(&value, &Value::from("b"))),
+                (Op::Exists(true), true),
+            ] {
+                if let Some(passed) = passes_on_text(&op, Some(&text)) {
+                    proptest::prop_assert_eq!(passed, expected, "{:?} on {}", op, text);
+                }
+            }
+            proptest::prop_assert_eq!(passes_on_text(&Op::Exists(false), None), Some(true));
+        }
+    }
+
+    /// The comparisons rules make most are answered on the text.
+    #[test]
+    fn common_comparisons_need_no_parse() {
+        let equals = |v: Value| Op::Equals(Operand::Literal(v));
+        assert_eq!(
+            passes_on_text(&equals(json!("InProgress")), Some("\"InProgress\"")),
+            Some(true)
+        );
+        assert_eq!(
+            passes_on_text(&equals(json!("InProgress")), Some("\"None\"")),
+            Some(false)
+        );
+        assert_eq!(passes_on_text(&equals(json!(3)), Some("3")), Some(true));
+        assert_eq!(
+            passes_on_text(&equals(json!(true)), Some("false")),
+            Some(false)
+        );
+        assert_eq!(
+            passes_on_text(&equals(json!("a\"b")), Some("\"a\\\"b\"")),
+            None
+        );
+        assert_eq!(passes_on_text(&equals(json!(1)), Some("1.0")), None);
+        assert_eq!(passes_on_text(&equals(json!("x")), None), None);
+    }
 
     fn test(path: &str, op: Op) -> Condition {
         let rules = RootRules {

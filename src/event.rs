@@ -99,7 +99,8 @@ impl Event {
 /// payload would cost more than everything else the engine does with the event.
 #[derive(Clone, Default)]
 pub struct Payload {
-    raw: Option<Box<RawValue>>,
+    /// Valid JSON text: checked by serde_json or by [`crate::rawjson::checked_value`].
+    raw: Option<Box<str>>,
     tree: OnceLock<Value>,
     /// Where the top-level members are in `raw` (found once: rules usually read several).
     members: OnceLock<Vec<Member>>,
@@ -117,6 +118,19 @@ struct Member {
 }
 
 impl Member {
+    /// The member `name: value` of the object whose text starts at `base`; both are slices of
+    /// the same text.
+    fn new(base: &str, name: crate::rawjson::Name<'_>, value: &str) -> Member {
+        let offset = |part: &str| (part.as_ptr() as usize - base.as_ptr() as usize) as u32;
+        Member {
+            name_at: offset(name.raw),
+            name_len: name.raw.len() as u32,
+            value_at: offset(value),
+            value_len: value.len() as u32,
+            escaped: name.escaped,
+        }
+    }
+
     fn name<'t>(&self, text: &'t str) -> &'t str {
         let at = self.name_at as usize;
         text.get(at..at + self.name_len as usize)
@@ -144,9 +158,18 @@ impl Payload {
     /// deserialized `RawValue` is.
     pub fn from_raw(raw: Option<Box<RawValue>>) -> Payload {
         Payload {
-            raw,
+            raw: raw.map(Into::into),
             tree: OnceLock::new(),
             members: OnceLock::new(),
+        }
+    }
+
+    /// A payload of checked text whose top-level members the checker already found.
+    fn from_checked(text: &str, members: Option<Vec<Member>>) -> Payload {
+        Payload {
+            raw: (text != "null").then(|| text.into()),
+            tree: OnceLock::new(),
+            members: members.map(OnceLock::from).unwrap_or_default(),
         }
     }
 
@@ -159,7 +182,7 @@ impl Payload {
     pub fn value(&self) -> &Value {
         self.tree.get_or_init(|| match &self.raw {
             // A `RawValue` is valid JSON; only a number beyond `f64` could still fail here.
-            Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+            Some(raw) => serde_json::from_str(raw).unwrap_or(Value::Null),
             None => Value::Null,
         })
     }
@@ -169,7 +192,7 @@ impl Payload {
         match self.tree.into_inner() {
             Some(value) => value,
             None => match self.raw {
-                Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+                Some(raw) => serde_json::from_str(&raw).unwrap_or(Value::Null),
                 None => Value::Null,
             },
         }
@@ -177,26 +200,31 @@ impl Payload {
 
     /// The value at a plain path, read from the text when no tree was built yet.
     pub fn select<'a>(&self, path: impl IntoIterator<Item = PathKey<'a>>) -> Option<Value> {
-        match (&self.raw, self.tree.get()) {
-            (_, Some(tree)) => walk_tree(tree, path).cloned(),
-            (None, None) => walk_tree(&Value::Null, path).cloned(),
-            (Some(raw), None) => {
-                let text = raw.get();
-                let mut steps = path.into_iter();
-                let mut at = match steps.next() {
-                    None => text,
-                    Some(PathKey::Key(key)) => self.top_member(text, key)?,
-                    Some(PathKey::Index(index)) => crate::rawjson::element(text, index)?,
-                };
-                for step in steps {
-                    at = match step {
-                        PathKey::Key(key) => crate::rawjson::member(at, key)?,
-                        PathKey::Index(index) => crate::rawjson::element(at, index)?,
-                    };
-                }
-                serde_json::from_str(at).ok()
-            }
+        match self.tree.get() {
+            Some(tree) => walk_tree(tree, path).cloned(),
+            None => serde_json::from_str(self.select_text(path)?).ok(),
         }
+    }
+
+    /// The JSON text of the value at a plain path, read from the payload's text (`null` when the
+    /// payload is `null`). Before the tree is built this costs no allocation.
+    pub fn select_text<'a>(&self, path: impl IntoIterator<Item = PathKey<'a>>) -> Option<&str> {
+        let Some(text) = self.raw.as_deref() else {
+            return walk_tree(&Value::Null, path).map(|_| "null");
+        };
+        let mut steps = path.into_iter();
+        let mut at = match steps.next() {
+            None => text,
+            Some(PathKey::Key(key)) => self.top_member(text, key)?,
+            Some(PathKey::Index(index)) => crate::rawjson::element(text, index)?,
+        };
+        for step in steps {
+            at = match step {
+                PathKey::Key(key) => crate::rawjson::member(at, key)?,
+                PathKey::Index(index) => crate::rawjson::element(at, index)?,
+            };
+        }
+        Some(at)
     }
 }
 
@@ -204,17 +232,11 @@ impl Payload {
     /// The text of top-level member `key` (the last, if it repeats), through the member index.
     fn top_member<'t>(&self, text: &'t str, key: &str) -> Option<&'t str> {
         let members = self.members.get_or_init(|| {
-            let base = text.as_ptr() as usize;
-            let offset = |part: &str| (part.as_ptr() as usize - base) as u32;
             // Most payloads have a handful of members: one allocation, no growth.
             let mut members = Vec::with_capacity(16);
-            members.extend(crate::rawjson::members(text).map(|(name, value)| Member {
-                name_at: offset(name.raw),
-                name_len: name.raw.len() as u32,
-                value_at: offset(value),
-                value_len: value.len() as u32,
-                escaped: name.escaped,
-            }));
+            members.extend(
+                crate::rawjson::members(text).map(|(name, value)| Member::new(text, name, value)),
+            );
             members
         });
         members
@@ -276,7 +298,7 @@ impl From<Value> for Payload {
 impl PartialEq for Payload {
     fn eq(&self, other: &Payload) -> bool {
         match (self.tree.get(), other.tree.get(), &self.raw, &other.raw) {
-            (None, None, Some(a), Some(b)) if a.get() == b.get() => true,
+            (None, None, Some(a), Some(b)) if a == b => true,
             _ => self.value() == other.value(),
         }
     }
@@ -298,7 +320,11 @@ impl serde::Serialize for Payload {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match (self.tree.get(), &self.raw) {
             (Some(tree), _) => tree.serialize(serializer),
-            (None, Some(raw)) => raw.serialize(serializer),
+            // Written as received; the text is valid JSON, so this cannot fail.
+            (None, Some(raw)) => match RawValue::from_string(raw.to_string()) {
+                Ok(raw) => raw.serialize(serializer),
+                Err(_) => self.value().serialize(serializer),
+            },
             (None, None) => serializer.serialize_unit(),
         }
     }
@@ -406,9 +432,10 @@ struct RawFrame<'a>(u64, IgnoredAny, #[serde(borrow)] Option<RawPayload<'a>>);
 pub fn peek_event_uri(text: &str) -> Option<&str> {
     let text = text.trim_end();
     let body = text.strip_prefix("[8,")?.strip_suffix("\"}]")?;
-    let key = body.rfind(",\"uri\":\"")?;
-    let uri = &body[key + 8..];
-    if uri.bytes().any(|b| b == b'"' || b == b'\\') {
+    // A URI with a quote is not peeked, so its opening quote is the last one.
+    let quote = memchr::memrchr(b'"', body.as_bytes())?;
+    let uri = &body[quote + 1..];
+    if !body[..=quote].ends_with(",\"uri\":\"") || uri.as_bytes().contains(&b'\\') {
         return None;
     }
     Some(uri)
@@ -465,6 +492,9 @@ pub fn parse_frame(text: &str) -> Result<Option<Event>, FrameError> {
     if text.trim().is_empty() {
         return Ok(None);
     }
+    if let Some(event) = scan_event_frame(text) {
+        return Ok(Some(event));
+    }
     match serde_json::from_str::<WireFrame>(text) {
         Ok(WireFrame::Event(event)) => Ok(Some(event)),
         Ok(WireFrame::Other) => Ok(None),
@@ -473,6 +503,80 @@ pub fn parse_frame(text: &str) -> Result<Option<Event>, FrameError> {
         }
         Err(error) => Err(FrameError::Shape(error.to_string())),
     }
+}
+
+/// An EVENT frame `[8, topic, {data, eventType, uri}]` read in one checking pass, which also finds
+/// the members of an object payload (rules read them next). `None` for any other frame and for
+/// anything the checker leaves to serde_json (escaped names, a repeated field, unusual numbers
+/// of elements): [`parse_frame`] then reads it with serde_json, which also words the errors.
+fn scan_event_frame(text: &str) -> Option<Event> {
+    use crate::rawjson::{checked_object, checked_string, checked_value, skip_ws};
+    let bytes = text.as_bytes();
+    let expect =
+        |at: usize, byte: u8| (bytes.get(at) == Some(&byte)).then(|| skip_ws(bytes, at + 1));
+    let mut at = expect(skip_ws(bytes, 0), b'[')?;
+    // The opcode, exactly `8` (not `80`, not `8.0`).
+    at = expect(at, b'8')?;
+    at = expect(at, b',')?;
+    at = skip_ws(bytes, checked_string(bytes, at)?.0);
+    at = expect(at, b',')?;
+    let (mut data, mut event_type, mut uri) = (None, None, None);
+    let end = checked_object(text, at, 1, |name, start| {
+        if name.escaped {
+            return None;
+        }
+        match name.raw {
+            "data" if data.is_none() => {
+                let mut members = Vec::new();
+                let end = if bytes.get(start) == Some(&b'{') {
+                    let object = &text[start..];
+                    checked_object(text, start, 2, |name, at| {
+                        let end = checked_value(text, at, 3)?;
+                        members.push(Member::new(object, name, &text[at..end]));
+                        Some(end)
+                    })?
+                } else {
+                    checked_value(text, start, 2)?
+                };
+                let is_object = bytes.get(start) == Some(&b'{');
+                data = Some((&text[start..end], is_object.then_some(members)));
+                Some(end)
+            }
+            "eventType" | "uri" => {
+                let (end, escaped) = checked_string(bytes, start)?;
+                if escaped {
+                    return None;
+                }
+                let value = &text[start + 1..end - 1];
+                if name.raw == "uri" && uri.is_none() {
+                    uri = Some(value);
+                } else if name.raw == "eventType" && event_type.is_none() {
+                    event_type = Some(match value {
+                        "Create" => EventType::Create,
+                        "Update" => EventType::Update,
+                        "Delete" => EventType::Delete,
+                        _ => return None,
+                    });
+                } else {
+                    return None;
+                }
+                Some(end)
+            }
+            "data" => None,
+            _ => checked_value(text, start, 2),
+        }
+    })?;
+    at = expect(skip_ws(bytes, end), b']')?;
+    if at != bytes.len() {
+        return None;
+    }
+    let (data, members) = data.unwrap_or(("null", None));
+    Some(Event {
+        uri: uri?.to_owned(),
+        event_type: event_type?,
+        data: Payload::from_checked(data, members),
+        snapshot: false,
+    })
 }
 
 /// An event read from a recording, with the time it happened (milliseconds since the Unix epoch,
@@ -747,6 +851,120 @@ mod tests {
                 prop_assert_eq!(from_text, from_tree);
             }
         }
+    }
+
+    /// The frame the one-pass checker reads with serde_json alone, for comparison.
+    fn serde_frame(text: &str) -> Option<Event> {
+        match serde_json::from_str::<WireFrame>(text) {
+            Ok(WireFrame::Event(event)) => Some(event),
+            _ => None,
+        }
+    }
+
+    fn arb_frame() -> impl Strategy<Value = String> {
+        (
+            arb_json(),
+            prop::sample::select(vec!["Create", "Update", "Delete"]),
+            "/[a-z/-]{0,12}",
+            any::<bool>(),
+        )
+            .prop_map(|(data, event_type, uri, pretty)| {
+                let payload = json!({"data": data, "eventType": event_type, "uri": uri});
+                let frame = json!([8, "OnJsonApiEvent", payload]);
+                match pretty {
+                    true => serde_json::to_string_pretty(&frame).unwrap(),
+                    false => frame.to_string(),
+                }
+            })
+    }
+
+    proptest! {
+        /// The one-pass checker reads every frame of the client's shape (pretty-printed too),
+        /// and gives the event serde_json gives; the members it found on the way lead each plain
+        /// path where the tree does.
+        #[test]
+        fn frame_checker_agrees_with_serde(frame in arb_frame(), path in arb_path()) {
+            let scanned = scan_event_frame(&frame);
+            prop_assert!(scanned.is_some(), "the checker left a client frame to serde: {}", frame);
+            let scanned = scanned.unwrap();
+            let expected = serde_frame(&frame).unwrap();
+            prop_assert_eq!(&scanned.uri, &expected.uri);
+            prop_assert_eq!(scanned.event_type, expected.event_type);
+            let from_text = scanned.data.select(keys(&path));
+            prop_assert_eq!(from_text, walk_tree(expected.data.value(), keys(&path)).cloned());
+            prop_assert_eq!(scanned.data.value(), expected.data.value());
+        }
+
+        /// A frame the checker accepts, however mangled, is one serde_json reads the same way:
+        /// it never lets through what serde_json would reject.
+        #[test]
+        fn frame_checker_accepts_only_what_serde_reads(
+            frame in arb_frame(),
+            cuts in prop::collection::vec((any::<prop::sample::Index>(), "[\\[\\]{}\",:0-9eE.+\\-tfnul \\\\\u{1}xé]{0,2}"), 1..4),
+        ) {
+            let mut text = frame;
+            for (at, insert) in cuts {
+                let mut at = at.index(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let end = (at + 1..=text.len()).find(|&e| text.is_char_boundary(e)).unwrap_or(text.len());
+                text.replace_range(at..end, &insert);
+            }
+            if let Some(scanned) = scan_event_frame(&text) {
+                let expected = serde_frame(&text);
+                prop_assert!(expected.is_some(), "the checker accepted what serde rejects: {}", text);
+                let expected = expected.unwrap();
+                prop_assert_eq!(&scanned.uri, &expected.uri);
+                prop_assert_eq!(scanned.data.value(), expected.data.value());
+            }
+        }
+    }
+
+    /// The URI peek by the last quote finds what searching back for the `uri` key finds.
+    #[test]
+    fn peek_agrees_with_a_key_search() {
+        let by_key = |text: &str| -> Option<String> {
+            let body = text.trim_end().strip_prefix("[8,")?.strip_suffix("\"}]")?;
+            let uri = &body[body.rfind(",\"uri\":\"")? + 8..];
+            (!uri.contains(['"', '\\'])).then(|| uri.to_string())
+        };
+        let pieces = prop::sample::select(vec![",\"uri\":\"", "\"", "\\", "a", "/", ",", "\"}]"]);
+        proptest!(|(pieces in prop::collection::vec(pieces, 0..8))| {
+            let text = format!("[8,{}\"}}]", pieces.concat());
+            prop_assert_eq!(peek_event_uri(&text).map(str::to_string), by_key(&text));
+        });
+    }
+
+    /// Frames of other shapes are left to serde_json, which reads or rejects them as before.
+    #[test]
+    fn frame_checker_leaves_other_shapes_to_serde() {
+        for frame in [
+            r#"[80,"t",{"eventType":"Update","uri":"/a"}]"#,
+            r#"[8.0,"t",{"eventType":"Update","uri":"/a"}]"#,
+            r#"[8,"t",{"eventType":"Update","uri":"/a"},1]"#,
+            r#"[8,"t",{"eventType":"Update","uri":"/a\/b"}]"#,
+            r#"[8,"t",{"eventType":"Update","uri":"/a","uri":"/b"}]"#,
+            r#"[8,"t",{"data":1,"data":2,"eventType":"Update","uri":"/a"}]"#,
+            r#"[8,"t",{"d\u0061ta":1,"eventType":"Update","uri":"/a"}]"#,
+            r#"[8,"t",{"data":"\ud83d\ude00","eventType":"Update","uri":"/a"}]"#,
+            r#"[8,"t",{"eventType":"Updated","uri":"/a"}]"#,
+            r#"[8,"t",{"data":01,"eventType":"Update","uri":"/a"}]"#,
+            r#"[8,"t",{"data":"a	b","eventType":"Update","uri":"/a"}]"#,
+        ] {
+            assert!(scan_event_frame(frame).is_none(), "{frame}");
+        }
+        let ok = r#" [ 8 , "t" , { "data" : { "a" : [ 1 , -2.5e+3 , true , null ] } , "eventType" : "Delete" , "uri" : "/a" } ] "#;
+        let event = scan_event_frame(ok).unwrap();
+        assert_eq!(event.data, json!({"a": [1, -2500.0, true, null]}));
+        assert_eq!(event.event_type, EventType::Delete);
+        assert_eq!(
+            parse_frame(r#"[8,"t",{"eventType":"Update","uri":"/a\/b"}]"#)
+                .unwrap()
+                .unwrap()
+                .uri,
+            "/a/b"
+        );
     }
 
     /// A payload read as text stays text until the tree is asked for; the last of repeated keys

@@ -4,7 +4,7 @@
 //! hundreds of sockets. [`LivePort`] is the engine's port: it follows whichever connection is
 //! current and answers "not connected" in between.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
@@ -18,12 +18,17 @@ use crate::tls::{TlsError, Trust};
 
 /// How many requests may be in flight on one connection at once.
 pub const MAX_IN_FLIGHT: usize = 8;
+/// Request paths whose URL is kept parsed (rules send to a few paths over and over).
+const KEPT_URLS: usize = 256;
 
 /// An HTTPS client bound to one client instance (one port and token).
 pub struct LcuHttp {
     client: reqwest::Client,
     /// `https://127.0.0.1:<port>/`, parsed once: each request only sets its path and query.
     base: reqwest::Url,
+    /// The URLs of recent request paths: setting a path on `base` costs more than the rest of
+    /// building the request.
+    urls: Mutex<rustc_hash::FxHashMap<Box<str>, reqwest::Url>>,
     permits: Semaphore,
 }
 
@@ -58,6 +63,7 @@ impl LcuHttp {
         Ok(LcuHttp {
             client,
             base,
+            urls: Mutex::default(),
             permits: Semaphore::new(MAX_IN_FLIGHT),
         })
     }
@@ -69,13 +75,7 @@ impl LcuHttp {
             .acquire()
             .await
             .map_err(|_| PortError::NotConnected)?;
-        let mut url = self.base.clone();
-        let (path, query) = match request.path.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (request.path.as_str(), None),
-        };
-        url.set_path(path);
-        url.set_query(query);
+        let url = self.url(&request.path);
         let method = match request.method {
             MethodName::GET => reqwest::Method::GET,
             MethodName::POST => reqwest::Method::POST,
@@ -104,6 +104,33 @@ impl LcuHttp {
             status,
             body: parse_body(&bytes),
         })
+    }
+
+    /// The URL of `path` (with its query, if any) on this client.
+    fn url(&self, path: &str) -> reqwest::Url {
+        let Ok(mut kept) = self.urls.lock() else {
+            return self.parse_url(path);
+        };
+        if let Some(url) = kept.get(path) {
+            return url.clone();
+        }
+        let url = self.parse_url(path);
+        if kept.len() >= KEPT_URLS {
+            kept.clear();
+        }
+        kept.insert(path.into(), url.clone());
+        url
+    }
+
+    fn parse_url(&self, path: &str) -> reqwest::Url {
+        let mut url = self.base.clone();
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        url.set_path(path);
+        url.set_query(query);
+        url
     }
 
     /// `GET path`.

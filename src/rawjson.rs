@@ -1,8 +1,9 @@
-//! Reading one value out of JSON text without building a tree: a scan that skips every other
-//! member. Conditions mostly read a field or two of a payload, and a full tree of it costs several
-//! times the scan. The text must be valid JSON (it is: it was validated when the frame was read),
-//! so the scanner only has to find boundaries, never to reject anything; a property test checks
-//! it against the tree for arbitrary JSON.
+//! JSON text without a tree. Two scanners: the *checking* one reads a frame once, proving it is
+//! valid JSON while it finds where each value is (what serde_json would otherwise do in a pass of
+//! its own, and a frame's member lookups in a third); the *finding* one reads one value out of
+//! text already checked, skipping every other member. Conditions mostly read a field or two of a
+//! payload, and a full tree of it costs several times the scan. Property tests check both against
+//! serde_json for arbitrary JSON.
 
 /// The text of member `key` of the object `text`, if `text` is an object that has it (the last
 /// one, when a key repeats, as a tree keeps).
@@ -117,7 +118,167 @@ pub fn element(text: &str, index: i64) -> Option<&str> {
     None
 }
 
-fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+/// Containers nested deeper than this are left to serde_json (whose own limit is 128).
+const MAX_DEPTH: usize = 100;
+
+/// Where the JSON value starting at `at` ends, if the text from there is valid JSON that serde_json
+/// reads the same way. `None` for invalid text, and for what the checker leaves to serde_json:
+/// `\u` escapes of surrogates and nesting deeper than [`MAX_DEPTH`]. `depth`: how many containers
+/// enclose `at`.
+pub fn checked_value(text: &str, at: usize, depth: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    match *bytes.get(at)? {
+        b'"' => checked_string(bytes, at).map(|(end, _)| end),
+        b'{' => checked_object(text, at, depth, |_, start| {
+            checked_value(text, start, depth + 1)
+        }),
+        b'[' => checked_array(text, at, depth),
+        b't' => literal(bytes, at, b"true"),
+        b'f' => literal(bytes, at, b"false"),
+        b'n' => literal(bytes, at, b"null"),
+        b'-' | b'0'..=b'9' => checked_number(bytes, at),
+        _ => None,
+    }
+}
+
+/// Checks the object starting at `at` (enclosed by `depth` containers) and returns where it ends.
+/// For each member, `value(name, start)` is given the name and where its value starts, and must
+/// check the value and return where it ends (so a caller can look inside the values it cares
+/// about while they are checked).
+pub fn checked_object<'a>(
+    text: &'a str,
+    at: usize,
+    depth: usize,
+    mut value: impl FnMut(Name<'a>, usize) -> Option<usize>,
+) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if depth >= MAX_DEPTH || bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    let mut at = skip_ws(bytes, at + 1);
+    if bytes.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        if bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        let (name_end, escaped) = checked_string(bytes, at)?;
+        let name = Name {
+            raw: text.get(at + 1..name_end - 1)?,
+            escaped,
+        };
+        at = skip_ws(bytes, name_end);
+        if bytes.get(at) != Some(&b':') {
+            return None;
+        }
+        let end = value(name, skip_ws(bytes, at + 1))?;
+        at = skip_ws(bytes, end);
+        match *bytes.get(at)? {
+            b',' => at = skip_ws(bytes, at + 1),
+            b'}' => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
+fn checked_array(text: &str, at: usize, depth: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if depth >= MAX_DEPTH {
+        return None;
+    }
+    let mut at = skip_ws(bytes, at + 1);
+    if bytes.get(at) == Some(&b']') {
+        return Some(at + 1);
+    }
+    loop {
+        at = skip_ws(bytes, checked_value(text, at, depth + 1)?);
+        match *bytes.get(at)? {
+            b',' => at = skip_ws(bytes, at + 1),
+            b']' => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// Where the string starting at `at` (its opening quote) ends (after its closing quote), and
+/// whether it has escapes; `None` if no valid JSON string starts there (or it has a surrogate
+/// escape).
+pub fn checked_string(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
+    if bytes.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut at = at + 1;
+    let mut escaped = false;
+    loop {
+        match *bytes.get(at)? {
+            b'"' => return Some((at + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                match *bytes.get(at + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 2,
+                    b'u' => {
+                        let hex = bytes.get(at + 2..at + 6)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        // Whether a surrogate pairs up is serde_json's to judge.
+                        if matches!(hex[0], b'd' | b'D')
+                            && matches!(hex[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+                        {
+                            return None;
+                        }
+                        at += 6;
+                    }
+                    _ => return None,
+                }
+            }
+            0..=0x1F => return None,
+            _ => at += 1,
+        }
+    }
+}
+
+fn checked_number(bytes: &[u8], mut at: usize) -> Option<usize> {
+    let digits = |mut at: usize| {
+        while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        at
+    };
+    if bytes[at] == b'-' {
+        at += 1;
+    }
+    match *bytes.get(at)? {
+        b'0' => at += 1,
+        b'1'..=b'9' => at = digits(at + 1),
+        _ => return None,
+    }
+    if bytes.get(at) == Some(&b'.') {
+        if !bytes.get(at + 1)?.is_ascii_digit() {
+            return None;
+        }
+        at = digits(at + 1);
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(bytes.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        if !bytes.get(at)?.is_ascii_digit() {
+            return None;
+        }
+        at = digits(at);
+    }
+    Some(at)
+}
+
+fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Option<usize> {
+    bytes[at..].starts_with(word).then_some(at + word.len())
+}
+
+/// Skips JSON whitespace from `at`.
+pub fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
     while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\n' | b'\r') {
         at += 1;
     }
@@ -205,6 +366,72 @@ mod tests {
         assert_eq!(element(list, -4), None);
         assert_eq!(element("[]", 0), None);
         assert_eq!(element("{}", 0), None);
+    }
+
+    fn checks_whole(text: &str) -> bool {
+        let bytes = text.as_bytes();
+        checked_value(text, skip_ws(bytes, 0), 0)
+            .is_some_and(|end| skip_ws(bytes, end) == bytes.len())
+    }
+
+    proptest::proptest! {
+        /// Whatever the checker passes, serde_json reads; escapes, numbers, literals, nesting and
+        /// stray bytes included.
+        #[test]
+        fn checker_never_passes_what_serde_rejects(
+            text in "([\\[\\]{}\",:0-9eE.+\\- tfrueasnl\u{1}é]|\\\\u[0-9a-fA-F]{4}|\\\\[nrtbf/\"\\\\x]){0,24}"
+        ) {
+            if checks_whole(&text) {
+                proptest::prop_assert!(
+                    serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+                    "passed {:?}", text
+                );
+            }
+        }
+    }
+
+    /// Valid JSON passes, invalid JSON and surrogate escapes do not.
+    #[test]
+    fn checker_reads_json() {
+        for text in [
+            "0",
+            "-0",
+            "1.5e-3",
+            "-12E+2",
+            "true",
+            "null",
+            r#""a\"\\\/\b\f\n\r\t\u00e9""#,
+            r#" { "a" : [ ] , "b" : { } , "c" : [ 1 , { "d" : "é" } ] } "#,
+        ] {
+            assert!(checks_whole(text), "{text}");
+        }
+        for text in [
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "-",
+            "+1",
+            "tru",
+            "nul",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\"}",
+            "{1:2}",
+            "\"a",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"\u{1}\"",
+            r#""\ud83d\ude00""#,
+            "[1 2]",
+            "{\"a\":1 \"b\":2}",
+        ] {
+            assert!(!checks_whole(text), "{text}");
+        }
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert!(!checks_whole(&deep));
+        let fine = "[".repeat(MAX_DEPTH - 1) + &"]".repeat(MAX_DEPTH - 1);
+        assert!(checks_whole(&fine));
     }
 
     /// Text that is not valid JSON (which the scanner is never given) still never panics.

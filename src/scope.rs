@@ -301,6 +301,18 @@ impl CompiledPath {
         }
     }
 
+    /// The JSON text of the node the path selects, read from the payload's text without
+    /// allocating, when the path is a plain chain into `data` whose tree was not built (`Some(None)`:
+    /// it selects nothing). `None` when only [`CompiledPath::select`] can answer.
+    pub fn select_text<'a>(&self, scope: &Scope<'a>) -> Option<Option<&'a str>> {
+        match (&self.root, &self.rest) {
+            (Root::Data, Rest::Simple(steps)) if !scope.event.data.has_tree() => {
+                Some(scope.event.data.select_text(path_keys(steps)))
+            }
+            _ => None,
+        }
+    }
+
     /// The root the path starts at.
     pub fn root(&self) -> &Root {
         &self.root
