@@ -302,6 +302,12 @@ fn bench_evaluation(c: &mut Criterion) {
         b.iter(|| full_evaluation(&all, black_box(&pick_turn), &mut hits))
     });
 
+    // The ready check's frame as the client sends it, read from the wire.
+    let ready_frame = serde_json::json!([8, "OnJsonApiEvent", {"data": ready_check.data.value(), "eventType": "Update", "uri": ready_check.uri}]).to_string();
+    group.bench_function("parse-ready-check-frame", |b| {
+        b.iter(|| lcu_rules::event::parse_frame(black_box(&ready_frame)))
+    });
+
     // Parsing that frame from the wire, for scale.
     let raw: Value = serde_json::from_str(frame).expect("json");
     let wire = raw["rawData"].to_string();

@@ -527,7 +527,8 @@ fn scan_event_frame(text: &str) -> Option<Event> {
         }
         match name.raw {
             "data" if data.is_none() => {
-                let mut members = Vec::new();
+                // Most payloads have a handful of members: one allocation, no growth.
+                let mut members = Vec::with_capacity(16);
                 let end = if bytes.get(start) == Some(&b'{') {
                     let object = &text[start..];
                     checked_object(text, start, 2, |name, at| {
@@ -814,7 +815,7 @@ mod tests {
             any::<bool>().prop_map(Value::from),
             any::<i64>().prop_map(Value::from),
             (-1e9f64..1e9).prop_map(Value::from),
-            "[a-c\\\\\"é ]{0,4}".prop_map(Value::from),
+            "[a-c\\\\\"é \u{1f}]{0,4}|[a-z\\\\é]{6,24}".prop_map(Value::from),
         ];
         leaf.prop_recursive(4, 32, 5, |inner| {
             prop_oneof![

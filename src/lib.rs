@@ -47,3 +47,4 @@ pub mod tls;
 pub mod trace;
 pub mod tray;
 pub mod yaml;
+pub mod yielding;

@@ -25,6 +25,7 @@ use crate::event::{Event, EventType, parse_frame, parse_frame_if};
 use crate::http::{LcuHttp, LivePort, error_chain};
 use crate::port::PortError;
 use crate::tls::Trust;
+use crate::yielding::YieldingStream;
 
 /// The firehose topic: every JSON API change.
 pub const FIREHOSE: &str = "OnJsonApiEvent";
@@ -388,8 +389,9 @@ async fn wait_until_ready(
     }
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<
+    tokio_tungstenite::MaybeTlsStream<YieldingStream<tokio::net::TcpStream>>,
+>;
 
 async fn open_socket(credentials: &Credentials, trust: &Trust) -> Result<Socket, LiveError> {
     let mut request = format!("wss://127.0.0.1:{}/", credentials.port)
@@ -410,10 +412,19 @@ async fn open_socket(credentials: &Credentials, trust: &Trust) -> Result<Socket,
             .rustls_config()
             .map_err(|e| LiveError::Tls(e.to_string()))?,
     );
-    match tokio_tungstenite::connect_async_tls_with_config(
+    let tcp = match tokio::net::TcpStream::connect(("127.0.0.1", credentials.port)).await {
+        Ok(tcp) => tcp,
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Err(LiveError::Refused(credentials.port));
+        }
+        Err(error) => return Err(LiveError::Other(format!("websocket: {error}"))),
+    };
+    // Nagle's delay would hold back the subscribe and the answers to pings.
+    let _ = tcp.set_nodelay(true);
+    match tokio_tungstenite::client_async_tls_with_config(
         request,
+        YieldingStream::new(tcp),
         Some(config),
-        true,
         Some(connector),
     )
     .await
@@ -556,13 +567,11 @@ impl<'a> Reader<'a> {
             match parsed {
                 Ok(Some(event)) => {
                     StreamStats::add(&self.stats.events);
+                    // The engine and the runs it starts go before the next read from the socket
+                    // (see `yielding.rs`).
                     if !self.hand_on(event, shutdown).await {
                         return Ok(SessionEnd::Shutdown);
                     }
-                    // Let the engine (and the runs it starts) go first: reading on would cost a
-                    // system call that finds nothing, on the way to the accept (measured: a
-                    // third of the time from frame to request).
-                    tokio::task::yield_now().await;
                 }
                 Ok(None) => StreamStats::add(&self.stats.ignored),
                 Err(error) => {

@@ -151,6 +151,43 @@ fn write_u64(out: &mut Writer<'_>, mut value: u64) -> fmt::Result {
     out.write_str(std::str::from_utf8(&digits[start..]).unwrap_or("0"))
 }
 
+/// A duration in milliseconds to the hundredth (`0.5`, `12.34`, `3.0`), as text made without
+/// `fmt`: a request line carries one, and float formatting costs more than the rest of the line.
+pub struct Millis {
+    text: [u8; 32],
+    len: usize,
+}
+
+impl Millis {
+    /// `duration`, rounded to the nearest hundredth of a millisecond.
+    pub fn of(duration: std::time::Duration) -> Millis {
+        let hundredths = u64::try_from((duration.as_nanos() + 5_000) / 10_000).unwrap_or(u64::MAX);
+        let mut text = [0u8; 32];
+        let mut len = 0;
+        let mut push = |byte: u8| {
+            text[len] = byte;
+            len += 1;
+        };
+        let whole = hundredths / 100;
+        let digits = whole.checked_ilog10().unwrap_or(0) + 1;
+        for power in (0..digits).rev() {
+            push(b'0' + (whole / 10u64.pow(power) % 10) as u8);
+        }
+        push(b'.');
+        let (tens, ones) = ((hundredths / 10 % 10) as u8, (hundredths % 10) as u8);
+        push(b'0' + tens);
+        if ones != 0 {
+            push(b'0' + ones);
+        }
+        Millis { text, len }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text[..self.len]).unwrap_or("0.0")
+    }
+}
+
 thread_local! {
     /// The second last formatted, and its `YYYY-MM-DDTHH:MM:SS` text.
     static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
@@ -225,6 +262,30 @@ mod tests {
         assert_eq!(text(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
         assert_eq!(text(1_764_570_011, 123_456), "2025-12-01T06:20:11.123456Z");
         assert_eq!(text(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
+    }
+
+    /// Milliseconds come out as the rounded float would print.
+    #[test]
+    fn millis_text() {
+        for nanos in [
+            0u64,
+            4_999,
+            5_000,
+            500_000,
+            1_000_000,
+            1_234_567,
+            12_345_678,
+            999_995_000,
+            3_600_000_000_000,
+        ] {
+            let duration = Duration::from_nanos(nanos);
+            let float = (duration.as_secs_f64() * 100_000.0).round() / 100.0;
+            assert_eq!(
+                Millis::of(duration).as_str(),
+                format!("{float:?}"),
+                "{nanos} ns"
+            );
+        }
     }
 
     #[derive(Clone, Default)]

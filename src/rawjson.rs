@@ -211,32 +211,54 @@ pub fn checked_string(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
     let mut at = at + 1;
     let mut escaped = false;
     loop {
-        match *bytes.get(at)? {
-            b'"' => return Some((at + 1, escaped)),
-            b'\\' => {
-                escaped = true;
-                match *bytes.get(at + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 2,
-                    b'u' => {
-                        let hex = bytes.get(at + 2..at + 6)?;
-                        if !hex.iter().all(u8::is_ascii_hexdigit) {
-                            return None;
-                        }
-                        // Whether a surrogate pairs up is serde_json's to judge.
-                        if matches!(hex[0], b'd' | b'D')
-                            && matches!(hex[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-                        {
-                            return None;
-                        }
-                        at += 6;
-                    }
-                    _ => return None,
-                }
+        // Eight bytes at a time while none of them needs a closer look (string bytes are most of
+        // a frame), then byte by byte to the one that does: it is within those eight.
+        while let Some(chunk) = bytes.get(at..at + 8) {
+            if may_end_string(u64::from_le_bytes(chunk.try_into().ok()?)) {
+                break;
             }
-            0..=0x1F => return None,
-            _ => at += 1,
+            at += 8;
+        }
+        loop {
+            match *bytes.get(at)? {
+                b'"' => return Some((at + 1, escaped)),
+                b'\\' => break,
+                0..=0x1F => return None,
+                _ => at += 1,
+            }
+        }
+        escaped = true;
+        match *bytes.get(at + 1)? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 2,
+            b'u' => {
+                let hex = bytes.get(at + 2..at + 6)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                // Whether a surrogate pairs up is serde_json's to judge.
+                if matches!(hex[0], b'd' | b'D')
+                    && matches!(hex[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+                {
+                    return None;
+                }
+                at += 6;
+            }
+            _ => return None,
         }
     }
+}
+
+/// Whether any of the eight bytes of `word` may be a quote, a backslash or a control character.
+/// Never wrong when it says no (the bit tricks for "has a zero byte" and "has a byte below n");
+/// when it says yes, the caller looks byte by byte.
+fn may_end_string(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let quote = has_zero(word ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    quote | backslash | control != 0
 }
 
 fn checked_number(bytes: &[u8], mut at: usize) -> Option<usize> {
@@ -375,6 +397,13 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The eight-byte test never misses a byte that can end a string.
+        #[test]
+        fn word_test_never_misses(word in proptest::prelude::any::<[u8; 8]>()) {
+            let wanted = word.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            proptest::prop_assert!(!wanted || may_end_string(u64::from_le_bytes(word)));
+        }
+
         /// Whatever the checker passes, serde_json reads; escapes, numbers, literals, nesting and
         /// stray bytes included.
         #[test]

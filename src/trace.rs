@@ -258,7 +258,8 @@ impl Observer for LogObserver {
             } => {
                 // Display (`%`) rather than Debug: Debug escapes strings character by character.
                 // Hundredths of a millisecond: finer is noise.
-                let elapsed_ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0;
+                let elapsed_ms = crate::logfmt::Millis::of(*elapsed);
+                let elapsed_ms = elapsed_ms.as_str();
                 let method = method.as_str();
                 // Plain `&str` fields: the line format writes them without `fmt`.
                 let (rule, path) = (&**rule, path.as_str());
