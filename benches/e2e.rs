@@ -375,6 +375,51 @@ fn ratio(ours: f64, theirs: f64) -> String {
     }
 }
 
+/// `--profile --timeline`: a flat-out round that also prints when the frames reached the socket
+/// and when the accepts arrived (which side a round waits on).
+async fn timeline_round(contender: &Contender, count: usize) -> Throughput {
+    let sim = &contender.sim;
+    sim.clear_requests();
+    let start = Instant::now();
+    let mut published = Vec::new();
+    for _ in 0..count {
+        published.push(pop_ready_check(sim).await);
+    }
+    let publish_done = Instant::now();
+    while sim.count_requests("POST", ACCEPT) < count {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let requests = sim.requests();
+    let times: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path == ACCEPT)
+        .map(|r| r.at)
+        .collect();
+    let handed: Vec<_> = published.iter().filter_map(|p| p.handed_at()).collect();
+    let ms = |t: Instant| t.saturating_duration_since(start).as_secs_f64() * 1000.0;
+    let q = |v: &[Instant], f: f64| ms(v[((v.len() as f64 * f) as usize).min(v.len() - 1)]);
+    println!(
+        "publish loop {:.1} ms; frames handed 50% {:.1} 100% {:.1} ms; accepts 1st {:.1} 25% {:.1} 50% {:.1} 75% {:.1} 100% {:.1} ms",
+        ms(publish_done),
+        q(&handed, 0.5),
+        q(&handed, 1.0),
+        q(&times, 0.0),
+        q(&times, 0.25),
+        q(&times, 0.5),
+        q(&times, 0.75),
+        q(&times, 1.0)
+    );
+    let last = times.iter().max().copied().unwrap_or(start);
+    sim.clear_requests();
+    Throughput {
+        accepted: times.len(),
+        expected: count,
+        elapsed: last.saturating_duration_since(start),
+        events: 0,
+        peak_kb: 0,
+    }
+}
+
 /// `--profile`: only lcu-rules, only flat-out ready checks, for 20 s (attach a profiler to it).
 async fn profile_flat_out(name: &'static str) {
     let ours = Contender::start(name).await;
@@ -385,7 +430,11 @@ async fn profile_flat_out(name: &'static str) {
         .unwrap_or(20);
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
-        let result = throughput_round(&ours, 2_000, &[]).await;
+        let result = if std::env::args().any(|a| a == "--timeline") {
+            timeline_round(&ours, 2_000).await
+        } else {
+            throughput_round(&ours, 2_000, &[]).await
+        };
         println!(
             "{} accepts/s ({}/{} accepted)",
             (result.accepted as f64 / result.elapsed.as_secs_f64()) as u64,

@@ -35,6 +35,8 @@ use crate::trace::{Observer, RunOutcome, Suppressed, Trace, Verdict};
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How many runs may be active at once across all rules by default.
 pub const DEFAULT_MAX_ACTIVE_RUNS: usize = 128;
+/// At most one "run limit reached" warning this often.
+const SATURATION_NOTICE: Duration = Duration::from_secs(10);
 /// Keys a rule may track at once for its throttle or debounce (beyond, the oldest throttle keys
 /// are forgotten and new debounce keys are refused).
 pub const MAX_RATE_KEYS: usize = 1024;
@@ -343,6 +345,10 @@ impl Engine {
     ) -> EngineReport {
         let cap = self.config.max_active_runs.max(1);
         let mut was_saturated = false;
+        // Under a flood the limit is met again each time a run ends: one warning per
+        // `SATURATION_NOTICE` says so, with how many times since the last.
+        let mut warned_at: Option<Instant> = None;
+        let mut unwarned = 0u64;
         // Made once: a fresh `cancelled()` per turn would register and unregister a waiter (under
         // a lock) for every event.
         let stop = shutdown.cancelled();
@@ -351,10 +357,16 @@ impl Engine {
             let saturated = self.active_total >= cap;
             if saturated && !was_saturated {
                 self.report.saturated += 1;
-                tracing::warn!(
-                    active_runs = self.active_total,
-                    "run limit reached: taking no new event until a run ends"
-                );
+                unwarned += 1;
+                if warned_at.is_none_or(|at| at.elapsed() >= SATURATION_NOTICE) {
+                    tracing::warn!(
+                        active_runs = self.active_total,
+                        times = unwarned,
+                        "run limit reached: taking no new event until a run ends"
+                    );
+                    warned_at = Some(Instant::now());
+                    unwarned = 0;
+                }
             }
             was_saturated = saturated;
             let next_deadline = self.deadlines.keys().next().map(|(at, _)| *at);

@@ -406,7 +406,9 @@ async fn open_socket(credentials: &Credentials, trust: &Trust) -> Result<Socket,
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME))
         .max_frame_size(Some(MAX_FRAME))
-        .read_buffer_size(64 * 1024);
+        // tungstenite zero-fills the whole read buffer before every read: a TLS record's worth
+        // (16 KiB) keeps that cheap while still taking many small frames per read.
+        .read_buffer_size(16 * 1024);
     let connector = tokio_tungstenite::Connector::Rustls(
         trust
             .rustls_config()

@@ -300,6 +300,14 @@ async fn a_flood_is_coalesced_with_an_exact_drop_count() {
         .await
         .unwrap();
     assert!(exit.success());
+    // The single run slot filled again after every run, thousands of times: the log says so a
+    // few times, not once per time.
+    let log = std::fs::read_to_string(dir.path().join("run.log")).unwrap();
+    let warnings = log.matches("run limit reached").count();
+    assert!(
+        (1..=10).contains(&warnings),
+        "{warnings} run-limit warnings"
+    );
 }
 
 /// A size from `/proc/<pid>/status`, in kB.
