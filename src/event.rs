@@ -527,20 +527,20 @@ fn scan_event_frame(text: &str) -> Option<Event> {
         }
         match name.raw {
             "data" if data.is_none() => {
-                // Most payloads have a handful of members: one allocation, no growth.
-                let mut members = Vec::with_capacity(16);
-                let end = if bytes.get(start) == Some(&b'{') {
+                let (end, members) = if bytes.get(start) == Some(&b'{') {
                     let object = &text[start..];
-                    checked_object(text, start, 2, |name, at| {
+                    // Most payloads have a handful of members: one allocation, no growth.
+                    let mut members = Vec::with_capacity(16);
+                    let end = checked_object(text, start, 2, |name, at| {
                         let end = checked_value(text, at, 3)?;
                         members.push(Member::new(object, name, &text[at..end]));
                         Some(end)
-                    })?
+                    })?;
+                    (end, Some(members))
                 } else {
-                    checked_value(text, start, 2)?
+                    (checked_value(text, start, 2)?, None)
                 };
-                let is_object = bytes.get(start) == Some(&b'{');
-                data = Some((&text[start..end], is_object.then_some(members)));
+                data = Some((&text[start..end], members));
                 Some(end)
             }
             "eventType" | "uri" => {
