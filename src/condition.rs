@@ -431,9 +431,7 @@ fn passes_on_text(op: &Op, found: Option<&str>) -> Option<bool> {
     match op {
         // A number too large for serde_json is no value at all to the slow path.
         Op::Exists(_)
-            if found.is_some_and(|t| {
-                t.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
-            }) =>
+            if found.is_some_and(|t| t.starts_with(|c: char| c == '-' || c.is_ascii_digit())) =>
         {
             None
         }
