@@ -1,8 +1,9 @@
 //! The service's log file: one file a day in the log folder, a week of them kept, written through
 //! a memory buffer that is flushed a moment after each burst of lines. Logging so costs neither a
 //! helper thread nor a system call per line (a helper thread woken for every line was measured to
-//! slow the accept on a 2-core machine). [`Tee`] writes one formatted line to both the terminal
-//! and the file, for when both want the same text.
+//! slow the accept on a 2-core machine). [`Tee`] writes one formatted line to both standard error
+//! and the file, for when both want the same text; standard error is buffered the same way when
+//! it is not a terminal (a pipe, a file or the service manager reads it, not a person).
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -31,6 +32,8 @@ pub struct LogFile {
 
 struct Buffered {
     writer: BufWriter<RollingFileAppender>,
+    /// Lines for standard error, when it is buffered too.
+    stderr: Option<BufWriter<Box<dyn Write + Send>>>,
     /// Whether anything was written since the last flush.
     dirty: bool,
 }
@@ -49,16 +52,28 @@ impl LogFile {
         Ok(Arc::new(LogFile {
             out: Mutex::new(Buffered {
                 writer: BufWriter::with_capacity(BUFFER, appender),
+                stderr: None,
                 dirty: false,
             }),
             pending: Notify::new(),
         }))
     }
 
-    /// Writes what is buffered to the file now.
+    /// From now on, the lines a [`Tee`] writes to standard error wait in memory with the file's
+    /// and are written to `stderr` on the same flushes.
+    pub fn buffer_stderr(&self, stderr: Box<dyn Write + Send>) {
+        if let Ok(mut out) = self.out.lock() {
+            out.stderr = Some(BufWriter::with_capacity(BUFFER, stderr));
+        }
+    }
+
+    /// Writes what is buffered to the file (and standard error) now.
     pub fn flush(&self) {
         if let Ok(mut out) = self.out.lock() {
             let _ = out.writer.flush();
+            if let Some(stderr) = &mut out.stderr {
+                let _ = stderr.flush();
+            }
             out.dirty = false;
         }
     }
@@ -73,10 +88,19 @@ impl LogFile {
         }
     }
 
-    fn write_line(&self, line: &[u8]) -> std::io::Result<()> {
+    /// Buffers `line` for the file and, with `to_stderr`, for standard error (written at once
+    /// when that is not buffered).
+    fn write_line(&self, line: &[u8], to_stderr: bool) -> std::io::Result<()> {
         let Ok(mut out) = self.out.lock() else {
             return Ok(());
         };
+        if to_stderr {
+            // A closed or full standard error must not stop the file from getting the line.
+            let _ = match &mut out.stderr {
+                Some(stderr) => stderr.write_all(line),
+                None => std::io::stderr().write_all(line),
+            };
+        }
         out.writer.write_all(line)?;
         if !out.dirty {
             out.dirty = true;
@@ -125,12 +149,10 @@ pub struct LineTo<'a> {
 
 impl Write for LineTo<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.stderr {
-            // A closed or full terminal must not stop the file from getting the line.
-            let _ = std::io::stderr().write_all(buf);
-        }
-        if let Some(file) = self.file {
-            file.write_line(buf)?;
+        match self.file {
+            Some(file) => file.write_line(buf, self.stderr)?,
+            None if self.stderr => std::io::stderr().write_all(buf)?,
+            None => {}
         }
         Ok(buf.len())
     }
@@ -165,6 +187,40 @@ mod tests {
         assert_eq!(log_text(dir.path()), "");
         file.flush();
         assert_eq!(log_text(dir.path()), "token <redacted> seen\n");
+    }
+
+    /// A shared buffer standing in for standard error.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Buffered standard error gets each line once, redacted, on the file's flush and not before.
+    #[test]
+    fn buffered_stderr_gets_the_lines_on_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = LogFile::open(dir.path()).unwrap();
+        let stderr = Captured::default();
+        file.buffer_stderr(Box::new(stderr.clone()));
+        crate::secrets::register("stderr-secret-77");
+        let tee = Tee(Some(file.clone()));
+        tee.make_writer()
+            .write_all(b"one stderr-secret-77\n")
+            .unwrap();
+        tee.make_writer().write_all(b"two\n").unwrap();
+        assert!(stderr.0.lock().unwrap().is_empty());
+        file.flush();
+        assert_eq!(&*stderr.0.lock().unwrap(), b"one <redacted>\ntwo\n");
+        assert_eq!(log_text(dir.path()), "one <redacted>\ntwo\n");
     }
 
     /// The background flusher writes a burst out shortly after its first line, without being

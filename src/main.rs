@@ -813,6 +813,10 @@ fn init_service_logging(
         }
     };
     let colours = std::io::stderr().is_terminal();
+    if !colours && let Some(file) = &file {
+        // Nobody watches it line by line: one write per burst instead of one per line.
+        file.buffer_stderr(Box::new(std::io::stderr()));
+    }
     let layers = if !settings.log_json && !colours {
         tracing_subscriber::fmt::layer()
             .event_format(KeyValue)
