@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::condition::{Actual, Miss};
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use crate::guard::{
     BreakerState, Chain, DEFAULT_BREAKER, DEFAULT_ECHO_WINDOW, DEFAULT_MAX_DEPTH, WriteLog,
 };
@@ -200,10 +200,17 @@ struct ActiveRun {
     abandon: Arc<OnceLock<String>>,
 }
 
+/// See [`Engine::candidates`].
+struct RecentMatch {
+    uri: String,
+    event_type: EventType,
+    hits: Vec<Hit>,
+}
+
 /// Per-rule state: mode, rate limits, breaker, counters.
 #[derive(Default)]
 struct RuleState {
-    active: Vec<ActiveRun>,
+    active: VecDeque<ActiveRun>,
     queue: VecDeque<Pending>,
     /// When the rule last fired (for the cooldown).
     last_fired: Option<Instant>,
@@ -260,6 +267,9 @@ pub struct Engine {
     epoch: Instant,
     report: EngineReport,
     hits: Vec<Hit>,
+    /// The matcher's answer for the last URI and event type: the client sends runs of events
+    /// on one URI. Cleared when the rules are replaced.
+    recent: Option<RecentMatch>,
     /// The runs' writes, for echo and causal-chain detection.
     writes: Arc<WriteLog>,
     /// The gameflow phase, when some rule is scoped to phases.
@@ -318,6 +328,7 @@ impl Engine {
             epoch: Instant::now(),
             report: EngineReport::default(),
             hits: Vec::with_capacity(8),
+            recent: None,
             writes,
             phase: None,
             updates: HashMap::new(),
@@ -425,6 +436,35 @@ impl Engine {
         }
     }
 
+    /// The rules whose triggers match (see [`RuleSet::candidates`]), from `recent` when the URI
+    /// and type are the last ones'.
+    fn candidates(&mut self, uri: &str, event_type: EventType, out: &mut Vec<Hit>) {
+        if let Some(recent) = &self.recent
+            && recent.event_type == event_type
+            && recent.uri == uri
+        {
+            out.clear();
+            out.extend_from_slice(&recent.hits);
+            return;
+        }
+        self.rules.candidates(uri, event_type, out);
+        match &mut self.recent {
+            Some(recent) => {
+                recent.uri.clear();
+                recent.uri.push_str(uri);
+                recent.event_type = event_type;
+                recent.hits.clone_from(out);
+            }
+            None => {
+                self.recent = Some(RecentMatch {
+                    uri: uri.to_owned(),
+                    event_type,
+                    hits: out.clone(),
+                });
+            }
+        }
+    }
+
     /// Handles one event: match, evaluate, admit, spawn. Never awaits.
     fn on_event(&mut self, event: Event) {
         let seq = self.next_seq;
@@ -452,8 +492,7 @@ impl Engine {
             latest.send_replace(event.clone());
         }
         let mut hits = std::mem::take(&mut self.hits);
-        self.rules
-            .candidates(&event.uri, event.event_type, &mut hits);
+        self.candidates(&event.uri, event.event_type, &mut hits);
         if hits.is_empty() {
             self.hits = hits;
             return;
@@ -778,7 +817,7 @@ impl Engine {
     fn start(&mut self, rule: u32, run: u64, event: Arc<Event>, firing: Firing, chain: Chain) {
         let token = CancellationToken::new();
         let abandon = Arc::new(OnceLock::new());
-        self.states[rule as usize].active.push(ActiveRun {
+        self.states[rule as usize].active.push_back(ActiveRun {
             run,
             token: token.clone(),
             abandon: abandon.clone(),
@@ -858,7 +897,14 @@ impl Engine {
             return;
         };
         let state = &mut self.states[rule as usize];
-        state.active.retain(|active| active.run != done.run);
+        // Runs mostly end in the order they started: the search and the shift are short.
+        if let Some(at) = state
+            .active
+            .iter()
+            .position(|active| active.run == done.run)
+        {
+            state.active.remove(at);
+        }
         if state.active.is_empty()
             && let Some(next) = state.queue.pop_front()
         {
@@ -922,6 +968,7 @@ impl Engine {
         self.states = states;
         self.solo_chains = solo_chains(&rules);
         self.rules = rules;
+        self.recent = None;
         summary
     }
 

@@ -449,7 +449,7 @@ pub fn peek_event_uri(text: &str) -> Option<&str> {
 /// that carry no event or that nobody watches.
 pub fn parse_frame_if(
     text: &str,
-    watched: impl Fn(&str) -> bool,
+    mut watched: impl FnMut(&str) -> bool,
     wanted: impl Fn(&str, EventType) -> bool,
 ) -> Result<Option<Event>, FrameError> {
     if text.trim().is_empty() {

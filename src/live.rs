@@ -522,6 +522,7 @@ impl<'a> Reader<'a> {
         shutdown: &CancellationToken,
     ) -> Result<SessionEnd, LiveError> {
         let mut malformed: HashMap<&'static str, u64> = HashMap::new();
+        let mut watched = LastWatched::default();
         // Made once (see the engine's loop).
         let stop = shutdown.cancelled();
         tokio::pin!(stop);
@@ -561,7 +562,7 @@ impl<'a> Reader<'a> {
             let parsed = match interest.map(ArcSwap::load) {
                 Some(rules) => parse_frame_if(
                     text.as_str(),
-                    |uri| rules.watches_uri(uri),
+                    |uri| watched.watches_uri(&rules, uri),
                     |uri, event_type| rules.watches(uri, event_type),
                 ),
                 None => parse_frame(text.as_str()),
@@ -762,9 +763,57 @@ impl Jitter {
     }
 }
 
+/// The reader's answer for the last event URI it looked up, and for which rule set: the client
+/// sends runs of events on one URI, and the answer holds until the URI or the rules change.
+#[derive(Default)]
+struct LastWatched {
+    uri: String,
+    /// Held, not just compared by address: a new rule set could otherwise reuse a freed one's.
+    rules: Option<Arc<crate::rule::RuleSet>>,
+    watched: bool,
+}
+
+impl LastWatched {
+    fn watches_uri(&mut self, rules: &Arc<crate::rule::RuleSet>, uri: &str) -> bool {
+        let same_rules = self.rules.as_ref().is_some_and(|r| Arc::ptr_eq(r, rules));
+        if !same_rules || self.uri != uri {
+            self.watched = rules.watches_uri(uri);
+            self.rules = Some(rules.clone());
+            self.uri.clear();
+            self.uri.push_str(uri);
+        }
+        self.watched
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rule_set(dir: &tempfile::TempDir, uri: &str) -> Arc<crate::rule::RuleSet> {
+        let path = dir.path().join(format!("rules{}.yaml", uri.len()));
+        std::fs::write(
+            &path,
+            format!("rules:\n  - id: r\n    on: {uri}\n    do: [{{log: hi}}]\n"),
+        )
+        .unwrap();
+        let loaded = crate::loader::load(&[path]);
+        assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+        Arc::new(loaded.rule_set())
+    }
+
+    /// The reader's kept answer follows the URI and the rule set, never outliving a reload.
+    #[test]
+    fn last_watched_follows_the_uri_and_the_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (rule_set(&dir, "/x"), rule_set(&dir, "/yy"));
+        let mut last = LastWatched::default();
+        assert!(last.watches_uri(&first, "/x"));
+        assert!(last.watches_uri(&first, "/x"));
+        assert!(!last.watches_uri(&first, "/yy"));
+        assert!(!last.watches_uri(&second, "/x"));
+        assert!(last.watches_uri(&second, "/yy"));
+    }
 
     /// Backoff doubles from the minimum, stays within the cap (plus jitter) and jitters.
     #[test]

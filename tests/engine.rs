@@ -699,3 +699,48 @@ async fn a_reload_keeps_unchanged_rules_and_gives_up_changed_ones() {
     );
     assert_eq!(report.runs_completed, 3);
 }
+
+/// The engine keeps the matcher's answer for the last URI; a reload must not leave it answering
+/// with the old rule set's rule numbers.
+#[tokio::test(start_paused = true)]
+async fn a_reload_rematches_the_last_uri() {
+    let before = rules("rules:\n  - id: a\n    on: /same\n    do: [{request: POST /a}]\n");
+    let after = rules(
+        "rules:\n  - id: b\n    on: /other\n    do: [{request: POST /b}]\n  - id: c\n    on: /same\n    do: [{request: POST /c}]\n",
+    );
+    let port = ScriptedPort::new();
+    let sent = port.sent.clone();
+    let mut engine = Engine::new(
+        before,
+        Arc::new(port),
+        Arc::new(Collector::default()),
+        EngineConfig::default(),
+    );
+    let commands = engine.commands();
+    let (tx, rx) = mpsc::channel(16);
+    let task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+    tx.send(Event::new("/same", EventType::Update, json!({})))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    commands
+        .send(lcu_rules::engine::Command::Replace {
+            rules: after,
+            reply,
+        })
+        .unwrap();
+    answer.await.unwrap();
+    tx.send(Event::new("/same", EventType::Update, json!({})))
+        .await
+        .unwrap();
+    drop(tx);
+    task.await.unwrap();
+    let paths: Vec<String> = sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, p)| p.clone())
+        .collect();
+    assert_eq!(paths, vec!["/a", "/c"]);
+}
