@@ -334,10 +334,27 @@ fn check_test(
     scope: &Scope<'_>,
     registry: &Handlebars<'_>,
 ) -> Result<(), Box<Miss>> {
-    if let Some(found) = path.select_text(scope)
-        && passes_on_text(op, found) == Some(true)
-    {
-        return Ok(());
+    if let Some(found) = path.select_text(scope) {
+        match passes_on_text(op, found) {
+            Some(true) => return Ok(()),
+            // What the miss shows is the one selected value (or nothing): parsed on its own,
+            // not by building the payload's tree.
+            Some(false) => {
+                let actual = match found {
+                    None => Some(Actual::Nothing),
+                    Some(text) => serde_json::from_str(text).ok().map(Actual::One),
+                };
+                if let Some(actual) = actual {
+                    return Err(Box::new(Miss {
+                        at: at.clone(),
+                        path: path.text.clone(),
+                        expected: expected.clone(),
+                        actual,
+                    }));
+                }
+            }
+            None => {}
+        }
     }
     let selected = path.select(scope);
     let miss = |actual: Actual| {
@@ -808,6 +825,42 @@ mod tests {
             item: None,
         };
         condition.check(&scope, &Handlebars::new())
+    }
+
+    /// A test that fails on the payload's text reports the same miss as one judged on its tree.
+    #[test]
+    fn a_miss_on_the_text_is_the_miss_on_the_tree() {
+        let data =
+            json!({"state": "InProgress", "playerResponse": "Accepted", "n": 7, "ok": false});
+        let frame =
+            format!(r#"[8,"OnJsonApiEvent",{{"data":{data},"eventType":"Update","uri":"/x"}}]"#);
+        let on_text = crate::event::parse_frame(&frame).unwrap().unwrap();
+        let on_tree = Event::new("/x", EventType::Update, data);
+        let cases = [
+            ("$.data.playerResponse", Op::Equals(lit(json!("None")))),
+            ("$.data.state", Op::NotEquals(lit(json!("InProgress")))),
+            ("$.data.n", Op::OneOf(lit(json!([1, 2])))),
+            ("$.data.ok", Op::NotOneOf(lit(json!([false])))),
+            ("$.data.missing", Op::Exists(true)),
+            ("$.data.state", Op::Exists(false)),
+        ];
+        for (path, op) in cases {
+            let condition = test(path, op);
+            let check = |event: &Event| {
+                let scope = Scope {
+                    event,
+                    params: &[],
+                    bindings: &[],
+                    binding_names: &[],
+                    steps: None,
+                    item: None,
+                };
+                condition.check(&scope, &Handlebars::new())
+            };
+            let (text_miss, tree_miss) = (check(&on_text), check(&on_tree));
+            assert!(text_miss.is_err(), "{path}");
+            assert_eq!(text_miss, tree_miss, "{path}");
+        }
     }
 
     /// Table of every operator against one, several and no selected nodes.
