@@ -815,9 +815,12 @@ mod tests {
     }
 
     fn eval(condition: &Condition, data: Value) -> Result<(), Box<Miss>> {
-        let event = Event::new("/x", EventType::Update, data);
+        check_on(condition, &Event::new("/x", EventType::Update, data))
+    }
+
+    fn check_on(condition: &Condition, event: &Event) -> Result<(), Box<Miss>> {
         let scope = Scope {
-            event: &event,
+            event,
             params: &[],
             bindings: &[],
             binding_names: &[],
@@ -846,18 +849,10 @@ mod tests {
         ];
         for (path, op) in cases {
             let condition = test(path, op);
-            let check = |event: &Event| {
-                let scope = Scope {
-                    event,
-                    params: &[],
-                    bindings: &[],
-                    binding_names: &[],
-                    steps: None,
-                    item: None,
-                };
-                condition.check(&scope, &Handlebars::new())
-            };
-            let (text_miss, tree_miss) = (check(&on_text), check(&on_tree));
+            let (text_miss, tree_miss) = (
+                check_on(&condition, &on_text),
+                check_on(&condition, &on_tree),
+            );
             assert!(text_miss.is_err(), "{path}");
             assert_eq!(text_miss, tree_miss, "{path}");
         }

@@ -448,21 +448,17 @@ impl Engine {
             return;
         }
         self.rules.candidates(uri, event_type, out);
-        match &mut self.recent {
-            Some(recent) => {
-                recent.uri.clear();
-                recent.uri.push_str(uri);
-                recent.event_type = event_type;
-                recent.hits.clone_from(out);
-            }
-            None => {
-                self.recent = Some(RecentMatch {
-                    uri: uri.to_owned(),
-                    event_type,
-                    hits: out.clone(),
-                });
-            }
-        }
+        // The last answer's buffers are reused for this one.
+        let mut recent = self.recent.take().unwrap_or(RecentMatch {
+            uri: String::new(),
+            event_type,
+            hits: Vec::new(),
+        });
+        recent.uri.clear();
+        recent.uri.push_str(uri);
+        recent.event_type = event_type;
+        recent.hits.clone_from(out);
+        self.recent = Some(recent);
     }
 
     /// Handles one event: match, evaluate, admit, spawn. Never awaits.

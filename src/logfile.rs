@@ -189,27 +189,12 @@ mod tests {
         assert_eq!(log_text(dir.path()), "token <redacted> seen\n");
     }
 
-    /// A shared buffer standing in for standard error.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// Buffered standard error gets each line once, redacted, on the file's flush and not before.
     #[test]
     fn buffered_stderr_gets_the_lines_on_flush() {
         let dir = tempfile::tempdir().unwrap();
         let file = LogFile::open(dir.path()).unwrap();
-        let stderr = Captured::default();
+        let stderr = crate::logfmt::tests::Captured::default();
         file.buffer_stderr(Box::new(stderr.clone()));
         crate::secrets::register("stderr-secret-77");
         let tee = Tee(Some(file.clone()));

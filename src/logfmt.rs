@@ -245,7 +245,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, UNIX_EPOCH};
@@ -288,25 +288,24 @@ mod tests {
         }
     }
 
+    /// A shared buffer that log lines are written to: a writer, and a maker of writers.
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
 
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = CapturedWriter;
-        fn make_writer(&'a self) -> CapturedWriter {
-            CapturedWriter(self.0.clone())
-        }
-    }
-
-    struct CapturedWriter(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for CapturedWriter {
+    impl std::io::Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(buf);
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
         }
     }
 

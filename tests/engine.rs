@@ -127,6 +127,18 @@ async fn drive(
     }
 }
 
+/// Swaps `rules` into the running engine and waits for its summary.
+async fn replace_rules(
+    commands: &mpsc::UnboundedSender<lcu_rules::engine::Command>,
+    rules: Arc<RuleSet>,
+) -> lcu_rules::engine::ReloadSummary {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    commands
+        .send(lcu_rules::engine::Command::Replace { rules, reply })
+        .unwrap();
+    answer.await.unwrap()
+}
+
 fn times(sent: &[(Duration, String)]) -> Vec<u64> {
     sent.iter().map(|(at, _)| at.as_millis() as u64).collect()
 }
@@ -650,14 +662,7 @@ async fn a_reload_keeps_unchanged_rules_and_gives_up_changed_ones() {
             .unwrap();
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    commands
-        .send(lcu_rules::engine::Command::Replace {
-            rules: after,
-            reply,
-        })
-        .unwrap();
-    let summary = answer.await.unwrap();
+    let summary = replace_rules(&commands, after).await;
     assert_eq!(summary.unchanged, vec!["keep"]);
     assert_eq!(summary.changed, vec!["change", "finish"]);
     assert_eq!(summary.added, vec!["new"]);
@@ -723,14 +728,7 @@ async fn a_reload_rematches_the_last_uri() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    commands
-        .send(lcu_rules::engine::Command::Replace {
-            rules: after,
-            reply,
-        })
-        .unwrap();
-    answer.await.unwrap();
+    replace_rules(&commands, after).await;
     tx.send(Event::new("/same", EventType::Update, json!({})))
         .await
         .unwrap();
