@@ -31,6 +31,8 @@ use lcu_rules::sim::state::{READY_CHECK, ready_check};
 
 const ACCEPT: &str = "/lol-matchmaking/v1/ready-check/accept";
 const BASELINE_VARIABLE: &str = "LCU_RULES_BENCH_BASELINE";
+/// Another lcu-rules build to run in the baseline's place (A/B of two builds with `--compare`).
+const AGAINST_VARIABLE: &str = "LCU_RULES_BENCH_AGAINST";
 
 const BENCH_RULE: &str = "rules:
   - id: accept-ready-check
@@ -83,8 +85,9 @@ impl Contender {
         let sim = SimClient::start(&dir.path().join("sim"))
             .await
             .expect("sim");
+        let against = std::env::var_os(AGAINST_VARIABLE).filter(|_| name == "baseline");
         let child = match name {
-            "baseline" => wrapped(std::env::current_exe().expect("own path"))
+            "baseline" if against.is_none() => wrapped(std::env::current_exe().expect("own path"))
                 .env(
                     BASELINE_VARIABLE,
                     format!("{}\n{}", sim.lockfile().display(), sim.ca_file().display()),
@@ -103,7 +106,11 @@ impl Contender {
                 let max_lag = if profiling { "1h" } else { "250ms" };
                 std::fs::write(&config, format!("engine:\n  max_lag: {max_lag}\n"))
                     .expect("config file");
-                wrapped(PathBuf::from(env!("CARGO_BIN_EXE_lcu-rules")))
+                let program = against.map_or_else(
+                    || PathBuf::from(env!("CARGO_BIN_EXE_lcu-rules")),
+                    PathBuf::from,
+                );
+                wrapped(program)
                     .args(["run", "--config"])
                     .arg(&config)
                     .arg("--rules")
@@ -456,6 +463,67 @@ async fn profile_flat_out(name: &'static str) {
     ours.stop();
 }
 
+/// `--compare`: flat-out rounds alternating between the baseline and lcu-rules for
+/// `LCU_RULES_BENCH_SECONDS` (60 s by default): many short rounds interleaved, so that the
+/// machine's drift weighs on both alike and the ratio settles.
+async fn compare_flat_out() {
+    let base = Contender::start("baseline").await;
+    let ours = Contender::start("lcu-rules").await;
+    let seconds = std::env::var("LCU_RULES_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut totals = [Throughput::default(), Throughput::default()];
+    let mut cpu = [Duration::ZERO; 2];
+    let mut ratios = Vec::new();
+    let mut round = 0;
+    while Instant::now() < until {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut rates = [0.0; 2];
+        for which in order {
+            let contender = [&base, &ours][which];
+            let before = cpu_time(contender.child.id());
+            let result = throughput_round(contender, 2_000, &[]).await;
+            cpu[which] += cpu_time(contender.child.id()).saturating_sub(before);
+            rates[which] = result.accepted as f64 / result.elapsed.as_secs_f64().max(1e-9);
+            let total = &mut totals[which];
+            total.accepted += result.accepted;
+            total.expected += result.expected;
+            total.elapsed += result.elapsed;
+        }
+        ratios.push(rates[1] / rates[0]);
+        round += 1;
+    }
+    base.stop();
+    ours.stop();
+    if ratios.is_empty() {
+        return;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let rate = |t: &Throughput| t.accepted as f64 / t.elapsed.as_secs_f64().max(1e-9);
+    let per_accept = |c: Duration, t: &Throughput| c.as_secs_f64() * 1e6 / t.accepted.max(1) as f64;
+    let against = std::env::var(AGAINST_VARIABLE).map_or("baseline".into(), |p| p);
+    println!("{round} rounds of 2,000 ready checks flat out, alternating:");
+    for (name, which) in [(against.as_str(), 0), ("lcu-rules", 1)] {
+        let t = &totals[which];
+        println!(
+            "  {name}: {}/{} accepted, {:.0} accepts/s, CPU {:.1} µs per accept",
+            t.accepted,
+            t.expected,
+            rate(t),
+            per_accept(cpu[which], t)
+        );
+    }
+    println!(
+        "  ratio of the totals {:.3}; round-pair ratios: median {:.3}, middle half {:.3}-{:.3}",
+        rate(&totals[1]) / rate(&totals[0]),
+        ratios[ratios.len() / 2],
+        ratios[ratios.len() / 4],
+        ratios[ratios.len() * 3 / 4]
+    );
+}
+
 /// The time every thread of process `pid` has run on a CPU (from `/proc/<pid>/task/*/schedstat`).
 fn cpu_time(pid: u32) -> Duration {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -475,6 +543,9 @@ async fn bench(quick: bool) {
     }
     if std::env::args().any(|a| a == "--profile-baseline") {
         return profile_flat_out("baseline").await;
+    }
+    if std::env::args().any(|a| a == "--compare") {
+        return compare_flat_out().await;
     }
     let (sequential, flat_out, mixed) = if quick {
         (300, 2_000, 300)
