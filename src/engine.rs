@@ -14,6 +14,7 @@ use std::time::Duration;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -195,9 +196,54 @@ struct Pending {
 /// A run in progress.
 struct ActiveRun {
     run: u64,
-    token: CancellationToken,
-    /// Set before `token` is cancelled when the run is given up rather than cancelled.
+    /// Ends the run's task; its [`RunEnd`] then reports it cancelled (or abandoned).
+    stop: AbortHandle,
+    /// Set before `stop` is used when the run is given up rather than cancelled.
     abandon: Arc<OnceLock<String>>,
+}
+
+impl ActiveRun {
+    fn cancel(&self) {
+        self.stop.abort();
+    }
+}
+
+/// Reports a run's end however its task ends: with the outcome it returned, or, when the task
+/// was aborted (or a step panicked), as cancelled or abandoned. Made before the task starts and
+/// moved into it, so that even a task aborted before its first poll reports.
+struct RunEnd {
+    run: u64,
+    rule: Arc<str>,
+    epoch: Instant,
+    outcome: Option<RunOutcome>,
+    abandon: Arc<OnceLock<String>>,
+    observer: Arc<dyn Observer>,
+    done: mpsc::UnboundedSender<RunDone>,
+}
+
+impl Drop for RunEnd {
+    fn drop(&mut self) {
+        let outcome = self
+            .outcome
+            .take()
+            .unwrap_or_else(|| match self.abandon.get() {
+                Some(reason) => RunOutcome::Abandoned {
+                    reason: reason.clone(),
+                },
+                None => RunOutcome::Cancelled,
+            });
+        self.observer.observe(Trace::RunFinished {
+            at: self.epoch.elapsed(),
+            run: self.run,
+            rule: self.rule.clone(),
+            outcome: outcome.clone(),
+        });
+        let _ = self.done.send(RunDone {
+            rule_id: self.rule.clone(),
+            run: self.run,
+            outcome,
+        });
+    }
 }
 
 /// See [`Engine::candidates`].
@@ -729,7 +775,7 @@ impl Engine {
             }
             Mode::Restart => {
                 for active in &state.active {
-                    active.token.cancel();
+                    active.cancel();
                 }
                 self.start(index, run, event.clone(), firing, chain);
                 Verdict::Fired { run }
@@ -792,7 +838,7 @@ impl Engine {
             );
             for active in &state.active {
                 let _ = active.abandon.set(reason.clone());
-                active.token.cancel();
+                active.cancel();
             }
             state.queue.clear();
             let slots: Vec<(u32, String)> = self
@@ -811,13 +857,7 @@ impl Engine {
 
     /// Spawns a run on the tracker.
     fn start(&mut self, rule: u32, run: u64, event: Arc<Event>, firing: Firing, chain: Chain) {
-        let token = CancellationToken::new();
         let abandon = Arc::new(OnceLock::new());
-        self.states[rule as usize].active.push_back(ActiveRun {
-            run,
-            token: token.clone(),
-            abandon: abandon.clone(),
-        });
         self.active_total += 1;
         self.report.runs_started += 1;
         self.owners.insert(run, rule);
@@ -832,9 +872,18 @@ impl Engine {
             updates.mark_changed();
             updates
         });
+        let end = RunEnd {
+            run,
+            rule: rule_id.clone(),
+            epoch: self.epoch,
+            outcome: None,
+            abandon: abandon.clone(),
+            observer: self.observer.clone(),
+            done: self.done_tx.clone(),
+        };
         let context = RunContext {
             rule: spec,
-            rule_id: rule_id.clone(),
+            rule_id,
             event,
             firing,
             registry: self.rules.registry.clone(),
@@ -846,29 +895,15 @@ impl Engine {
             writes: self.writes.clone(),
             updates,
         };
-        let observer = self.observer.clone();
-        let done = self.done_tx.clone();
-        let epoch = self.epoch;
-        let context_rule_id = rule_id.clone();
-        self.tracker.spawn(async move {
-            let outcome = tokio::select! {
-                outcome = context.execute() => outcome,
-                _ = token.cancelled() => match abandon.get() {
-                    Some(reason) => RunOutcome::Abandoned { reason: reason.clone() },
-                    None => RunOutcome::Cancelled,
-                },
-            };
-            observer.observe(Trace::RunFinished {
-                at: epoch.elapsed(),
-                run,
-                rule: rule_id,
-                outcome: outcome.clone(),
-            });
-            let _ = done.send(RunDone {
-                rule_id: context_rule_id,
-                run,
-                outcome,
-            });
+        // Ending a run is aborting its task: no cancellation future is polled beside every run.
+        let task = self.tracker.spawn(async move {
+            let mut end = end;
+            end.outcome = Some(context.execute().await);
+        });
+        self.states[rule as usize].active.push_back(ActiveRun {
+            run,
+            stop: task.abort_handle(),
+            abandon,
         });
     }
 
@@ -981,7 +1016,7 @@ impl Engine {
                 let _ = active
                     .abandon
                     .set(format!("its rule was {why} by a reload"));
-                active.token.cancel();
+                active.cancel();
                 cancelled += 1;
             }
         }
@@ -1107,7 +1142,7 @@ impl Engine {
             .flat_map(|state| &state.active)
             .chain(&self.orphans)
         {
-            active.token.cancel();
+            active.cancel();
         }
         while self.active_runs() > 0 {
             match self.done_rx.recv().await {
