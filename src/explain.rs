@@ -50,6 +50,26 @@ pub struct Row {
     pub outcome: Option<RunOutcome>,
 }
 
+impl Row {
+    /// A row to fill in.
+    fn empty() -> Row {
+        Row {
+            seq: 0,
+            at_ms: 0,
+            event_type: "",
+            uri: String::new(),
+            snapshot: false,
+            caused_by: None,
+            // Overwritten before the row is kept.
+            decision: Verdict::Suppressed {
+                why: crate::trace::Suppressed::Busy,
+            },
+            requests: Vec::new(),
+            outcome: None,
+        }
+    }
+}
+
 /// One request a run sent, and what came of it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RequestRecord {
@@ -232,32 +252,32 @@ impl Journal {
         let Some(&index) = self.index.get(rule) else {
             return;
         };
-        let row = Row {
-            seq,
-            at_ms: at.as_millis() as u64,
-            event_type: event.event_type.as_str(),
-            uri: event.uri.clone(),
-            snapshot: event.snapshot,
-            caused_by: caused_by.map(str::to_string),
-            decision: verdict,
-            requests: Vec::new(),
-            outcome: None,
-        };
-        if let Verdict::Fired { run } | Verdict::Queued { run } = row.decision {
+        if let Verdict::Fired { run } | Verdict::Queued { run } = verdict {
             self.runs.insert(run, index);
         }
         let records = &mut self.records[index];
-        let list = match row.decision {
+        let list = match verdict {
             Verdict::Stopped { .. } => &mut records.misses,
             _ => &mut records.acts,
         };
-        if let Some(limit) = self.limit
-            && list.len() >= limit
-            && let Some(old) = list.pop_front()
-            && let Verdict::Fired { run } | Verdict::Queued { run } = old.decision
-        {
+        // A full list's oldest row makes way for the new one, and lends it its buffers.
+        let mut row = match self.limit {
+            Some(limit) if list.len() >= limit => list.pop_front(),
+            _ => None,
+        }
+        .unwrap_or_else(Row::empty);
+        if let Verdict::Fired { run } | Verdict::Queued { run } = row.decision {
             self.runs.remove(&run);
         }
+        row.seq = seq;
+        row.at_ms = at.as_millis() as u64;
+        row.event_type = event.event_type.as_str();
+        row.uri.clone_from(&event.uri);
+        row.snapshot = event.snapshot;
+        row.caused_by = caused_by.map(str::to_string);
+        row.decision = verdict;
+        row.requests.clear();
+        row.outcome = None;
         list.push_back(row);
     }
 
@@ -434,4 +454,84 @@ pub fn render(explanations: &[RuleExplanation]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventType;
+
+    fn one_rule() -> RuleSet {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.yaml");
+        std::fs::write(
+            &path,
+            "rules:\n  - id: r\n    on: /x\n    do: [{request: POST /y}]\n",
+        )
+        .unwrap();
+        let loaded = crate::loader::load(&[path]);
+        assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+        loaded.rule_set()
+    }
+
+    fn fired(run: u64, uri: &str) -> Trace {
+        Trace::Decision {
+            at: Duration::from_millis(run),
+            seq: run,
+            event: Arc::new(Event::new(uri, EventType::Update, serde_json::json!({}))),
+            event_at: Duration::from_millis(run),
+            caused_by: None,
+            rule: Arc::from("r"),
+            verdict: Verdict::Fired { run },
+        }
+    }
+
+    fn request(run: u64, status: u16) -> Trace {
+        Trace::Request {
+            at: Duration::ZERO,
+            run,
+            rule: Arc::from("r"),
+            method: crate::spec::MethodName::POST,
+            path: format!("/y/{run}"),
+            body: None,
+            result: Ok(status),
+            elapsed: Duration::ZERO,
+            attempt: 0,
+        }
+    }
+
+    /// A bounded journal keeps the newest rows; a row that makes way for a newer one takes
+    /// nothing of its own (requests, outcome, URI) into it, and its run is forgotten.
+    #[test]
+    fn a_full_journal_drops_its_oldest_rows_whole() {
+        let mut journal = Journal::new(&one_rule(), Some(2));
+        journal.record(fired(1, "/x/long-first-uri"));
+        journal.record(request(1, 204));
+        journal.record(Trace::RunFinished {
+            at: Duration::ZERO,
+            run: 1,
+            rule: Arc::from("r"),
+            outcome: RunOutcome::Completed,
+        });
+        journal.record(fired(2, "/x/2"));
+        journal.record(fired(3, "/x/3"));
+        // Run 1's row is gone: what it sends now has no row to land in.
+        journal.record(request(1, 500));
+        journal.record(request(3, 201));
+        let rows = &journal.explanations(None)[0].rows;
+        let summary: Vec<(u64, &str, Vec<Option<u16>>, bool)> = rows
+            .iter()
+            .map(|row| {
+                let statuses = row.requests.iter().map(|r| r.status).collect();
+                (row.seq, row.uri.as_str(), statuses, row.outcome.is_some())
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (2, "/x/2", vec![], false),
+                (3, "/x/3", vec![Some(201)], false),
+            ]
+        );
+    }
 }
