@@ -15,7 +15,9 @@
 //!
 //! Run: `cargo bench --bench e2e` (about two minutes; `-- --quick` for a shorter pass). With
 //! `taskset` and two or more CPUs it pins the simulated client to CPU 0 and the contenders to CPU
-//! 1 (`LCU_RULES_BENCH_PIN=0` leaves placement to the scheduler).
+//! 1 (`LCU_RULES_BENCH_PIN=0` leaves placement to the scheduler). `-- --compare` alternates
+//! flat-out rounds for a minute to settle the throughput ratio; with `LCU_RULES_BENCH_AGAINST`
+//! naming another lcu-rules binary, that build takes the baseline's place.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
