@@ -309,6 +309,20 @@ struct Throughput {
     peak_kb: u64,
 }
 
+impl Throughput {
+    fn accepts_per_second(&self) -> f64 {
+        self.accepted as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Adds one round's counts and time.
+    fn add(&mut self, round: &Throughput) {
+        self.accepted += round.accepted;
+        self.expected += round.expected;
+        self.elapsed += round.elapsed;
+        self.events += round.events;
+    }
+}
+
 /// `count` ready checks published as fast as the contender reads them; from the first publish
 /// to the last accept.
 async fn throughput_round(contender: &Contender, count: usize, unrelated: &[Event]) -> Throughput {
@@ -352,11 +366,7 @@ async fn throughput(pair: [&Contender; 2], count: usize, unrelated: &[Event]) ->
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for which in order {
             let result = throughput_round(pair[which], count / rounds, unrelated).await;
-            let total = &mut totals[which];
-            total.accepted += result.accepted;
-            total.expected += result.expected;
-            total.elapsed += result.elapsed;
-            total.events += result.events;
+            totals[which].add(&result);
         }
     }
     totals[0].peak_kb = pair[0].status_kb("VmHWM:");
@@ -433,10 +443,7 @@ async fn timeline_round(contender: &Contender, count: usize) -> Throughput {
 async fn profile_flat_out(name: &'static str) {
     let ours = Contender::start(name).await;
     println!("profiling pid {}", ours.child.id());
-    let seconds = std::env::var("LCU_RULES_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let seconds = bench_seconds(20);
     let until = Instant::now() + Duration::from_secs(seconds);
     let (mut accepted, mut theirs, mut sims) = (0, Duration::ZERO, Duration::ZERO);
     while Instant::now() < until {
@@ -448,7 +455,7 @@ async fn profile_flat_out(name: &'static str) {
         };
         println!(
             "{} accepts/s ({}/{} accepted)",
-            (result.accepted as f64 / result.elapsed.as_secs_f64()) as u64,
+            result.accepts_per_second() as u64,
             result.accepted,
             result.expected
         );
@@ -471,10 +478,7 @@ async fn profile_flat_out(name: &'static str) {
 async fn compare_flat_out() {
     let base = Contender::start("baseline").await;
     let ours = Contender::start("lcu-rules").await;
-    let seconds = std::env::var("LCU_RULES_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+    let seconds = bench_seconds(60);
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut totals = [Throughput::default(), Throughput::default()];
     let mut cpu = [Duration::ZERO; 2];
@@ -488,11 +492,8 @@ async fn compare_flat_out() {
             let before = cpu_time(contender.child.id());
             let result = throughput_round(contender, 2_000, &[]).await;
             cpu[which] += cpu_time(contender.child.id()).saturating_sub(before);
-            rates[which] = result.accepted as f64 / result.elapsed.as_secs_f64().max(1e-9);
-            let total = &mut totals[which];
-            total.accepted += result.accepted;
-            total.expected += result.expected;
-            total.elapsed += result.elapsed;
+            rates[which] = result.accepts_per_second();
+            totals[which].add(&result);
         }
         ratios.push(rates[1] / rates[0]);
         round += 1;
@@ -503,7 +504,6 @@ async fn compare_flat_out() {
         return;
     }
     ratios.sort_by(f64::total_cmp);
-    let rate = |t: &Throughput| t.accepted as f64 / t.elapsed.as_secs_f64().max(1e-9);
     let per_accept = |c: Duration, t: &Throughput| c.as_secs_f64() * 1e6 / t.accepted.max(1) as f64;
     let against = std::env::var(AGAINST_VARIABLE).map_or("baseline".into(), |p| p);
     println!("{round} rounds of 2,000 ready checks flat out, alternating:");
@@ -513,17 +513,25 @@ async fn compare_flat_out() {
             "  {name}: {}/{} accepted, {:.0} accepts/s, CPU {:.1} µs per accept",
             t.accepted,
             t.expected,
-            rate(t),
+            t.accepts_per_second(),
             per_accept(cpu[which], t)
         );
     }
     println!(
         "  ratio of the totals {:.3}; round-pair ratios: median {:.3}, middle half {:.3}-{:.3}",
-        rate(&totals[1]) / rate(&totals[0]),
+        totals[1].accepts_per_second() / totals[0].accepts_per_second(),
         ratios[ratios.len() / 2],
         ratios[ratios.len() / 4],
         ratios[ratios.len() * 3 / 4]
     );
+}
+
+/// How long a timed mode runs: `LCU_RULES_BENCH_SECONDS`, or `default` seconds.
+fn bench_seconds(default: u64) -> u64 {
+    std::env::var("LCU_RULES_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The time every thread of process `pid` has run on a CPU (from `/proc/<pid>/task/*/schedstat`).
@@ -614,14 +622,13 @@ async fn bench(quick: bool) {
     }
     println!("\nThroughput");
     for (label, count, a, b) in &throughputs {
-        let rate = |t: &Throughput| t.accepted as f64 / t.elapsed.as_secs_f64().max(1e-9);
         let events = |t: &Throughput| t.events as f64 / t.elapsed.as_secs_f64().max(1e-9);
         println!("{count} {label}:");
         println!(
             "  baseline : {}/{} accepted, {:.0} accepts/s, {:.0} events/s, peak RSS {} KB",
             a.accepted,
             a.expected,
-            rate(a),
+            a.accepts_per_second(),
             events(a),
             a.peak_kb
         );
@@ -629,13 +636,13 @@ async fn bench(quick: bool) {
             "  lcu-rules: {}/{} accepted, {:.0} accepts/s, {:.0} events/s, peak RSS {} KB",
             b.accepted,
             b.expected,
-            rate(b),
+            b.accepts_per_second(),
             events(b),
             b.peak_kb
         );
         println!(
             "  ratio (lcu-rules / baseline): {}",
-            ratio(rate(b), rate(a))
+            ratio(b.accepts_per_second(), a.accepts_per_second())
         );
     }
     println!(
