@@ -482,6 +482,7 @@ async fn compare_flat_out() {
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut totals = [Throughput::default(), Throughput::default()];
     let mut cpu = [Duration::ZERO; 2];
+    let mut split = [(Duration::ZERO, Duration::ZERO); 2];
     let mut ratios = Vec::new();
     let mut round = 0;
     while Instant::now() < until {
@@ -490,8 +491,12 @@ async fn compare_flat_out() {
         for which in order {
             let contender = [&base, &ours][which];
             let before = cpu_time(contender.child.id());
+            let (user, system) = user_and_system_time(contender.child.id());
             let result = throughput_round(contender, 2_000, &[]).await;
             cpu[which] += cpu_time(contender.child.id()).saturating_sub(before);
+            let (user_after, system_after) = user_and_system_time(contender.child.id());
+            split[which].0 += user_after.saturating_sub(user);
+            split[which].1 += system_after.saturating_sub(system);
             rates[which] = result.accepts_per_second();
             totals[which].add(&result);
         }
@@ -510,11 +515,13 @@ async fn compare_flat_out() {
     for (name, which) in [(against.as_str(), 0), ("lcu-rules", 1)] {
         let t = &totals[which];
         println!(
-            "  {name}: {}/{} accepted, {:.0} accepts/s, CPU {:.1} µs per accept",
+            "  {name}: {}/{} accepted, {:.0} accepts/s, CPU {:.1} µs per accept (user {:.1}, system {:.1})",
             t.accepted,
             t.expected,
             t.accepts_per_second(),
-            per_accept(cpu[which], t)
+            per_accept(cpu[which], t),
+            per_accept(split[which].0, t),
+            per_accept(split[which].1, t)
         );
     }
     println!(
@@ -545,6 +552,30 @@ fn cpu_time(pid: u32) -> Duration {
         .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
     Duration::from_nanos(nanos)
+}
+
+/// The user and system CPU time of process `pid`, from `/proc/<pid>/stat` (in clock ticks of
+/// 1/100 s, the fixed `USER_HZ` of Linux's proc files): coarse, so only sums over many rounds
+/// say anything.
+fn user_and_system_time(pid: u32) -> (Duration, Duration) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return (Duration::ZERO, Duration::ZERO);
+    };
+    // The fields after the command name, which is in parentheses and may contain spaces:
+    // utime and stime are the 12th and 13th of them.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        Duration::from_millis(ticks(11) * 10),
+        Duration::from_millis(ticks(12) * 10),
+    )
 }
 
 async fn bench(quick: bool) {
