@@ -282,6 +282,8 @@ struct Origin {
     seq: u64,
     /// When it entered the engine, since the engine started.
     at: Duration,
+    /// The same moment, as an instant.
+    now: Instant,
     event: Arc<Event>,
     /// The rule whose write it echoes, if any.
     caused_by: Option<Arc<str>>,
@@ -410,7 +412,8 @@ impl Engine {
         let mut warned_at: Option<Instant> = None;
         let mut unwarned = 0u64;
         // Made once: a fresh `cancelled()` per turn would register and unregister a waiter (under
-        // a lock) for every event.
+        // a lock) for every event. It is polled last, only in turns where nothing else is ready
+        // (a poll takes two locks); after shutdown the reader stops, so those turns come soon.
         let stop = shutdown.cancelled();
         tokio::pin!(stop);
         let cancelled = loop {
@@ -432,7 +435,6 @@ impl Engine {
             let next_deadline = self.deadlines.keys().next().map(|(at, _)| *at);
             tokio::select! {
                 biased;
-                _ = &mut stop => break true,
                 Some(done) = self.done_rx.recv() => {
                     self.on_run_done(done);
                     self.take_finished_runs();
@@ -446,6 +448,7 @@ impl Engine {
                     }
                     None => break false,
                 },
+                _ = &mut stop => break true,
             }
         };
         if cancelled {
@@ -513,8 +516,11 @@ impl Engine {
         self.next_seq += 1;
         self.report.events += 1;
         let event = Arc::new(event);
-        let at = self.epoch.elapsed();
-        let cause = self.writes.cause_of(&event.uri);
+        // One clock reading for everything decided about this event: on a VM a reading costs as
+        // much as matching the event.
+        let now = Instant::now();
+        let at = now.saturating_duration_since(self.epoch);
+        let cause = self.writes.cause_of(&event.uri, now);
         let caused_by = cause
             .as_ref()
             .and_then(|c| c.last())
@@ -542,6 +548,7 @@ impl Engine {
         let origin = Origin {
             seq,
             at,
+            now,
             event,
             caused_by,
         };
@@ -557,12 +564,14 @@ impl Engine {
                         self.admit(hit.rule, &rule, &origin, firing, cause.as_ref())
                     }
                 };
-            self.decided(&origin, hit.rule, verdict);
+            self.decided(&origin, hit.rule, verdict, at);
         }
         self.hits = hits;
     }
 
-    fn decided(&mut self, origin: &Origin, rule: u32, verdict: Verdict) {
+    /// Books and reports `rule`'s verdict on the event of `origin`, reached `at` (since the engine
+    /// started).
+    fn decided(&mut self, origin: &Origin, rule: u32, verdict: Verdict, at: Duration) {
         match &verdict {
             Verdict::Fired { .. } | Verdict::Queued { .. } => self.states[rule as usize].fired += 1,
             Verdict::Suppressed { .. } => {
@@ -572,7 +581,7 @@ impl Engine {
             Verdict::Stopped { .. } | Verdict::Debounced { .. } => {}
         }
         self.observer.observe(Trace::Decision {
-            at: self.epoch.elapsed(),
+            at,
             seq: origin.seq,
             event: origin.event.clone(),
             event_at: origin.at,
@@ -626,7 +635,7 @@ impl Engine {
         };
         match &rule.debounce {
             Some(debounce) => self.debounce(index, rule, debounce, origin, firing, chain),
-            None => self.admit_now(index, rule, &origin.event, firing, chain),
+            None => self.admit_now(index, rule, &origin.event, firing, chain, origin.now),
         }
     }
 
@@ -684,13 +693,15 @@ impl Engine {
                 continue;
             };
             let rule = self.rules.rule(slot.0).clone();
-            let verdict = self.admit_now(slot.0, &rule, &due.origin.event, due.firing, due.chain);
-            self.decided(&due.origin, slot.0, verdict);
+            let verdict =
+                self.admit_now(slot.0, &rule, &due.origin.event, due.firing, due.chain, now);
+            let at = now.saturating_duration_since(self.epoch);
+            self.decided(&due.origin, slot.0, verdict, at);
         }
     }
 
-    /// Applies the cooldown, the throttle, the mode and the breaker, then starts or queues the
-    /// run.
+    /// Applies the cooldown, the throttle, the mode and the breaker as of `now`, then starts or
+    /// queues the run.
     fn admit_now(
         &mut self,
         index: u32,
@@ -698,8 +709,8 @@ impl Engine {
         event: &Arc<Event>,
         firing: Firing,
         chain: Chain,
+        now: Instant,
     ) -> Verdict {
-        let now = Instant::now();
         let throttle_key = match &rule.throttle {
             Some(throttle) => match self.rate_key(rule, throttle, event, &firing, "throttle.key") {
                 Ok(key) => Some((key, throttle.duration)),
@@ -881,7 +892,7 @@ impl Engine {
             observer: self.observer.clone(),
             done: self.done_tx.clone(),
         };
-        let context = RunContext {
+        let mut context = RunContext {
             rule: spec,
             rule_id,
             event,
@@ -896,6 +907,8 @@ impl Engine {
             updates,
         };
         // Ending a run is aborting its task: no cancellation future is polled beside every run.
+        // The run works on `context` where the task captured it: moving it into the run's own
+        // future would store it twice in the task, which is copied whole when spawned.
         let task = self.tracker.spawn(async move {
             let mut end = end;
             end.outcome = Some(context.execute().await);

@@ -102,8 +102,11 @@ pub struct Payload {
     /// Valid JSON text: checked by serde_json or by [`crate::rawjson::checked_value`].
     raw: Option<Box<str>>,
     tree: OnceLock<Value>,
-    /// Where the top-level members are in `raw` (found once: rules usually read several).
-    members: OnceLock<Vec<Member>>,
+    /// Where the top-level members are in `raw`, as the frame checker found them.
+    members: Option<Vec<Member>>,
+    /// The same, found on first use when the checker did not (rules usually read several). Kept
+    /// apart because filling a `OnceLock` costs a call into its `Once`, even at construction.
+    members_found_on_use: OnceLock<Vec<Member>>,
 }
 
 /// A top-level member of a payload's text: where its name (between the quotes) and its value
@@ -160,7 +163,8 @@ impl Payload {
         Payload {
             raw: raw.map(Into::into),
             tree: OnceLock::new(),
-            members: OnceLock::new(),
+            members: None,
+            members_found_on_use: OnceLock::new(),
         }
     }
 
@@ -169,7 +173,8 @@ impl Payload {
         Payload {
             raw: (text != "null").then(|| text.into()),
             tree: OnceLock::new(),
-            members: members.map(OnceLock::from).unwrap_or_default(),
+            members,
+            members_found_on_use: OnceLock::new(),
         }
     }
 
@@ -231,13 +236,16 @@ impl Payload {
 impl Payload {
     /// The text of top-level member `key` (the last, if it repeats), through the member index.
     fn top_member<'t>(&self, text: &'t str, key: &str) -> Option<&'t str> {
-        let members = self.members.get_or_init(|| {
-            // Most payloads have a handful of members: one allocation, no growth.
-            let mut members = Vec::with_capacity(16);
-            members.extend(
-                crate::rawjson::members(text).map(|(name, value)| Member::new(text, name, value)),
-            );
-            members
+        let members = self.members.as_ref().unwrap_or_else(|| {
+            self.members_found_on_use.get_or_init(|| {
+                // Most payloads have a handful of members: one allocation, no growth.
+                let mut members = Vec::with_capacity(16);
+                members.extend(
+                    crate::rawjson::members(text)
+                        .map(|(name, value)| Member::new(text, name, value)),
+                );
+                members
+            })
         });
         members
             .iter()
@@ -290,7 +298,8 @@ impl From<Value> for Payload {
         Payload {
             raw: None,
             tree: OnceLock::from(value),
-            members: OnceLock::new(),
+            members: None,
+            members_found_on_use: OnceLock::new(),
         }
     }
 }

@@ -71,8 +71,9 @@ impl WriteLog {
         }
     }
 
-    /// Records that a run whose chain is `chain` wrote to `path` (the query, if any, is ignored).
-    pub fn record(&self, path: &str, chain: Chain) {
+    /// Records that a run whose chain is `chain` wrote to `path` at `now` (the query, if any, is
+    /// ignored).
+    pub fn record(&self, path: &str, chain: Chain, now: Instant) {
         let path: Arc<str> = Arc::from(path.split('?').next().unwrap_or(path));
         let Ok(mut writes) = self.writes.lock() else {
             return;
@@ -80,20 +81,18 @@ impl WriteLog {
         if writes.order.len() >= MAX_WRITES {
             writes.forget_oldest();
         }
-        let now = Instant::now();
         writes.order.push_back((now, path.clone()));
         writes.by_path.insert(path, (chain, now));
         self.any.store(true, Ordering::Release);
     }
 
-    /// The chain behind the newest write to `uri` within the window, if any: the event on `uri`
-    /// is taken to be that write's echo.
-    pub fn cause_of(&self, uri: &str) -> Option<Chain> {
+    /// The chain behind the newest write to `uri` within the window before `now`, if any: the
+    /// event on `uri` is taken to be that write's echo.
+    pub fn cause_of(&self, uri: &str, now: Instant) -> Option<Chain> {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }
         let mut writes = self.writes.lock().ok()?;
-        let now = Instant::now();
         while writes
             .order
             .front()
@@ -175,12 +174,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn echo_lookup() {
         let log = WriteLog::new(Duration::from_secs(2));
-        assert!(log.cause_of("/a").is_none());
-        log.record("/a?x=1", Arc::from([3u32]));
-        log.record("/a", Arc::from([1u32, 2]));
-        assert_eq!(log.cause_of("/a").as_deref(), Some(&[1u32, 2][..]));
-        assert!(log.cause_of("/b").is_none());
+        assert!(log.cause_of("/a", Instant::now()).is_none());
+        log.record("/a?x=1", Arc::from([3u32]), Instant::now());
+        log.record("/a", Arc::from([1u32, 2]), Instant::now());
+        assert_eq!(
+            log.cause_of("/a", Instant::now()).as_deref(),
+            Some(&[1u32, 2][..])
+        );
+        assert!(log.cause_of("/b", Instant::now()).is_none());
         tokio::time::advance(Duration::from_millis(2001)).await;
-        assert!(log.cause_of("/a").is_none());
+        assert!(log.cause_of("/a", Instant::now()).is_none());
     }
 }

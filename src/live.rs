@@ -523,13 +523,13 @@ impl<'a> Reader<'a> {
     ) -> Result<SessionEnd, LiveError> {
         let mut malformed: HashMap<&'static str, u64> = HashMap::new();
         let mut watched = LastWatched::default();
-        // Made once (see the engine's loop).
+        // Made once, and polled last (see the engine's loop): the socket yields between reads
+        // (see `yielding.rs`), so a flood does not hide a shutdown.
         let stop = shutdown.cancelled();
         tokio::pin!(stop);
         loop {
             let message = tokio::select! {
                 biased;
-                _ = &mut stop => return Ok(SessionEnd::Shutdown),
                 permit = self.events.reserve(), if !self.backlog.is_empty() => {
                     let Ok(permit) = permit else {
                         return Ok(SessionEnd::Shutdown);
@@ -544,6 +544,7 @@ impl<'a> Reader<'a> {
                     continue;
                 }
                 message = socket.next() => message,
+                _ = &mut stop => return Ok(SessionEnd::Shutdown),
             };
             let text = match message {
                 None => return Ok(SessionEnd::Closed("the client closed the socket".into())),

@@ -61,7 +61,7 @@ impl From<String> for StepEnd {
 
 impl RunContext {
     /// Runs every step in order.
-    pub async fn execute(mut self) -> RunOutcome {
+    pub async fn execute(&mut self) -> RunOutcome {
         let mut saved: Map<String, Value> = Map::new();
         let rule = self.rule.clone();
         for (index, step) in rule.steps.iter().enumerate() {
@@ -180,22 +180,23 @@ impl RunContext {
         saved: &mut Map<String, Value>,
     ) -> Result<(), String> {
         let request = self.render(step, saved)?;
+        // One clock reading per attempt sets its start, its timeout and its trace time.
+        let mut started = Instant::now();
         if request.method != crate::spec::MethodName::GET {
             // Recorded before sending: the client can publish the change before it answers.
-            self.writes.record(&request.path, self.chain.clone());
+            self.writes
+                .record(&request.path, self.chain.clone(), started);
         }
         let mut attempt = 0;
         loop {
-            let started = Instant::now();
-            let sent_at = self.epoch.elapsed();
-            let answer =
-                match tokio::time::timeout(step.timeout, self.port.send(request.clone())).await {
-                    Ok(Ok(response)) => check_status(step, response),
-                    Ok(Err(error)) => Err((None, error.to_string())),
-                    Err(_) => Err((None, format!("no answer within {}", human(step.timeout)))),
-                };
+            let sending = self.port.send(request.clone());
+            let answer = match tokio::time::timeout_at(started + step.timeout, sending).await {
+                Ok(Ok(response)) => check_status(step, response),
+                Ok(Err(error)) => Err((None, error.to_string())),
+                Err(_) => Err((None, format!("no answer within {}", human(step.timeout)))),
+            };
             self.observer.observe(Trace::Request {
-                at: sent_at,
+                at: started.saturating_duration_since(self.epoch),
                 run: self.run,
                 rule: self.rule_id.clone(),
                 method: request.method,
@@ -229,6 +230,7 @@ impl RunContext {
                 Err(_) => {
                     tokio::time::sleep(step.backoff.saturating_mul(1 << attempt.min(16))).await;
                     attempt += 1;
+                    started = Instant::now();
                 }
             }
         }
