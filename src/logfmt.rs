@@ -31,11 +31,9 @@ where
     ) -> fmt::Result {
         let ansi = writer.has_ansi_escapes();
         write_timestamp(&mut writer, std::time::SystemTime::now())?;
-        writer.write_char(' ')?;
         write_level(&mut writer, *event.metadata().level(), ansi)?;
         let mut fields = Fields {
             out: &mut writer,
-            first: true,
             result: Ok(()),
         };
         event.record(&mut fields);
@@ -44,16 +42,17 @@ where
     }
 }
 
+/// The level after the timestamp's separating space, right-aligned to five characters.
 fn write_level(out: &mut Writer<'_>, level: Level, ansi: bool) -> fmt::Result {
     let (text, colour) = match level {
-        Level::ERROR => ("ERROR", "31"),
-        Level::WARN => (" WARN", "33"),
-        Level::INFO => (" INFO", "32"),
-        Level::DEBUG => ("DEBUG", "34"),
-        Level::TRACE => ("TRACE", "35"),
+        Level::ERROR => (" ERROR", "31"),
+        Level::WARN => ("  WARN", "33"),
+        Level::INFO => ("  INFO", "32"),
+        Level::DEBUG => (" DEBUG", "34"),
+        Level::TRACE => (" TRACE", "35"),
     };
     if ansi {
-        write!(out, "\x1b[{colour}m{text}\x1b[0m")
+        write!(out, " \x1b[{colour}m{}\x1b[0m", &text[1..])
     } else {
         out.write_str(text)
     }
@@ -62,7 +61,6 @@ fn write_level(out: &mut Writer<'_>, level: Level, ansi: bool) -> fmt::Result {
 /// Writes the fields as they are visited: the message bare, the others as `key=value`.
 struct Fields<'a, 'w> {
     out: &'a mut Writer<'w>,
-    first: bool,
     result: fmt::Result,
 }
 
@@ -73,7 +71,6 @@ impl Fields<'_, '_> {
             self.out.write_str(field.name())?;
             self.out.write_char('=')?;
         }
-        self.first = false;
         Ok(())
     }
 
@@ -199,6 +196,14 @@ fn write_timestamp(out: &mut impl fmt::Write, now: std::time::SystemTime) -> fmt
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let seconds = since.as_secs();
+    let mut fraction = *b".000000Z";
+    let mut micros = since.subsec_micros();
+    for digit in fraction[1..7].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    // Only ASCII digits were written.
+    let fraction = std::str::from_utf8(&fraction).unwrap_or(".000000Z");
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != seconds {
@@ -208,8 +213,7 @@ fn write_timestamp(out: &mut impl fmt::Write, now: std::time::SystemTime) -> fmt
         }
         out.write_str(&cached.1)
     })?;
-    let micros = since.subsec_micros();
-    write!(out, ".{micros:06}Z")
+    out.write_str(fraction)
 }
 
 fn write_date_time(out: &mut String, seconds: u64) -> fmt::Result {
@@ -331,5 +335,24 @@ pub(crate) mod tests {
         ), "{}", lines[0]);
         assert!(lines[1].ends_with("Z  WARN odd error=\"\""), "{}", lines[1]);
         assert_eq!(lines[0].as_bytes()[10], b'T');
+    }
+
+    /// On a terminal the level is coloured, and aligned as without colours.
+    #[test]
+    fn coloured_level() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(true)
+            .event_format(KeyValue)
+            .with_writer(captured.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(status = 204u64, "request");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.ends_with("Z \x1b[32m INFO\x1b[0m request status=204\n"),
+            "{text:?}"
+        );
     }
 }
