@@ -221,6 +221,13 @@ struct RunEnd {
     done: mpsc::UnboundedSender<RunDone>,
 }
 
+impl RunEnd {
+    /// How the run ended, for the report made when the guard drops.
+    fn report(&mut self, outcome: RunOutcome) {
+        self.outcome = Some(outcome);
+    }
+}
+
 impl Drop for RunEnd {
     fn drop(&mut self) {
         let outcome = self
@@ -883,7 +890,7 @@ impl Engine {
             updates.mark_changed();
             updates
         });
-        let end = RunEnd {
+        let mut end = RunEnd {
             run,
             rule: rule_id.clone(),
             epoch: self.epoch,
@@ -907,11 +914,12 @@ impl Engine {
             updates,
         };
         // Ending a run is aborting its task: no cancellation future is polled beside every run.
-        // The run works on `context` where the task captured it: moving it into the run's own
-        // future would store it twice in the task, which is copied whole when spawned.
+        // The task works on `context` and `end` where it captured them: moving them into the
+        // run's own future or into locals would store each twice in the task, which is copied
+        // whole when spawned and waits, in a burst, among a hundred others.
         let task = self.tracker.spawn(async move {
-            let mut end = end;
-            end.outcome = Some(context.execute().await);
+            let outcome = context.execute().await;
+            end.report(outcome);
         });
         self.states[rule as usize].active.push_back(ActiveRun {
             run,
