@@ -668,7 +668,7 @@ impl Engine {
                 why: Suppressed::TooManyKeys,
             };
         }
-        let deadline = Instant::now() + debounce.duration;
+        let deadline = crate::run::deadline_after(Instant::now(), debounce.duration);
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.deadlines.insert((deadline, ticket), slot.clone());

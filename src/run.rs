@@ -85,7 +85,7 @@ impl RunContext {
     /// A delay; with `while` conditions, every newer event on the triggering URI is checked
     /// against them as it arrives, and the first that breaks one ends the run.
     async fn wait(&mut self, delay: &DelayStep, index: usize) -> Result<(), StepEnd> {
-        let deadline = Instant::now() + delay.duration;
+        let deadline = deadline_after(Instant::now(), delay.duration);
         let Some(mut updates) = self.updates.take().filter(|_| !delay.hold.is_empty()) else {
             tokio::time::sleep_until(deadline).await;
             return Ok(());
@@ -190,7 +190,8 @@ impl RunContext {
         let mut attempt = 0;
         loop {
             let sending = self.port.send(request.clone());
-            let answer = match tokio::time::timeout_at(started + step.timeout, sending).await {
+            let deadline = deadline_after(started, step.timeout);
+            let answer = match tokio::time::timeout_at(deadline, sending).await {
                 Ok(Ok(response)) => check_status(step, response),
                 Ok(Err(error)) => Err((None, error.to_string())),
                 Err(_) => Err((None, format!("no answer within {}", human(step.timeout)))),
@@ -303,6 +304,17 @@ fn check_status(step: &RequestStep, response: HttpResponse) -> Answer {
     }
 }
 
+/// `after` from `from`, or a moment decades away when that is past what an instant can hold (a
+/// rule may ask for an absurd delay or timeout; adding it would panic).
+pub fn deadline_after(from: Instant, after: Duration) -> Instant {
+    from.checked_add(after)
+        .or_else(|| from.checked_add(FAR_FUTURE))
+        .unwrap_or(from)
+}
+
+/// What [`deadline_after`] waits for instead of an unrepresentable moment: thirty years.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
 /// A duration as people write it.
 pub fn human(duration: Duration) -> String {
     let ms = duration.as_millis();
@@ -312,5 +324,25 @@ pub fn human(duration: Duration) -> String {
         format!("{}s", ms / 1000)
     } else {
         format!("{:.3}s", duration.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A delay or timeout too long for an instant waits decades instead of panicking; an
+    /// ordinary one is exact.
+    #[test]
+    fn deadlines_past_what_an_instant_holds_saturate() {
+        let now = Instant::now();
+        assert_eq!(
+            deadline_after(now, Duration::from_millis(1500)),
+            now + Duration::from_millis(1500)
+        );
+        for absurd in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+            let deadline = deadline_after(now, absurd);
+            assert!(deadline >= now + Duration::from_secs(29 * 365 * 24 * 3600));
+        }
     }
 }
