@@ -287,9 +287,7 @@ struct Debounced {
 #[derive(Clone)]
 struct Origin {
     seq: u64,
-    /// When it entered the engine, since the engine started.
-    at: Duration,
-    /// The same moment, as an instant.
+    /// When it entered the engine.
     now: Instant,
     event: Arc<Event>,
     /// The rule whose write it echoes, if any.
@@ -554,7 +552,6 @@ impl Engine {
         }
         let origin = Origin {
             seq,
-            at,
             now,
             event,
             caused_by,
@@ -591,7 +588,7 @@ impl Engine {
             at,
             seq: origin.seq,
             event: origin.event.clone(),
-            event_at: origin.at,
+            event_at: origin.now.saturating_duration_since(self.epoch),
             caused_by: origin.caused_by.clone(),
             rule: self.rule_ids[rule as usize].clone(),
             verdict,

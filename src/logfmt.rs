@@ -313,21 +313,26 @@ pub(crate) mod tests {
         }
     }
 
-    /// A request line: message first, plain words bare, numbers as digits, other text quoted.
-    #[test]
-    fn key_value_lines() {
+    /// What `log` writes through the line format, with or without colours.
+    fn logged(ansi: bool, log: impl FnOnce()) -> String {
         let captured = Captured::default();
         let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
+            .with_ansi(ansi)
             .event_format(KeyValue)
             .with_writer(captured.clone())
             .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// A request line: message first, plain words bare, numbers as digits, other text quoted.
+    #[test]
+    fn key_value_lines() {
+        let text = logged(false, || {
             let rule: Arc<str> = Arc::from("accept-ready-check");
             tracing::info!(rule = %rule, run = 7u64, method = "POST", path = "/a b", status = 204u64, elapsed_ms = 0.5, ok = true, delta = -3i64, "request");
             tracing::warn!(error = "", "odd");
         });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].ends_with(
@@ -340,16 +345,7 @@ pub(crate) mod tests {
     /// On a terminal the level is coloured, and aligned as without colours.
     #[test]
     fn coloured_level() {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(true)
-            .event_format(KeyValue)
-            .with_writer(captured.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::info!(status = 204u64, "request");
-        });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = logged(true, || tracing::info!(status = 204u64, "request"));
         assert!(
             text.ends_with("Z \x1b[32m INFO\x1b[0m request status=204\n"),
             "{text:?}"
