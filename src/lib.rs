@@ -46,5 +46,6 @@ pub mod testing;
 pub mod tls;
 pub mod trace;
 pub mod tray;
+pub mod watch;
 pub mod yaml;
 pub mod yielding;

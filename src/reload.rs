@@ -1,7 +1,8 @@
 //! Reloading rules while the service runs. The whole rule set is loaded and validated to the side
 //! and swapped in only when it has no error: a broken edit never unloads working rules. The rule
 //! folders are watched (folders, not files: editors save through temporary files and renames),
-//! and every saved change of a `.yaml`/`.yml` file triggers a reload.
+//! and every saved change of a `.yaml`/`.yml` file triggers a reload. On Linux the watch is an
+//! inotify descriptor read on the runtime itself, so the service stays one thread.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -9,16 +10,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use serde_json::json;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::control::Reply;
 use crate::diag::Severity;
 use crate::engine::ReloadSummary;
 use crate::loader::load_with;
 use crate::service::{Reload, ServiceHandle};
+use crate::watch::RuleChanges;
 
 /// How long the watcher waits for a burst of file events (a save is often several) to settle.
 pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(40);
@@ -115,57 +115,43 @@ impl Reloader {
         outcome
     }
 
-    /// Watches the rule folders and reloads after every change until `shutdown`. The returned
-    /// watcher must be kept alive.
+    /// Watches the rule folders and reloads after every change until `shutdown` or until the
+    /// returned watcher is dropped.
     ///
     /// Folders are watched, not files: editors save by writing a temporary file and renaming it
     /// over, or by deleting and re-creating. Only the folders' own `*.yaml`/`*.yml` files count
     /// (a folder is not read recursively either). A burst of changes is settled here, on the
     /// runtime, [`WATCH_DEBOUNCE`] after its last event: notify's own debouncers poll on a thread
     /// every few milliseconds for as long as the service runs, and stat every file they see.
-    pub fn watch(
-        self: &Arc<Self>,
-        shutdown: CancellationToken,
-    ) -> Result<RuleWatcher, notify::Error> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-        let mut watcher =
-            notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
-                // Runs on notify's thread: only a non-blocking send.
-                if let Ok(event) = result
-                    && !event.kind.is_access()
-                    && event.paths.iter().any(|p| is_rule_file(p))
-                {
-                    let _ = tx.send(());
-                }
-            })?;
-        for dir in watched_dirs(&self.paths) {
-            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-        }
+    pub fn watch(self: &Arc<Self>, shutdown: CancellationToken) -> std::io::Result<RuleWatcher> {
+        let mut changes = RuleChanges::watch(&watched_dirs(&self.paths))?;
+        let stop = shutdown.child_token();
+        let guard = stop.clone().drop_guard();
         let reloader = self.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    change = rx.recv() => if change.is_none() { return },
+                    _ = stop.cancelled() => return,
+                    change = changes.next() => if change.is_none() { return },
                 }
                 // Settle: wait until the folder has been quiet for the debounce time.
                 loop {
                     tokio::select! {
-                        _ = shutdown.cancelled() => return,
+                        _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(WATCH_DEBOUNCE) => break,
-                        change = rx.recv() => if change.is_none() { return },
+                        change = changes.next() => if change.is_none() { return },
                     }
                 }
                 reloader.reload_now().await;
             }
         });
-        Ok(RuleWatcher { _watcher: watcher })
+        Ok(RuleWatcher { _stop: guard })
     }
 }
 
-/// Keeps the file watcher alive.
+/// Keeps the file watcher alive: dropping it stops the watch.
 pub struct RuleWatcher {
-    _watcher: RecommendedWatcher,
+    _stop: DropGuard,
 }
 
 impl Reload for Reloader {
@@ -237,25 +223,4 @@ fn watched_dirs(paths: &[PathBuf]) -> Vec<PathBuf> {
     dirs.sort();
     dirs.dedup();
     dirs
-}
-
-fn is_rule_file(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_rule_files_count() {
-        assert!(is_rule_file(Path::new("rules/a.yaml")));
-        assert!(is_rule_file(Path::new("b.yml")));
-        assert!(!is_rule_file(Path::new("rules/.a.yaml.swp")));
-        assert!(!is_rule_file(Path::new("rules/4913")));
-        assert!(!is_rule_file(Path::new("rules/a.yaml~")));
-    }
 }
