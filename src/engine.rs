@@ -8,6 +8,7 @@
 //! [`Observer`](crate::trace::Observer).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -25,8 +26,10 @@ use crate::guard::{
     BreakerState, Chain, DEFAULT_BREAKER, DEFAULT_ECHO_WINDOW, DEFAULT_MAX_DEPTH, WriteLog,
 };
 use crate::matcher::Hit;
-use crate::port::ClientPort;
-use crate::rule::{Breaker, BreakerSetting, Decision, Firing, GAMEFLOW_PHASE, Rate, Rule, RuleSet};
+use crate::port::{ClientPort, Reservation, ReserveFuture};
+use crate::rule::{
+    Breaker, BreakerSetting, Decision, Firing, GAMEFLOW_PHASE, Rate, Rule, RuleSet, Step,
+};
 use crate::run::RunContext;
 use crate::scope::Scope;
 use crate::spec::Mode;
@@ -196,16 +199,43 @@ struct Pending {
 /// A run in progress.
 struct ActiveRun {
     run: u64,
-    /// Ends the run's task; its [`RunEnd`] then reports it cancelled (or abandoned).
-    stop: AbortHandle,
+    /// How the run is ended.
+    stop: Stop,
     /// Set before `stop` is used when the run is given up rather than cancelled.
     abandon: Arc<OnceLock<String>>,
 }
 
+/// How an active run is ended.
+enum Stop {
+    /// Aborting its task; its [`RunEnd`] then reports it cancelled (or abandoned).
+    Task(AbortHandle),
+    /// It waits for room on the port and has no task yet: flagged, it is dropped from the wait
+    /// (see [`Engine::drop_cancelled_waits`]) and its [`RunEnd`] reports the same way.
+    Waiting(Arc<AtomicBool>),
+}
+
 impl ActiveRun {
     fn cancel(&self) {
-        self.stop.abort();
+        match &self.stop {
+            Stop::Task(task) => task.abort(),
+            Stop::Waiting(cancelled) => cancelled.store(true, Ordering::Relaxed),
+        }
     }
+}
+
+/// A run whose first step is a request, made and waiting for room on the port.
+struct WaitingRun {
+    context: RunContext,
+    end: RunEnd,
+    cancelled: Arc<AtomicBool>,
+}
+
+/// Room on the port, asked for once and kept asked for across turns of the loop (a fresh ask
+/// per turn would join and leave the port's queue each time).
+async fn next_room(asking: &mut Option<ReserveFuture>, port: &Arc<dyn ClientPort>) -> Reservation {
+    let room = asking.get_or_insert_with(|| port.reserve()).await;
+    *asking = None;
+    room
 }
 
 /// Reports a run's end however its task ends: with the outcome it returned, or, when the task
@@ -305,6 +335,11 @@ struct RunDone {
 pub struct Engine {
     rules: Arc<RuleSet>,
     port: Arc<dyn ClientPort>,
+    /// Runs that start with a request and wait for room on the port, oldest first. While one
+    /// waits, the engine takes no new event: see [`Engine::start`].
+    waiting: VecDeque<WaitingRun>,
+    /// The port's answer to "room for one more", while runs wait.
+    asking: Option<ReserveFuture>,
     observer: Arc<dyn Observer>,
     config: EngineConfig,
     states: Vec<RuleState>,
@@ -367,6 +402,8 @@ impl Engine {
         Engine {
             rules,
             port,
+            waiting: VecDeque::new(),
+            asking: None,
             observer,
             config,
             states,
@@ -422,6 +459,7 @@ impl Engine {
         let stop = shutdown.cancelled();
         tokio::pin!(stop);
         let cancelled = loop {
+            self.drop_cancelled_waits();
             let saturated = self.active_total >= cap;
             if saturated && !was_saturated {
                 self.report.saturated += 1;
@@ -444,9 +482,12 @@ impl Engine {
                     self.on_run_done(done);
                     self.take_finished_runs();
                 }
+                room = next_room(&mut self.asking, &self.port), if !self.waiting.is_empty() => {
+                    self.start_waiting(room);
+                }
                 Some(command) = next_command(&mut self.commands) => self.on_command(command),
                 _ = sleep_until_some(next_deadline), if next_deadline.is_some() => self.fire_debounced(),
-                input = events.recv(), if !saturated => match input {
+                input = events.recv(), if !saturated && self.waiting.is_empty() => match input {
                     Some(event) => {
                         self.on_event(event);
                         self.take_queued_events(&mut events, cap);
@@ -480,7 +521,7 @@ impl Engine {
     /// [`Self::take_finished_runs`]).
     fn take_queued_events(&mut self, events: &mut mpsc::Receiver<Event>, cap: usize) {
         for _ in 1..BATCH {
-            if self.active_total >= cap {
+            if self.active_total >= cap || !self.waiting.is_empty() {
                 return;
             }
             match events.try_recv() {
@@ -909,7 +950,37 @@ impl Engine {
             chain,
             writes: self.writes.clone(),
             updates,
+            reservation: None,
         };
+        // A run whose first step is a request starts with room for it on the port, or waits
+        // for room here, behind the runs already waiting, instead of as a task queued inside
+        // the port. Meanwhile the engine takes no new event: the stream waits in the bounded
+        // queue and the socket, as at `max_active_runs`, and a flood keeps only the requests in
+        // flight in memory rather than a run per queued request (measured with `cargo bench
+        // --bench e2e -- --compare`: about 5 % more ready checks accepted per second flat out).
+        if matches!(context.rule.steps.first(), Some(Step::Request(_))) {
+            let room = match self.waiting.is_empty() {
+                true => self.port.try_reserve(),
+                false => None,
+            };
+            match room {
+                Some(room) => context.reservation = Some(room),
+                None => {
+                    let cancelled = Arc::new(AtomicBool::new(false));
+                    self.states[rule as usize].active.push_back(ActiveRun {
+                        run,
+                        stop: Stop::Waiting(cancelled.clone()),
+                        abandon,
+                    });
+                    self.waiting.push_back(WaitingRun {
+                        context,
+                        end,
+                        cancelled,
+                    });
+                    return;
+                }
+            }
+        }
         // Ending a run is aborting its task: no cancellation future is polled beside every run.
         // The task works on `context` and `end` where it captured them: moving them into the
         // run's own future or into locals would store each twice in the task, which is copied
@@ -920,9 +991,52 @@ impl Engine {
         });
         self.states[rule as usize].active.push_back(ActiveRun {
             run,
-            stop: task.abort_handle(),
+            stop: Stop::Task(task.abort_handle()),
             abandon,
         });
+    }
+
+    /// Starts the oldest waiting run in `room`, and the next ones while the port has more.
+    fn start_waiting(&mut self, room: Reservation) {
+        let mut room = Some(room);
+        while let Some(reserved) = room.take() {
+            let Some(WaitingRun {
+                mut context,
+                mut end,
+                ..
+            }) = self.waiting.pop_front()
+            else {
+                return;
+            };
+            context.reservation = Some(reserved);
+            let run = context.run;
+            let task = self.tracker.spawn(async move {
+                let outcome = context.execute().await;
+                end.report(outcome);
+            });
+            // A reload may have moved the run's rule to another index, or left it an orphan.
+            let active = match self.owners.get(&run) {
+                Some(&rule) => self.states[rule as usize]
+                    .active
+                    .iter_mut()
+                    .find(|a| a.run == run),
+                None => self.orphans.iter_mut().find(|a| a.run == run),
+            };
+            if let Some(active) = active {
+                active.stop = Stop::Task(task.abort_handle());
+            }
+            if !self.waiting.is_empty() {
+                room = self.port.try_reserve();
+            }
+        }
+    }
+
+    /// Drops the waiting runs that were cancelled: their [`RunEnd`]s report them.
+    fn drop_cancelled_waits(&mut self) {
+        if !self.waiting.is_empty() {
+            self.waiting
+                .retain(|waiting| !waiting.cancelled.load(Ordering::Relaxed));
+        }
     }
 
     /// Books a finished run and starts the next queued one.
@@ -1135,18 +1249,25 @@ impl Engine {
                 biased;
                 _ = shutdown.cancelled() => return self.shut_down().await,
                 Some(done) = self.done_rx.recv() => self.on_run_done(done),
+                room = next_room(&mut self.asking, &self.port), if !self.waiting.is_empty() => {
+                    self.start_waiting(room);
+                }
                 _ = sleep_until_some(next_deadline), if next_deadline.is_some() => self.fire_debounced(),
             }
+            self.drop_cancelled_waits();
         }
         self.tracker.close();
         self.tracker.wait().await;
     }
 
-    /// Shutdown: no queued run starts; active runs get the grace period, then are cancelled.
+    /// Shutdown: no queued run starts, nor one still waiting for room on the port; active runs
+    /// get the grace period, then are cancelled.
     async fn shut_down(&mut self) {
         for state in &mut self.states {
             state.queue.clear();
         }
+        self.asking = None;
+        self.waiting.clear();
         let deadline = Instant::now() + self.config.shutdown_grace;
         while self.active_runs() > 0 {
             tokio::select! {

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::discovery::Credentials;
-use crate::port::{ClientPort, HttpRequest, HttpResponse, PortError, PortFuture};
+use crate::port::{
+    ClientPort, HttpRequest, HttpResponse, PortError, PortFuture, Reservation, ReserveFuture,
+};
 use crate::spec::MethodName;
 use crate::tls::{TlsError, Trust};
 
@@ -29,7 +31,7 @@ pub struct LcuHttp {
     /// The URLs of recent request paths: setting a path on `base` costs more than the rest of
     /// building the request.
     urls: Mutex<rustc_hash::FxHashMap<Box<str>, reqwest::Url>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
 }
 
 impl LcuHttp {
@@ -64,7 +66,7 @@ impl LcuHttp {
             client,
             base,
             urls: Mutex::default(),
-            permits: Semaphore::new(MAX_IN_FLIGHT),
+            permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
     }
 
@@ -78,6 +80,21 @@ impl LcuHttp {
         // Boxed: a request waiting for a permit (in a burst, most of them) holds only this small
         // future, and the exchange's state, several hundred bytes, exists only for the few in
         // flight. Fewer bytes per waiting run keep the runs that are moving in the CPU's caches.
+        Box::pin(self.exchange(request)).await
+    }
+
+    /// Room for one request now, if there is some.
+    pub fn try_reserve(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Sends a request in room reserved before and reads the whole answer.
+    pub async fn send_holding(
+        &self,
+        request: &HttpRequest,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<HttpResponse, PortError> {
+        let _permit = permit;
         Box::pin(self.exchange(request)).await
     }
 
@@ -197,10 +214,20 @@ pub struct LivePort {
 }
 
 impl LivePort {
-    /// Makes `http` the connection requests go through (`None`: disconnected).
+    /// Makes `http` the connection requests go through (`None`: disconnected). Requests still
+    /// waiting for room on the previous connection fail as not connected, and a wait for room
+    /// ends, so that runs go on with the new connection rather than a dead one.
     pub fn set(&self, http: Option<Arc<LcuHttp>>) {
-        if let Ok(mut current) = self.current.write() {
-            *current = http;
+        let Ok(mut current) = self.current.write() else {
+            return;
+        };
+        let previous = std::mem::replace(&mut *current, http);
+        if let Some(previous) = previous
+            && !current
+                .as_ref()
+                .is_some_and(|now| Arc::ptr_eq(now, &previous))
+        {
+            previous.permits.close();
         }
     }
 
@@ -208,6 +235,12 @@ impl LivePort {
     pub fn current(&self) -> Option<Arc<LcuHttp>> {
         self.current.read().ok().and_then(|c| c.clone())
     }
+}
+
+/// Room on one connection.
+struct Room {
+    http: Arc<LcuHttp>,
+    permit: OwnedSemaphorePermit,
 }
 
 impl ClientPort for LivePort {
@@ -219,5 +252,37 @@ impl ClientPort for LivePort {
                 None => Err(PortError::NotConnected),
             }
         })
+    }
+
+    fn try_reserve(&self) -> Option<Reservation> {
+        // Disconnected: the run may start, and fail at once.
+        let Some(http) = self.current() else {
+            return Some(Reservation::unbounded());
+        };
+        let permit = http.try_reserve()?;
+        Some(Reservation::holding(Box::new(Room { http, permit })))
+    }
+
+    fn reserve(&self) -> ReserveFuture {
+        let http = self.current();
+        Box::pin(async move {
+            let Some(http) = http else {
+                return Reservation::unbounded();
+            };
+            match http.permits.clone().acquire_owned().await {
+                Ok(permit) => Reservation::holding(Box::new(Room { http, permit })),
+                Err(_) => Reservation::unbounded(),
+            }
+        })
+    }
+
+    fn send_reserved(&self, request: HttpRequest, reservation: Reservation) -> PortFuture {
+        match reservation.into_room().map(|room| room.downcast::<Room>()) {
+            Some(Ok(room)) => Box::pin(async move {
+                let Room { http, permit } = *room;
+                http.send_holding(&request, permit).await
+            }),
+            _ => self.send(request),
+        }
     }
 }

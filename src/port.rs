@@ -46,8 +46,48 @@ pub enum PortError {
 /// A boxed future answering one request.
 pub type PortFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, PortError>> + Send>>;
 
+/// Room for one request in flight, taken before the run that sends it starts: a run that would
+/// only wait for room is not started until there is some (see [`ClientPort::try_reserve`]).
+pub struct Reservation(Option<Box<dyn std::any::Any + Send>>);
+
+impl Reservation {
+    /// A reservation of a port without a bound on requests in flight.
+    pub fn unbounded() -> Reservation {
+        Reservation(None)
+    }
+
+    /// A reservation holding `room` (the port's own type).
+    pub fn holding(room: Box<dyn std::any::Any + Send>) -> Reservation {
+        Reservation(Some(room))
+    }
+
+    /// What the port put in it.
+    pub fn into_room(self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.0
+    }
+}
+
+/// A boxed future answering with a reservation once there is room.
+pub type ReserveFuture = Pin<Box<dyn Future<Output = Reservation> + Send>>;
+
 /// Sends requests to the client. Implementations must be cheap to call concurrently.
 pub trait ClientPort: Send + Sync + 'static {
     /// Sends one request; the caller applies the timeout.
     fn send(&self, request: HttpRequest) -> PortFuture;
+
+    /// Room for one request now, if there is some.
+    fn try_reserve(&self) -> Option<Reservation> {
+        Some(Reservation::unbounded())
+    }
+
+    /// Room for one request, once there is some.
+    fn reserve(&self) -> ReserveFuture {
+        Box::pin(std::future::ready(Reservation::unbounded()))
+    }
+
+    /// Sends one request in room reserved before.
+    fn send_reserved(&self, request: HttpRequest, reservation: Reservation) -> PortFuture {
+        drop(reservation);
+        self.send(request)
+    }
 }

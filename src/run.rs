@@ -43,6 +43,8 @@ pub struct RunContext {
     pub writes: Arc<WriteLog>,
     /// Newer events on the triggering URI, for delays with `while` conditions.
     pub updates: Option<tokio::sync::watch::Receiver<Arc<Event>>>,
+    /// Room taken for the first request before the run started, if any.
+    pub reservation: Option<crate::port::Reservation>,
 }
 
 /// Why a step ended the run early.
@@ -175,7 +177,7 @@ impl RunContext {
     }
 
     async fn request(
-        &self,
+        &mut self,
         step: &RequestStep,
         saved: &mut Map<String, Value>,
     ) -> Result<(), String> {
@@ -189,7 +191,10 @@ impl RunContext {
         }
         let mut attempt = 0;
         loop {
-            let sending = self.port.send(request.clone());
+            let sending = match self.reservation.take() {
+                Some(room) => self.port.send_reserved(request.clone(), room),
+                None => self.port.send(request.clone()),
+            };
             let deadline = deadline_after(started, step.timeout);
             let answer = match tokio::time::timeout_at(deadline, sending).await {
                 Ok(Ok(response)) => check_status(step, response),

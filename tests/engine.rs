@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use lcu_rules::engine::{Engine, EngineConfig, EngineReport};
 use lcu_rules::event::{Event, EventType};
 use lcu_rules::loader::load;
-use lcu_rules::port::{ClientPort, HttpRequest, HttpResponse, PortFuture};
+use lcu_rules::port::{
+    ClientPort, HttpRequest, HttpResponse, PortFuture, Reservation, ReserveFuture,
+};
 use lcu_rules::rule::RuleSet;
 use lcu_rules::testing::Collector;
 use lcu_rules::trace::{RunOutcome, Suppressed, Trace, Verdict};
@@ -26,8 +28,10 @@ use crate::util::Dir;
 struct ScriptedPort {
     epoch: Option<Instant>,
     delays: HashMap<String, Duration>,
-    statuses: Mutex<HashMap<String, Vec<u16>>>,
+    statuses: Arc<Mutex<HashMap<String, Vec<u16>>>>,
     sent: Arc<Mutex<Vec<(Duration, String)>>>,
+    /// A bound on requests in flight, as the live port has.
+    room: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl ScriptedPort {
@@ -43,6 +47,11 @@ impl ScriptedPort {
         self
     }
 
+    fn room(mut self, in_flight: usize) -> Self {
+        self.room = Some(Arc::new(tokio::sync::Semaphore::new(in_flight)));
+        self
+    }
+
     fn statuses(self, path: &str, statuses: &[u16]) -> Self {
         self.statuses
             .lock()
@@ -54,6 +63,61 @@ impl ScriptedPort {
 
 impl ClientPort for ScriptedPort {
     fn send(&self, request: HttpRequest) -> PortFuture {
+        // Without reserved room, the request waits for some here, as on the live port.
+        let Some(room) = self.room.clone() else {
+            return self.answer(request);
+        };
+        let port = self.clone_script();
+        Box::pin(async move {
+            let _room = room.acquire_owned().await.unwrap();
+            port.answer(request).await
+        })
+    }
+
+    fn try_reserve(&self) -> Option<Reservation> {
+        match &self.room {
+            Some(room) => room
+                .clone()
+                .try_acquire_owned()
+                .ok()
+                .map(|room| Reservation::holding(Box::new(room))),
+            None => Some(Reservation::unbounded()),
+        }
+    }
+
+    fn reserve(&self) -> ReserveFuture {
+        let room = self.room.clone();
+        Box::pin(async move {
+            match room {
+                Some(room) => Reservation::holding(Box::new(room.acquire_owned().await.unwrap())),
+                None => Reservation::unbounded(),
+            }
+        })
+    }
+
+    fn send_reserved(&self, request: HttpRequest, reservation: Reservation) -> PortFuture {
+        let answer = self.answer(request);
+        Box::pin(async move {
+            let answer = answer.await;
+            drop(reservation);
+            answer
+        })
+    }
+}
+
+impl ScriptedPort {
+    /// A port sharing this one's script and record, for a request that outlives the borrow.
+    fn clone_script(&self) -> ScriptedPort {
+        ScriptedPort {
+            epoch: self.epoch,
+            delays: self.delays.clone(),
+            statuses: self.statuses.clone(),
+            sent: self.sent.clone(),
+            room: None,
+        }
+    }
+
+    fn answer(&self, request: HttpRequest) -> PortFuture {
         let at = self.epoch.unwrap().elapsed();
         self.sent.lock().unwrap().push((at, request.path.clone()));
         let delay = self.delays.get(&request.path).copied().unwrap_or_default();
@@ -741,4 +805,116 @@ async fn a_reload_rematches_the_last_uri() {
         .map(|(_, p)| p.clone())
         .collect();
     assert_eq!(paths, vec!["/a", "/c"]);
+}
+
+const ACCEPT_ANY: &str = "rules:\n  - id: accept\n    on: /e\n    mode: parallel\n    max: 10\n    do:\n      - request: {method: POST, path: /accept, timeout: 1500ms}\n  - id: note\n    on: /n\n    do:\n      - log: noted\n";
+
+/// With room for one request at a time, runs that start with a request wait for room in the
+/// order they fired, and their timeout counts from sending, not from waiting: each answer takes
+/// 1 s, the third run waits 2 s and still succeeds within its 1.5 s.
+#[tokio::test(start_paused = true)]
+async fn runs_wait_for_room_on_the_port_in_turn() {
+    let port = ScriptedPort::new()
+        .room(1)
+        .delay("/accept", Duration::from_secs(1));
+    let events = [
+        (0, "/e", json!(1)),
+        (1, "/e", json!(2)),
+        (2, "/e", json!(3)),
+    ];
+    let out = drive(rules(ACCEPT_ANY), port, &events, None).await;
+    assert_eq!(times(&out.sent), vec![0, 1000, 2000]);
+    assert_eq!(out.report.runs_completed, 3, "{:?}", out.report);
+    assert_eq!(out.report.runs_failed, 0, "{:?}", out.report);
+}
+
+/// While a run waits for room, the engine takes no new event (the stream waits, nothing is
+/// lost): the event behind it is handled once the run could start.
+#[tokio::test(start_paused = true)]
+async fn a_run_waiting_for_room_holds_the_stream_back_without_losing_it() {
+    let port = ScriptedPort::new()
+        .room(1)
+        .delay("/accept", Duration::from_secs(1));
+    let events = [
+        (0, "/e", json!(1)),
+        (1, "/e", json!(2)),
+        (2, "/n", json!(3)),
+    ];
+    let out = drive(rules(ACCEPT_ANY), port, &events, None).await;
+    let logged: Vec<Duration> = out
+        .traces
+        .iter()
+        .filter_map(|t| match t {
+            Trace::Log { at, .. } => Some(*at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logged.len(), 1, "{:?}", out.traces);
+    assert!(logged[0] >= Duration::from_secs(1), "{logged:?}");
+    assert_eq!(out.report.runs_completed, 3, "{:?}", out.report);
+}
+
+/// Shutdown starts no run still waiting for room: it ends cancelled, its request never sent,
+/// even when room frees up during the grace period (the run in flight times out after 1.5 s).
+#[tokio::test(start_paused = true)]
+async fn shutdown_cancels_runs_waiting_for_room() {
+    let port = ScriptedPort::new()
+        .room(1)
+        .delay("/accept", Duration::from_secs(10));
+    let events = [(0, "/e", json!(1)), (1, "/e", json!(2))];
+    let out = drive(
+        rules(ACCEPT_ANY),
+        port,
+        &events,
+        Some(Duration::from_millis(100)),
+    )
+    .await;
+    assert_eq!(times(&out.sent), vec![0]);
+    let ends = outcomes(&out.traces);
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert_eq!(ends[0], RunOutcome::Cancelled);
+    assert!(matches!(ends[1], RunOutcome::Failed { .. }), "{ends:?}");
+    assert_eq!(out.report.cancelled.len(), 1, "{:?}", out.report);
+}
+
+/// A reload that changes the rule of a run waiting for room gives the run up before it sends.
+#[tokio::test(start_paused = true)]
+async fn a_reload_gives_up_a_run_waiting_for_room() {
+    let port = ScriptedPort::new()
+        .room(1)
+        .delay("/accept", Duration::from_secs(3));
+    let sent = port.sent.clone();
+    let collector = Arc::new(Collector::default());
+    let mut engine = Engine::new(
+        rules(ACCEPT_ANY),
+        Arc::new(port),
+        collector.clone(),
+        EngineConfig::default(),
+    );
+    let commands = engine.commands();
+    let (tx, rx) = mpsc::channel(16);
+    let task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+    for n in 0..2 {
+        tx.send(Event::new("/e", EventType::Update, json!(n)))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let summary = replace_rules(&commands, rules(&ACCEPT_ANY.replace("max: 10", "max: 9"))).await;
+    assert_eq!(summary.changed, vec!["accept"]);
+    drop(tx);
+    let report = task.await.unwrap();
+    assert_eq!(times(&sent.lock().unwrap()), vec![0]);
+    assert_eq!(
+        outcomes(&collector.traces()),
+        vec![
+            RunOutcome::Abandoned {
+                reason: "its rule was changed by a reload".into()
+            },
+            RunOutcome::Abandoned {
+                reason: "its rule was changed by a reload".into()
+            },
+        ]
+    );
+    assert_eq!(report.runs_abandoned, 2, "{report:?}");
 }
