@@ -72,20 +72,18 @@ impl LcuHttp {
 
     /// Sends a request and reads the whole answer.
     pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PortError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PortError::NotConnected)?;
-        // Boxed: a request waiting for a permit (in a burst, most of them) holds only this small
-        // future, and the exchange's state, several hundred bytes, exists only for the few in
-        // flight. Fewer bytes per waiting run keep the runs that are moving in the CPU's caches.
-        Box::pin(self.exchange(request)).await
+        let permit = self.reserve().await.ok_or(PortError::NotConnected)?;
+        self.send_holding(request, permit).await
     }
 
     /// Room for one request now, if there is some.
     pub fn try_reserve(&self) -> Option<OwnedSemaphorePermit> {
         self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Room for one request, once there is some; `None` once this connection is replaced.
+    pub async fn reserve(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().acquire_owned().await.ok()
     }
 
     /// Sends a request in room reserved before and reads the whole answer.
@@ -95,6 +93,9 @@ impl LcuHttp {
         permit: OwnedSemaphorePermit,
     ) -> Result<HttpResponse, PortError> {
         let _permit = permit;
+        // Boxed: a request waiting for a permit (in a burst, most of them) holds only a small
+        // future, and the exchange's state, several hundred bytes, exists only for the few in
+        // flight. Fewer bytes per waiting run keep the runs that are moving in the CPU's caches.
         Box::pin(self.exchange(request)).await
     }
 
@@ -269,9 +270,9 @@ impl ClientPort for LivePort {
             let Some(http) = http else {
                 return Reservation::unbounded();
             };
-            match http.permits.clone().acquire_owned().await {
-                Ok(permit) => Reservation::holding(Box::new(Room { http, permit })),
-                Err(_) => Reservation::unbounded(),
+            match http.reserve().await {
+                Some(permit) => Reservation::holding(Box::new(Room { http, permit })),
+                None => Reservation::unbounded(),
             }
         })
     }
@@ -284,5 +285,52 @@ impl ClientPort for LivePort {
             }),
             _ => self.send(request),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::{AuthToken, Origin};
+    use crate::tls::Trust;
+
+    fn connection(port: u16) -> Arc<LcuHttp> {
+        let credentials = Credentials {
+            port,
+            token: AuthToken::new("reservation-test-token"),
+            pid: None,
+            origin: Origin::Explicit,
+        };
+        Arc::new(LcuHttp::new(&credentials, &Trust::riot()).unwrap())
+    }
+
+    /// Room is taken up to the bound; a wait for room on a connection that is replaced ends,
+    /// so that the run goes on (with whatever connection is current) instead of waiting for a
+    /// dead one.
+    #[tokio::test]
+    async fn room_follows_the_current_connection() {
+        let port = LivePort::default();
+        port.set(Some(connection(1)));
+        let held: Vec<Reservation> = (0..MAX_IN_FLIGHT)
+            .map(|_| port.try_reserve().expect("room"))
+            .collect();
+        assert!(port.try_reserve().is_none(), "room beyond the bound");
+        let waiting = tokio::spawn(port.reserve());
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "room while all is held");
+        port.set(Some(connection(2)));
+        let room = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the wait did not end with the connection")
+            .unwrap();
+        assert!(
+            room.into_room().is_none(),
+            "room on the replaced connection"
+        );
+        assert!(
+            port.try_reserve().is_some(),
+            "no room on the new connection"
+        );
+        drop(held);
     }
 }
