@@ -959,26 +959,9 @@ impl Engine {
         // flight in memory rather than a run per queued request (measured with `cargo bench
         // --bench e2e -- --compare`: about 5 % more ready checks accepted per second flat out).
         if matches!(context.rule.steps.first(), Some(Step::Request(_))) {
-            let room = match self.waiting.is_empty() {
-                true => self.port.try_reserve(),
-                false => None,
-            };
-            match room {
+            match self.room_now() {
                 Some(room) => context.reservation = Some(room),
-                None => {
-                    let cancelled = Arc::new(AtomicBool::new(false));
-                    self.states[rule as usize].active.push_back(ActiveRun {
-                        run,
-                        stop: Stop::Waiting(cancelled.clone()),
-                        abandon,
-                    });
-                    self.waiting.push_back(WaitingRun {
-                        context,
-                        end,
-                        cancelled,
-                    });
-                    return;
-                }
+                None => return self.wait_for_room(rule, abandon, context, end),
             }
         }
         // Ending a run is aborting its task: no cancellation future is polled beside every run.
@@ -993,6 +976,35 @@ impl Engine {
             run,
             stop: Stop::Task(task.abort_handle()),
             abandon,
+        });
+    }
+
+    /// Room on the port for a run that starts now: none while others wait for it (they go first).
+    fn room_now(&self) -> Option<Reservation> {
+        match self.waiting.is_empty() {
+            true => self.port.try_reserve(),
+            false => None,
+        }
+    }
+
+    /// Books a run as active and puts it in the wait for room.
+    fn wait_for_room(
+        &mut self,
+        rule: u32,
+        abandon: Arc<OnceLock<String>>,
+        context: RunContext,
+        end: RunEnd,
+    ) {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        self.states[rule as usize].active.push_back(ActiveRun {
+            run: context.run,
+            stop: Stop::Waiting(cancelled.clone()),
+            abandon,
+        });
+        self.waiting.push_back(WaitingRun {
+            context,
+            end,
+            cancelled,
         });
     }
 
