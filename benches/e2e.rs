@@ -101,13 +101,17 @@ impl Contender {
             _ => {
                 let rules = dir.path().join("bench-rule.yaml");
                 std::fs::write(&rules, BENCH_RULE).expect("rule file");
-                // Under a profiler everything is many times slower: the rules would fall behind
-                // and the reader would coalesce ready checks, so the lag limit is lifted there.
+                // The product's defaults, except under a profiler: everything is many times
+                // slower there, the rules would fall behind and the reader would coalesce ready
+                // checks, so the lag limit is lifted.
                 let config = dir.path().join("bench-config.yaml");
                 let profiling = std::env::args().any(|a| a.starts_with("--profile"));
-                let max_lag = if profiling { "1h" } else { "250ms" };
-                std::fs::write(&config, format!("engine:\n  max_lag: {max_lag}\n"))
-                    .expect("config file");
+                let settings = if profiling {
+                    "engine:\n  max_lag: 1h\n"
+                } else {
+                    "{}\n"
+                };
+                std::fs::write(&config, settings).expect("config file");
                 let program = against.map_or_else(
                     || PathBuf::from(env!("CARGO_BIN_EXE_lcu-rules")),
                     PathBuf::from,

@@ -137,7 +137,7 @@ watch: true
 #   echo_window: 2s
 #   breaker: {max: 20, within: 10s}
 #   shutdown_grace: 2s
-#   max_lag: 250ms
+#   max_lag: 1s
 ";
 
 /// Reads the config file at `path`; a missing file is the default config. Errors name
@@ -317,7 +317,7 @@ mod tests {
     fn values_apply() {
         let config = parse(
             Path::new("/cfg/config.yaml"),
-            "rules: [mine, /abs]\nlog_format: json\nengine:\n  max_depth: 3\n  max_lag: 1s\n  breaker: {max: 4, within: 2s}\n",
+            "rules: [mine, /abs]\nlog_format: json\nengine:\n  max_depth: 3\n  max_lag: 3s\n  breaker: {max: 4, within: 2s}\n",
         )
         .unwrap();
         assert_eq!(
@@ -326,7 +326,7 @@ mod tests {
         );
         assert!(config.log_json);
         assert_eq!(config.engine.max_depth, 3);
-        assert_eq!(config.max_lag, Duration::from_secs(1));
+        assert_eq!(config.max_lag, Duration::from_secs(3));
         assert_eq!(
             config.engine.breaker,
             Some(Breaker {

@@ -65,7 +65,7 @@ pub struct LiveOptions {
 
 /// How far behind the client the rules may fall before the socket reader stops waiting for them
 /// (see [`StreamStats`]).
-pub const MAX_LAG: Duration = Duration::from_millis(250);
+pub const MAX_LAG: Duration = Duration::from_secs(1);
 /// URIs held at most while the rules are behind (see [`StreamStats`]).
 pub const MAX_BACKLOG: usize = 1024;
 
@@ -539,7 +539,7 @@ impl<'a> Reader<'a> {
                         self.note_handed();
                     }
                     if self.backlog.is_empty() {
-                        self.episodes.caught_up(self.stats);
+                        self.note_caught_up();
                     }
                     continue;
                 }
@@ -622,7 +622,7 @@ impl<'a> Reader<'a> {
             }
             _ = tokio::time::sleep_until(too_late) => {}
         }
-        self.episodes.fell_behind(self.stats, self.max_lag);
+        self.note_fell_behind();
         self.hold(event);
         true
     }
@@ -641,6 +641,30 @@ impl<'a> Reader<'a> {
         self.stats
             .backlog_peak
             .fetch_max(self.backlog.len() as u64, Ordering::Relaxed);
+    }
+
+    fn note_fell_behind(&mut self) {
+        let dropped = self.stats.dropped.load(Ordering::Relaxed);
+        let was_behind = self.episodes.behind;
+        let logged = self.episodes.fell_behind(dropped, Instant::now());
+        if !was_behind {
+            StreamStats::add(&self.stats.lag_episodes);
+        }
+        if let Some(earlier) = logged {
+            tracing::warn!(
+                max_lag_ms = self.max_lag.as_millis() as u64,
+                earlier_episodes = earlier.episodes,
+                earlier_superseded = earlier.superseded,
+                "the rules are falling behind the client: keeping only the newest event of each URI until they catch up"
+            );
+        }
+    }
+
+    fn note_caught_up(&mut self) {
+        let dropped = self.stats.dropped.load(Ordering::Relaxed);
+        if let Some(superseded) = self.episodes.caught_up(dropped) {
+            tracing::info!(superseded, "the rules caught up with the client");
+        }
     }
 
     fn note_handed(&mut self) {
@@ -674,48 +698,63 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Logs when the engine falls behind and when it catches up, at most once a minute each, with
-/// what was dropped meanwhile.
+/// Decides what to log when the engine falls behind and when it catches up: at most one pair of
+/// lines a minute, the "caught up" line only for an episode whose start was logged (under a
+/// flood on a slow machine episodes come many times a second), and the episodes in between
+/// summed up in the next "falling behind" line.
 #[derive(Default)]
 struct Episodes {
     behind: bool,
+    /// Whether the current episode's start was logged.
+    logged: bool,
     dropped_before: u64,
     last_logged: Option<Instant>,
-    unlogged: u64,
+    /// Episodes ended since the last logged one, and what they dropped.
+    unlogged: Unlogged,
 }
 
+/// Episodes of falling behind that were not logged, and the events they dropped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Unlogged {
+    episodes: u64,
+    superseded: u64,
+}
+
+/// How often at most the reader says it fell behind.
+const EPISODE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
 impl Episodes {
-    fn fell_behind(&mut self, stats: &StreamStats, max_lag: Duration) {
+    /// An episode starts (`dropped`: the drop count so far); `Some` with the unlogged episodes
+    /// before it when this one is to be logged.
+    fn fell_behind(&mut self, dropped: u64, now: Instant) -> Option<Unlogged> {
         if self.behind {
-            return;
+            return None;
         }
         self.behind = true;
-        StreamStats::add(&stats.lag_episodes);
-        self.dropped_before = stats.dropped.load(Ordering::Relaxed);
-        let now = Instant::now();
-        if self
+        self.dropped_before = dropped;
+        self.logged = self
             .last_logged
-            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(60))
-        {
-            self.unlogged += 1;
-            return;
+            .is_none_or(|at| now.duration_since(at) >= EPISODE_LOG_INTERVAL);
+        if !self.logged {
+            return None;
         }
         self.last_logged = Some(now);
-        tracing::warn!(
-            max_lag_ms = max_lag.as_millis() as u64,
-            earlier_unlogged = self.unlogged,
-            "the rules are falling behind the client: keeping only the newest event of each URI until they catch up"
-        );
-        self.unlogged = 0;
+        Some(std::mem::take(&mut self.unlogged))
     }
 
-    fn caught_up(&mut self, stats: &StreamStats) {
+    /// The episode ends; `Some` with what it dropped when its start was logged.
+    fn caught_up(&mut self, dropped: u64) -> Option<u64> {
         if !self.behind {
-            return;
+            return None;
         }
         self.behind = false;
-        let dropped = stats.dropped.load(Ordering::Relaxed) - self.dropped_before;
-        tracing::info!(superseded = dropped, "the rules caught up with the client");
+        let superseded = dropped.saturating_sub(self.dropped_before);
+        if self.logged {
+            return Some(superseded);
+        }
+        self.unlogged.episodes += 1;
+        self.unlogged.superseded += superseded;
+        None
     }
 }
 
@@ -814,6 +853,40 @@ mod tests {
         assert!(!last.watches_uri(&first, "/yy"));
         assert!(!last.watches_uri(&second, "/x"));
         assert!(last.watches_uri(&second, "/yy"));
+    }
+
+    /// Falling behind and catching up are logged as a pair at most once a minute; the episodes
+    /// in between are summed up in the next logged one, never logged on their own.
+    #[test]
+    fn lag_episodes_are_logged_in_pairs_at_most_once_a_minute() {
+        let start = Instant::now();
+        let mut episodes = Episodes::default();
+        assert_eq!(episodes.fell_behind(0, start), Some(Unlogged::default()));
+        assert_eq!(
+            episodes.fell_behind(5, start),
+            None,
+            "still the same episode"
+        );
+        assert_eq!(episodes.caught_up(7), Some(7));
+        assert_eq!(episodes.caught_up(7), None, "not behind");
+        for n in 1..=3u64 {
+            let at = start + Duration::from_secs(n);
+            assert_eq!(episodes.fell_behind(10 * n, at), None);
+            assert_eq!(
+                episodes.caught_up(10 * n + 2),
+                None,
+                "episode {n} was not logged"
+            );
+        }
+        let later = start + EPISODE_LOG_INTERVAL;
+        assert_eq!(
+            episodes.fell_behind(40, later),
+            Some(Unlogged {
+                episodes: 3,
+                superseded: 6
+            })
+        );
+        assert_eq!(episodes.caught_up(41), Some(1));
     }
 
     /// Backoff doubles from the minimum, stays within the cap (plus jitter) and jitters.
