@@ -928,7 +928,7 @@ impl Engine {
             updates.mark_changed();
             updates
         });
-        let mut end = RunEnd {
+        let end = RunEnd {
             run,
             rule: rule_id.clone(),
             epoch: self.epoch,
@@ -964,19 +964,26 @@ impl Engine {
                 None => return self.wait_for_room(rule, abandon, context, end),
             }
         }
-        // Ending a run is aborting its task: no cancellation future is polled beside every run.
+        let task = self.spawn_run(context, end);
+        self.states[rule as usize].active.push_back(ActiveRun {
+            run,
+            stop: Stop::Task(task),
+            abandon,
+        });
+    }
+
+    /// Starts a run's task. Ending the run is aborting it: no cancellation future is polled
+    /// beside every run.
+    fn spawn_run(&self, mut context: RunContext, mut end: RunEnd) -> AbortHandle {
         // The task works on `context` and `end` where it captured them: moving them into the
         // run's own future or into locals would store each twice in the task, which is copied
         // whole when spawned and waits, in a burst, among a hundred others.
-        let task = self.tracker.spawn(async move {
-            let outcome = context.execute().await;
-            end.report(outcome);
-        });
-        self.states[rule as usize].active.push_back(ActiveRun {
-            run,
-            stop: Stop::Task(task.abort_handle()),
-            abandon,
-        });
+        self.tracker
+            .spawn(async move {
+                let outcome = context.execute().await;
+                end.report(outcome);
+            })
+            .abort_handle()
     }
 
     /// Room on the port for a run that starts now: none while others wait for it (they go first).
@@ -1013,19 +1020,14 @@ impl Engine {
         let mut room = Some(room);
         while let Some(reserved) = room.take() {
             let Some(WaitingRun {
-                mut context,
-                mut end,
-                ..
+                mut context, end, ..
             }) = self.waiting.pop_front()
             else {
                 return;
             };
             context.reservation = Some(reserved);
             let run = context.run;
-            let task = self.tracker.spawn(async move {
-                let outcome = context.execute().await;
-                end.report(outcome);
-            });
+            let task = self.spawn_run(context, end);
             // A reload may have moved the run's rule to another index, or left it an orphan.
             let active = match self.owners.get(&run) {
                 Some(&rule) => self.states[rule as usize]
@@ -1035,7 +1037,7 @@ impl Engine {
                 None => self.orphans.iter_mut().find(|a| a.run == run),
             };
             if let Some(active) = active {
-                active.stop = Stop::Task(task.abort_handle());
+                active.stop = Stop::Task(task);
             }
             if !self.waiting.is_empty() {
                 room = self.port.try_reserve();

@@ -191,6 +191,25 @@ async fn drive(
     }
 }
 
+/// An engine running with the default limits, for tests that send it commands.
+struct Running {
+    commands: mpsc::UnboundedSender<lcu_rules::engine::Command>,
+    events: mpsc::Sender<Event>,
+    task: tokio::task::JoinHandle<EngineReport>,
+}
+
+fn start(rules: Arc<RuleSet>, port: ScriptedPort, collector: Arc<Collector>) -> Running {
+    let mut engine = Engine::new(rules, Arc::new(port), collector, EngineConfig::default());
+    let commands = engine.commands();
+    let (events, rx) = mpsc::channel(16);
+    let task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+    Running {
+        commands,
+        events,
+        task,
+    }
+}
+
 /// Swaps `rules` into the running engine and waits for its summary.
 async fn replace_rules(
     commands: &mpsc::UnboundedSender<lcu_rules::engine::Command>,
@@ -625,15 +644,11 @@ async fn breaker_trips_and_resets() {
     let port = ScriptedPort::new();
     let sent = port.sent.clone();
     let collector = Arc::new(Collector::default());
-    let mut engine = Engine::new(
-        rules,
-        Arc::new(port),
-        collector.clone(),
-        EngineConfig::default(),
-    );
-    let commands = engine.commands();
-    let (tx, rx) = mpsc::channel(16);
-    let task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+    let Running {
+        commands,
+        events: tx,
+        task,
+    } = start(rules, port, collector.clone());
     for n in 0..25 {
         tx.send(Event::new("/e", EventType::Update, json!(n)))
             .await
@@ -711,15 +726,11 @@ async fn a_reload_keeps_unchanged_rules_and_gives_up_changed_ones() {
     let port = ScriptedPort::new();
     let sent = port.sent.clone();
     let collector = Arc::new(Collector::default());
-    let mut engine = Engine::new(
-        before,
-        Arc::new(port),
-        collector.clone(),
-        EngineConfig::default(),
-    );
-    let commands = engine.commands();
-    let (tx, rx) = mpsc::channel(16);
-    let task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+    let Running {
+        commands,
+        events: tx,
+        task,
+    } = start(before, port, collector.clone());
     for uri in ["/a", "/b", "/c"] {
         tx.send(Event::new(uri, EventType::Update, json!({})))
             .await
@@ -779,15 +790,11 @@ async fn a_reload_rematches_the_last_uri() {
     );
     let port = ScriptedPort::new();
     let sent = port.sent.clone();
-    let mut engine = Engine::new(
-        before,
-        Arc::new(port),
-        Arc::new(Collector::default()),
-        EngineConfig::default(),
-    );
-    let commands = engine.commands();
-    let (tx, rx) = mpsc::channel(16);
-    let task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+    let Running {
+        commands,
+        events: tx,
+        task,
+    } = start(before, port, Arc::new(Collector::default()));
     tx.send(Event::new("/same", EventType::Update, json!({})))
         .await
         .unwrap();
@@ -885,15 +892,11 @@ async fn a_reload_gives_up_a_run_waiting_for_room() {
         .delay("/accept", Duration::from_secs(3));
     let sent = port.sent.clone();
     let collector = Arc::new(Collector::default());
-    let mut engine = Engine::new(
-        rules(ACCEPT_ANY),
-        Arc::new(port),
-        collector.clone(),
-        EngineConfig::default(),
-    );
-    let commands = engine.commands();
-    let (tx, rx) = mpsc::channel(16);
-    let task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+    let Running {
+        commands,
+        events: tx,
+        task,
+    } = start(rules(ACCEPT_ANY), port, collector.clone());
     for n in 0..2 {
         tx.send(Event::new("/e", EventType::Update, json!(n)))
             .await
