@@ -21,21 +21,21 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
-use lcu_rules::control::{self, Request};
-use lcu_rules::discovery::Discovery;
+use lcu_rules::client::discovery::Discovery;
+use lcu_rules::client::live::LiveOptions;
+use lcu_rules::client::tls::Trust;
 use lcu_rules::engine::EngineConfig;
+use lcu_rules::engine::trace::Discard;
 use lcu_rules::event::{Event, EventType};
-use lcu_rules::live::LiveOptions;
-use lcu_rules::loader::load;
-use lcu_rules::reload::Reloader;
+use lcu_rules::language::loader::load;
 use lcu_rules::service::Service;
+use lcu_rules::service::control::{self, Request};
+use lcu_rules::service::reload::Reloader;
 use lcu_rules::sim::SimClient;
-use lcu_rules::tls::Trust;
-use lcu_rules::trace::Discard;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    lcu_rules::tls::install_crypto_provider();
+    lcu_rules::client::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -107,7 +107,7 @@ async fn reload_latency() {
         ms(samples[samples.len() / 2]),
         ms(samples[samples.len() * 95 / 100]),
         ms(samples[samples.len() - 1]),
-        lcu_rules::reload::WATCH_DEBOUNCE.as_millis()
+        lcu_rules::service::reload::WATCH_DEBOUNCE.as_millis()
     );
 }
 

@@ -11,15 +11,15 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use lcu_rules::engine::{Engine, EngineConfig, EngineReport};
-use lcu_rules::event::{Event, EventType};
-use lcu_rules::loader::load;
-use lcu_rules::port::{
+use lcu_rules::engine::port::{
     ClientPort, HttpRequest, HttpResponse, PortFuture, Reservation, ReserveFuture,
 };
-use lcu_rules::rule::RuleSet;
-use lcu_rules::testing::Collector;
-use lcu_rules::trace::{RunOutcome, Suppressed, Trace, Verdict};
+use lcu_rules::engine::trace::{RunOutcome, Suppressed, Trace, Verdict};
+use lcu_rules::engine::{Engine, EngineConfig, EngineReport};
+use lcu_rules::event::{Event, EventType};
+use lcu_rules::language::loader::load;
+use lcu_rules::language::rule::RuleSet;
+use lcu_rules::offline::testing::Collector;
 
 use crate::util::Dir;
 

@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use lcu_rules::discovery::Discovery;
+use lcu_rules::client::discovery::Discovery;
+use lcu_rules::client::live::LiveOptions;
+use lcu_rules::client::tls::Trust;
 use lcu_rules::engine::EngineConfig;
-use lcu_rules::live::LiveOptions;
-use lcu_rules::loader::load;
-use lcu_rules::rule::RuleSet;
+use lcu_rules::engine::trace::{Suppressed, Trace, Verdict};
+use lcu_rules::language::loader::load;
+use lcu_rules::language::rule::RuleSet;
+use lcu_rules::offline::testing::Collector;
 use lcu_rules::service::Service;
 use lcu_rules::sim::SimClient;
-use lcu_rules::testing::Collector;
-use lcu_rules::tls::Trust;
-use lcu_rules::trace::{Suppressed, Trace, Verdict};
 
 use crate::util::Dir;
 
@@ -198,8 +198,8 @@ async fn a_flapping_rule_trips_the_breaker() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_flood_is_coalesced_with_an_exact_drop_count() {
-    use lcu_rules::control::{self, Request};
     use lcu_rules::event::{Event, EventType};
+    use lcu_rules::service::control::{self, Request};
     use lcu_rules::sim::Faults;
 
     const FLOOD: u64 = 20_000;

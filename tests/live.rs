@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use lcu_rules::discovery::Discovery;
+use lcu_rules::client::discovery::Discovery;
+use lcu_rules::client::live::{LiveOptions, Status};
+use lcu_rules::client::tls::Trust;
 use lcu_rules::engine::EngineConfig;
 use lcu_rules::event::EventType;
-use lcu_rules::live::{LiveOptions, Status};
-use lcu_rules::loader::load;
-use lcu_rules::rule::RuleSet;
+use lcu_rules::language::loader::load;
+use lcu_rules::language::rule::RuleSet;
+use lcu_rules::offline::testing::Collector;
 use lcu_rules::service::Service;
 use lcu_rules::sim::SimClient;
 use lcu_rules::sim::state::{READY_CHECK, ready_check};
-use lcu_rules::testing::Collector;
-use lcu_rules::tls::Trust;
 
 use crate::util::{Dir, Home, rules_dir};
 
@@ -128,7 +128,7 @@ async fn resync_accepts_a_ready_check_missed_while_disconnected() {
         *service.status.borrow()
     );
     assert!(accepted(&sim, 0).await);
-    let snapshot_fired = collector.traces().iter().any(|t| matches!(t, lcu_rules::trace::Trace::Event { event, .. } if event.snapshot && event.uri == READY_CHECK));
+    let snapshot_fired = collector.traces().iter().any(|t| matches!(t, lcu_rules::engine::trace::Trace::Event { event, .. } if event.snapshot && event.uri == READY_CHECK));
     assert!(snapshot_fired, "the ready check came from the resync");
     service.stop().await;
 }
@@ -525,11 +525,11 @@ async fn the_simulated_client_replays_a_capture() {
     ));
     let (mut service, collector) = start(&sim, rules);
     assert!(service.wait_connected(1, WAIT).await);
-    let recorded = lcu_rules::testing::read_recording(
+    let recorded = lcu_rules::event::read_recording(
         &rules_dir().join("fixtures/champ-select-rez-20251208.jsonl"),
     )
     .unwrap();
-    let events = lcu_rules::testing::timed(recorded, Duration::ZERO);
+    let events = lcu_rules::event::timed(recorded, Duration::ZERO);
     sim.replay(&events, 2000.0).await;
     let index = sim
         .wait_for_request("PATCH", "/lol-champ-select/v1/session/actions/17", 0, WAIT)
@@ -544,7 +544,7 @@ async fn the_simulated_client_replays_a_capture() {
             .traces()
             .iter()
             .filter(
-                |t| matches!(t, lcu_rules::trace::Trace::Event { event, .. } if !event.snapshot),
+                |t| matches!(t, lcu_rules::engine::trace::Trace::Event { event, .. } if !event.snapshot),
             )
             .count()
     };

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use lcu_rules::loader::load;
-use lcu_rules::rule::RuleSet;
-use lcu_rules::testing::{read_recording, replay, run_case, timed};
-use lcu_rules::trace::{Trace, Verdict};
+use lcu_rules::engine::trace::{Trace, Verdict};
+use lcu_rules::event::{read_recording, timed};
+use lcu_rules::language::loader::load;
+use lcu_rules::language::rule::RuleSet;
+use lcu_rules::offline::testing::{replay, run_case};
 
 use crate::util::{Dir, lcu_rules, rules_dir};
 

@@ -9,7 +9,7 @@ fn committed_schema_matches_the_code() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/rules.schema.json");
     let committed = std::fs::read_to_string(path).expect("schemas/rules.schema.json exists");
     assert!(
-        committed == lcu_rules::spec::json_schema(),
+        committed == lcu_rules::language::schema::json_schema(),
         "schemas/rules.schema.json is stale: run `cargo run -- schema > schemas/rules.schema.json`"
     );
 }
@@ -33,7 +33,8 @@ fn every_example_has_the_schema_modeline() {
 /// Trigger URIs complete from the URIs the client sends events for, and any pattern stays valid.
 #[test]
 fn trigger_uris_complete_from_the_clients_api() {
-    let schema: serde_json::Value = serde_json::from_str(&lcu_rules::spec::json_schema()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&lcu_rules::language::schema::json_schema()).unwrap();
     let known = schema["$defs"]["KnownEventUri"]["enum"].as_array().unwrap();
     for uri in [
         "/lol-matchmaking/v1/ready-check",

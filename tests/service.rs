@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use lcu_rules::control::{self, Request};
+use lcu_rules::service::control::{self, Request};
 use lcu_rules::sim::SimClient;
 use lcu_rules::sim::state::{READY_CHECK, ready_check};
 

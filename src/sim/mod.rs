@@ -21,7 +21,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::discovery::AuthToken;
+use crate::client::discovery::AuthToken;
 use crate::event::{Event, EventType};
 pub use server::topic_of;
 use state::{Answer, SimState};
@@ -223,7 +223,7 @@ pub struct SimClient {
 impl SimClient {
     /// Starts a client whose lockfile and CA certificate are written into `dir`.
     pub async fn start(dir: &Path) -> Result<SimClient, SimError> {
-        crate::tls::install_crypto_provider();
+        crate::client::tls::install_crypto_provider();
         std::fs::create_dir_all(dir)?;
         let (authority, ca_pem) = new_authority()?;
         std::fs::write(dir.join("ca.pem"), &ca_pem)?;
@@ -401,7 +401,7 @@ impl SimClient {
 
     /// Replays recorded events as this client's event stream, keeping their timing divided by
     /// `speed` (2.0 = twice as fast); each event also becomes the resource's served state.
-    pub async fn replay(&self, events: &[crate::testing::TimedEvent], speed: f64) {
+    pub async fn replay(&self, events: &[crate::event::TimedEvent], speed: f64) {
         let start = Instant::now();
         let speed = if speed > 0.0 { speed } else { 1.0 };
         for timed in events {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::SimClient;
 use super::state::{CHAMP_SELECT_SESSION, GAMEFLOW_PHASE, READY_CHECK, ready_check};
-use crate::testing::TimedEvent;
+use crate::event::TimedEvent;
 
 /// How long the script waits for a ready check or play-again to be answered.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);

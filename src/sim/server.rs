@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 
 use super::{Inner, Published, RecordedRequest};
-use crate::live::FIREHOSE;
+use crate::client::live::FIREHOSE;
 
 /// Accepts connections until `stop`.
 pub(super) async fn serve(

@@ -1,0 +1,7 @@
+//! The command line: its words ([`args`]) and one function per subcommand, grouped by what they
+//! work on ([`rules`]: rule files offline; [`service`]: the client and the running service).
+//! `anyhow` lives here and in `main.rs` only: the library's errors are typed.
+
+pub mod args;
+pub mod rules;
+pub mod service;

@@ -1,0 +1,242 @@
+//! The commands that reach a client or the running service: `run`, `record`, `status`,
+//! `reload`, `reset`, `explain --live`, `autostart`, `paths`, `sim` and `demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use lcu_rules::client::live::LiveOptions;
+use lcu_rules::service::app::{self, ServiceSetup, init_logging, runtime};
+use lcu_rules::service::control::{self, Request};
+use lcu_rules::service::paths::Paths;
+
+use crate::cli::args::{AutostartAction, ConnectArgs, Format, LogFormat};
+
+/// What `run` was given on its command line.
+pub struct RunArgs {
+    pub rules: Vec<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub tray: bool,
+    pub no_watch: bool,
+    pub log_level: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub connect: ConnectArgs,
+}
+
+/// `lcu-rules run`: reads the config, applies the command line over it and runs the service.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let paths = Paths::discover()?;
+    let config_file = args.config.unwrap_or_else(|| paths.config_file.clone());
+    let first_run = app::prepare_first_run(&paths, &config_file, args.rules.is_empty())?;
+    let mut settings = match lcu_rules::service::config::read(&config_file) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{}", error.render());
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if let Some(level) = args.log_level {
+        settings.log_level = level;
+    }
+    if let Some(format) = args.log_format {
+        settings.log_json = format == LogFormat::Json;
+    }
+    settings.tray |= args.tray;
+    settings.watch &= !args.no_watch;
+    let log_file = app::init_service_logging(&settings, &paths.log_dir);
+    if let Some(note) = first_run {
+        tracing::info!("{note}");
+    }
+    let rules = if !args.rules.is_empty() {
+        args.rules
+    } else {
+        settings
+            .rules
+            .clone()
+            .unwrap_or_else(|| vec![paths.rules_dir.clone()])
+    };
+    let setup = ServiceSetup {
+        rules,
+        discovery: args.connect.discovery()?,
+        trust: args.connect.trust()?,
+        settings,
+        paths,
+        log_file: log_file.clone(),
+    };
+    let outcome = app::run(setup);
+    if let Some(file) = log_file {
+        file.flush();
+    }
+    Ok(outcome?)
+}
+
+/// `lcu-rules record`: the client's events written to `output` until Ctrl-C.
+pub fn record(output: PathBuf, redact: bool, connect: ConnectArgs) -> anyhow::Result<ExitCode> {
+    init_logging("info");
+    let options = LiveOptions::new(connect.discovery()?, connect.trust()?, Vec::new());
+    let file = std::fs::File::create(&output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    let summary = runtime()?.block_on(async {
+        let stop = CancellationToken::new();
+        let recording = tokio::spawn(lcu_rules::client::record::record(
+            options,
+            std::io::BufWriter::new(file),
+            redact,
+            stop.clone(),
+        ));
+        app::wait_for_stop_signal().await;
+        stop.cancel();
+        recording.await
+    })?;
+    let summary = summary.with_context(|| format!("writing {}", output.display()))?;
+    let pseudonyms = if redact {
+        format!(
+            " ({} personal value(s) replaced by pseudonyms)",
+            summary.pseudonyms
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "recorded {} event(s) to {}{pseudonyms}",
+        summary.events,
+        output.display(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lcu-rules autostart enable|disable|status`.
+pub fn autostart(action: AutostartAction) -> anyhow::Result<ExitCode> {
+    use lcu_rules::service::autostart;
+    match action {
+        AutostartAction::Enable => {
+            autostart::enable()?;
+            println!("lcu-rules will start at login (`lcu-rules run --tray`)");
+        }
+        AutostartAction::Disable => {
+            autostart::disable()?;
+            println!("lcu-rules will not start at login");
+        }
+        AutostartAction::Status => println!(
+            "start at login: {}",
+            if autostart::is_enabled()? {
+                "on"
+            } else {
+                "off"
+            }
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lcu-rules paths`.
+pub fn paths(format: Format) -> anyhow::Result<ExitCode> {
+    let paths = Paths::discover()?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&paths)?),
+        Format::Human => {
+            println!("config:  {}", paths.config_file.display());
+            println!("rules:   {}", paths.rules_dir.display());
+            println!("logs:    {}", paths.log_dir.display());
+            println!("control: {}", paths.control_dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends one request to the running service and prints its answer.
+pub fn ask_service(request: Request, format: Format) -> anyhow::Result<ExitCode> {
+    let paths = Paths::discover()?;
+    let reply = runtime()?.block_on(control::request(&paths.control_dir, &request));
+    match reply {
+        Ok(reply) => {
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reply.data).unwrap_or_default()
+                ),
+                Format::Human => print!("{}", with_newline(&reply.text)),
+            }
+            Ok(if reply.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn with_newline(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_string()
+    } else {
+        format!("{text}\n")
+    }
+}
+
+/// `lcu-rules demo`: the rules against the in-process simulated client.
+pub fn demo(rules: &[PathBuf], pace: f64) -> anyhow::Result<ExitCode> {
+    init_logging("warn");
+    let out: Box<dyn std::io::Write + Send> = Box::new(std::io::stdout());
+    match runtime()?.block_on(lcu_rules::service::demo::run(rules, pace.max(0.0), out)) {
+        Ok(summary) => {
+            println!(
+                "\ndemo finished: the ready check was accepted {:.2} ms after it reached the socket, and play-again was sent after the game",
+                summary.accept_latency.as_secs_f64() * 1000.0
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("demo failed: {error}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `lcu-rules sim`: the simulated client on its own.
+pub fn sim(dir: Option<PathBuf>, pace: f64, sessions: Option<u32>) -> anyhow::Result<ExitCode> {
+    init_logging("warn");
+    runtime()?.block_on(play(dir, pace.max(0.0), sessions))
+}
+
+/// The simulated client and its session loop, until Ctrl-C.
+async fn play(dir: Option<PathBuf>, pace: f64, sessions: Option<u32>) -> anyhow::Result<ExitCode> {
+    let temporary = dir.is_none();
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("lcu-rules-sim-{}", std::process::id()))
+    });
+    let sim = lcu_rules::sim::SimClient::start(&dir)
+        .await
+        .with_context(|| format!("cannot start the simulated client in {}", dir.display()))?;
+    println!(
+        "simulated League client on 127.0.0.1:{}\nconnect to it with:\n  lcu-rules run --lockfile {} --ca {}\n",
+        sim.port(),
+        sim.lockfile().display(),
+        sim.ca_file().display()
+    );
+    let recorded = lcu_rules::event::parse_recording(lcu_rules::service::demo::CHAMP_SELECT)
+        .map_err(|(line, error)| anyhow::anyhow!("capture line {line}: {error}"))?;
+    let champ_select = lcu_rules::event::timed(recorded, std::time::Duration::ZERO);
+    let stop = CancellationToken::new();
+    let stopper = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stopper.cancel();
+    });
+    let mut out = std::io::stdout();
+    lcu_rules::sim::script::play_sessions(&sim, &champ_select, pace, sessions, &mut out, &stop)
+        .await;
+    sim.stop();
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1139 @@
+//! Turns parsed rule specs into executable rules. Every JSONPath, template, regex, URI pattern and
+//! duration is compiled here, once; every mistake becomes a diagnostic at the position it was
+//! written, and compilation goes on so that one pass reports them all.
+
+use std::path::Path;
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::event::{EventTypeMask, parse_duration};
+use crate::language::condition::{Binding, Condition, Op, Operand, Source};
+use crate::language::diag::{Code, Sink};
+use crate::language::pattern::UriPattern;
+use crate::language::rule::{
+    Breaker, BreakerSetting, DelayStep, Rate, RequestStep, Rule, Step, Trigger,
+};
+use crate::language::scope::{BUILTIN_ROOTS, CompiledPath, RootRules};
+use crate::language::spec::{
+    BindingSpec, BreakerSpec, ConditionSpec, DelaySpec, Mode, RateSpec, RequestSpec, RuleSpec,
+    StepSpec, TriggerSpec,
+};
+use crate::language::template::{BodyTemplate, PathTemplate, Template, TemplateCompiler};
+use crate::language::yaml::{Span, Spanned};
+
+/// Default per-attempt timeout of a request step.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default wait before the first retry.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(250);
+/// Default `max` for `queued` and `parallel` (Home Assistant's).
+pub const DEFAULT_MAX: u32 = 10;
+/// The client's type of gameflow phases.
+const PHASE_TYPE: &str = "LolGameflowGameflowPhase";
+
+/// Compiles rules of one file into a shared template registry, reporting into a sink.
+pub struct RuleCompiler<'c, 's> {
+    /// The shared template compiler.
+    pub templates: &'c mut TemplateCompiler,
+    /// Where diagnostics go.
+    pub sink: &'c mut Sink<'s>,
+    /// The file's text, to find where a quoted value's text starts.
+    pub source: &'s str,
+    /// The client's API, to check requests and triggers against (`None`: no API checks).
+    pub api: Option<&'c crate::language::api::ApiIndex>,
+    /// The type of the current rule's event payload, when the API index knows it.
+    pub data_type: Option<String>,
+}
+
+/// A path to a spot in a string value, for errors inside it.
+fn inner_span(source: &str, span: Span, offset: usize, len: usize) -> Span {
+    let quote = source
+        .lines()
+        .nth((span.line as usize).saturating_sub(1))
+        .and_then(|line| line.chars().nth((span.col as usize).saturating_sub(1)))
+        .is_some_and(|c| c == '"' || c == '\'');
+    span.shifted(offset as u32 + u32::from(quote), len as u32)
+}
+
+/// The span of a value written inside a shorthand (its own span is unset there).
+fn or_outer(inner: Span, outer: Span) -> Span {
+    if inner.line == 0 { outer } else { inner }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl RuleCompiler<'_, '_> {
+    /// Compiles one rule; `None` when it has errors (all of which are reported).
+    pub fn rule(&mut self, spec: &Spanned<RuleSpec>, file: &Path) -> Option<Rule> {
+        let errors_before = self.error_count();
+        let rule = &spec.value;
+        let id_ok = !rule.id.is_empty()
+            && rule
+                .id
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && rule
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !id_ok {
+            self.sink.report(
+                Code::InvalidValue,
+                rule.id.span,
+                format!(
+                    "rule id `{}` may only use letters, digits, `_`, `.` and `-`",
+                    rule.id.value
+                ),
+                Some("e.g. `accept-ready-check`".into()),
+            );
+        }
+        let triggers = self.triggers(&rule.on.0, spec.span);
+        let params = common_captures(&triggers);
+        self.data_type = self.payload_type(&triggers);
+
+        let mut binding_names: Vec<String> = Vec::new();
+        let mut bindings = Vec::new();
+        for (name, binding) in &rule.bindings {
+            if let Some(compiled) = self.binding(name, binding, &binding_names, &params) {
+                bindings.push(compiled);
+            }
+            binding_names.push(name.value.clone());
+        }
+
+        let roots = RootRules {
+            bindings: &binding_names,
+            steps: &[],
+            params: &params,
+            item: false,
+        };
+        let conditions: Vec<Condition> = rule
+            .when
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.condition(c, format!("when[{i}]"), &roots))
+            .collect();
+
+        if rule.steps.is_empty() {
+            self.sink.report(
+                Code::InvalidValue,
+                spec.span,
+                format!("rule `{}` has no steps under `do`", rule.id.value),
+                Some("add at least one `- request: ...`, `- delay: ...` or `- log: ...`".into()),
+            );
+        }
+        let steps = self.steps(&rule.steps, &roots);
+        let (max, cooldown) = self.mode_settings(rule);
+        let debounce = rule
+            .debounce
+            .as_ref()
+            .and_then(|r| self.rate(r, "debounce", &roots));
+        let throttle = rule
+            .throttle
+            .as_ref()
+            .and_then(|r| self.rate(r, "throttle", &roots));
+        let phases = rule.phases.as_ref().map(|p| self.phases(&p.0));
+        let breaker = self.breaker(rule.breaker.as_ref());
+        if conditions.len() == rule.when.len() {
+            self.lint_contradictions(&conditions, &rule.when);
+        }
+
+        if self.error_count() > errors_before {
+            return None;
+        }
+        Some(Rule {
+            id: rule.id.value.clone(),
+            description: rule.description.clone(),
+            enabled: rule.enabled,
+            snapshots: rule.snapshots,
+            file: file.to_path_buf(),
+            span: spec.span,
+            triggers,
+            bindings,
+            binding_names,
+            conditions,
+            steps,
+            mode: rule.mode,
+            max,
+            cooldown,
+            debounce,
+            throttle,
+            phases,
+            allow_echo: rule.allow_echo,
+            breaker,
+            on_reload: rule.on_reload,
+            fingerprint: 0,
+        })
+    }
+
+    fn error_count(&self) -> usize {
+        self.sink
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == crate::language::diag::Severity::Error)
+            .count()
+    }
+
+    fn triggers(&mut self, specs: &[Spanned<TriggerSpec>], rule_span: Span) -> Vec<Trigger> {
+        if specs.is_empty() {
+            self.sink
+                .report(Code::InvalidValue, rule_span, "`on` lists no trigger", None);
+        }
+        let mut triggers = Vec::new();
+        for spec in specs {
+            let uri_span = or_outer(spec.uri.span, spec.span);
+            match UriPattern::parse(&spec.uri.value) {
+                Ok(pattern) => {
+                    let types = if spec.types.is_empty() {
+                        EventTypeMask::ALL
+                    } else {
+                        EventTypeMask(
+                            spec.types
+                                .iter()
+                                .fold(0, |mask, t| mask | crate::event::EventType::from(*t).bit()),
+                        )
+                    };
+                    self.lint_trigger(&pattern, uri_span);
+                    triggers.push(Trigger { pattern, types });
+                }
+                Err(error) => self.sink.report(
+                    Code::InvalidUriPattern,
+                    inner_span(self.source, uri_span, error.offset, error.len),
+                    format!(
+                        "invalid URI pattern `{}`: {}",
+                        spec.uri.value, error.message
+                    ),
+                    Some("segments are literal text, `{name}`, `*`, or a final `**`".into()),
+                ),
+            }
+        }
+        triggers
+    }
+
+    /// The type every trigger's events carry, if the API index knows one and they agree.
+    fn payload_type(&self, triggers: &[Trigger]) -> Option<String> {
+        let api = self.api?;
+        let mut types = triggers.iter().map(|t| api.resource_type(&t.pattern));
+        let first = types.next()??;
+        types.all(|t| t == Some(first)).then(|| first.to_string())
+    }
+
+    /// Follows a `$.data...` condition through the payload's type: warns about a field the type
+    /// does not have (W405), and about compared values outside the field's enum (W406).
+    fn lint_condition(&mut self, path: &CompiledPath, spec: &ConditionSpec, path_span: Span) {
+        let (Some(api), Some(mut current)) = (self.api, self.data_type.clone()) else {
+            return;
+        };
+        let Some(steps) = path.data_steps() else {
+            return;
+        };
+        for step in steps {
+            match step {
+                crate::language::scope::PathStep::Key(key) => match api.field(&current, key) {
+                    crate::language::api::FieldLookup::Found(field_type) => current = field_type,
+                    crate::language::api::FieldLookup::Missing { type_name, fields } => {
+                        let hint = match crate::language::diag::closest(
+                            key,
+                            fields.iter().map(String::as_str),
+                        ) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!("its fields: {}", list(&fields, 12)),
+                        };
+                        self.sink.report(
+                            Code::UnknownApiField,
+                            inner_span(self.source, path_span, 0, path.text.chars().count()),
+                            format!("`{key}` is not a field of {type_name} (the payload of this rule's trigger)"),
+                            Some(hint),
+                        );
+                        return;
+                    }
+                    crate::language::api::FieldLookup::Unknown => return,
+                },
+                crate::language::scope::PathStep::Index => {
+                    match current.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+                        Some(item) => current = item.to_string(),
+                        None => return,
+                    }
+                }
+            }
+        }
+        let Some(values) = api.enum_values(&current) else {
+            return;
+        };
+        let operands = [
+            &spec.equals,
+            &spec.not_equals,
+            &spec.one_of,
+            &spec.not_one_of,
+        ];
+        for operand in operands.into_iter().flatten() {
+            let written: Vec<&str> = match &operand.value {
+                Value::String(text) if !text.contains("{{") => vec![text.as_str()],
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|t| !t.contains("{{"))
+                    .collect(),
+                _ => continue,
+            };
+            for value in written {
+                if values.iter().any(|v| v == value) {
+                    continue;
+                }
+                let hint = match crate::language::diag::closest(
+                    value,
+                    values.iter().map(String::as_str),
+                ) {
+                    Some(best) => format!("did you mean `{best}`? (one of {})", list(values, 16)),
+                    None => format!("one of {}", list(values, 16)),
+                };
+                self.sink.report(
+                    Code::UnknownEnumValue,
+                    operand.span,
+                    format!("`{value}` is not a value of {current}"),
+                    Some(hint),
+                );
+            }
+        }
+    }
+
+    /// Checks a literal body against the endpoint's body type: fields it does not have (W407),
+    /// and literal values of the wrong JSON type (W408). Templated values are not checked.
+    fn lint_body(
+        &mut self,
+        method: crate::language::spec::MethodName,
+        path: &PathTemplate,
+        body: &Spanned<Value>,
+    ) {
+        let Some(api) = self.api else { return };
+        let Some(endpoint) = api.endpoint_path(method, &path.shape()) else {
+            return;
+        };
+        let Some(body_type) = api.body_type(method, endpoint) else {
+            return;
+        };
+        let Value::Object(fields) = &body.value else {
+            return;
+        };
+        for (key, value) in fields {
+            match api.field(body_type, key) {
+                crate::language::api::FieldLookup::Missing { type_name, fields } => {
+                    let hint = match crate::language::diag::closest(
+                        key,
+                        fields.iter().map(String::as_str),
+                    ) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => format!("its fields: {}", list(&fields, 12)),
+                    };
+                    self.sink.report(
+                        Code::UnknownBodyField,
+                        body.span,
+                        format!("the body field `{key}` is not a field of {type_name} (the body of {} {endpoint})", method.as_str()),
+                        Some(hint),
+                    );
+                }
+                crate::language::api::FieldLookup::Found(field_type) => {
+                    if let Some(expected) = wrong_json_type(api, &field_type, value) {
+                        self.sink.report(
+                            Code::BodyFieldType,
+                            body.span,
+                            format!(
+                                "the body field `{key}` is {expected} in {body_type}, not `{}`",
+                                crate::language::condition::short_json(value)
+                            ),
+                            Some(format!("write {expected}, e.g. {}", example_of(expected))),
+                        );
+                    } else if let Some(source_type) = self.data_expression_type(value)
+                        && let Some(expected) = incompatible(api, &field_type, &source_type)
+                    {
+                        self.sink.report(
+                            Code::BodyFieldType,
+                            body.span,
+                            format!(
+                                "the body field `{key}` is {expected} in {body_type}, but `{}` gives {source_type}",
+                                crate::language::condition::short_json(value)
+                            ),
+                            Some(format!("use a value that is {expected}")),
+                        );
+                    }
+                }
+                crate::language::api::FieldLookup::Unknown => {}
+            }
+        }
+    }
+
+    /// Warns (W409) when two top-level conditions can never hold together.
+    fn lint_contradictions(&mut self, conditions: &[Condition], specs: &[Spanned<ConditionSpec>]) {
+        for (later, condition) in conditions.iter().enumerate() {
+            for (earlier, other) in conditions[..later].iter().enumerate() {
+                if let Some(why) = crate::language::condition::contradiction(other, condition) {
+                    self.sink.report(
+                        Code::NeverFires,
+                        specs[later].span,
+                        format!("this rule can never fire: {why}"),
+                        Some(format!(
+                            "see when[{earlier}] at line {}",
+                            specs[earlier].span.line
+                        )),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The API type of a body value written as exactly one `{{data.a.b}}` expression, followed
+    /// through the rule's payload type (the one case where a template's type is knowable).
+    fn data_expression_type(&self, value: &Value) -> Option<String> {
+        let api = self.api?;
+        let text = value.as_str()?.trim();
+        let inner = text.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+        let mut keys = inner.split('.');
+        if keys.next()? != "data" {
+            return None;
+        }
+        let mut current = self.data_type.clone()?;
+        for key in keys {
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            match api.field(&current, key) {
+                crate::language::api::FieldLookup::Found(field_type) => current = field_type,
+                _ => return None,
+            }
+        }
+        Some(current)
+    }
+
+    /// Warns about a trigger no event of the client's can match.
+    fn lint_trigger(&mut self, pattern: &UriPattern, span: Span) {
+        let Some(api) = self.api else { return };
+        if api.knows_events_for(pattern) {
+            return;
+        }
+        let hint = did_you_mean(
+            &api.nearest_to_pattern(pattern),
+            "`lcu-rules endpoints <word>` lists the URIs the client has",
+        );
+        self.sink.report(
+            Code::UnknownEventUri,
+            inner_span(self.source, span, 0, pattern.text.chars().count()),
+            format!(
+                "no event the client is known to send matches `{}`",
+                pattern.text
+            ),
+            Some(hint),
+        );
+    }
+
+    /// Warns about a request to an endpoint the client does not have, or with a method it does
+    /// not take.
+    fn lint_request(
+        &mut self,
+        method: crate::language::spec::MethodName,
+        path: &PathTemplate,
+        span: Span,
+    ) {
+        let Some(api) = self.api else { return };
+        match api.check_request(method, &path.shape()) {
+            crate::language::api::RequestCheck::Known => {}
+            crate::language::api::RequestCheck::UnknownPath { suggestions } => {
+                let hint = did_you_mean(
+                    &suggestions,
+                    "`lcu-rules endpoints <word>` lists the client's endpoints",
+                );
+                self.sink.report(
+                    Code::UnknownEndpoint,
+                    span,
+                    format!("the client has no endpoint `{}`", path.source),
+                    Some(hint),
+                );
+            }
+            crate::language::api::RequestCheck::WrongMethod {
+                path: known,
+                allowed,
+            } => self.sink.report(
+                Code::MethodNotAllowed,
+                span,
+                format!("`{known}` does not take {}", method.as_str()),
+                Some(format!("it takes {}", allowed.join(", "))),
+            ),
+        }
+    }
+
+    fn binding(
+        &mut self,
+        name: &Spanned<String>,
+        spec: &Spanned<BindingSpec>,
+        earlier: &[String],
+        params: &[String],
+    ) -> Option<Binding> {
+        let fields = &spec.fields;
+        let mut ok = true;
+        if !is_identifier(&name.value)
+            || BUILTIN_ROOTS.contains(&name.value.as_str())
+            || name.value == "this"
+        {
+            ok = false;
+            self.sink.report(
+                Code::InvalidBinding,
+                name.span,
+                format!("`{}` cannot name a value", name.value),
+                Some(format!(
+                    "use letters, digits and `_`, and none of {}",
+                    BUILTIN_ROOTS
+                        .iter()
+                        .map(|r| format!("`{r}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+        }
+        let roots = RootRules {
+            bindings: earlier,
+            steps: &[],
+            params,
+            item: false,
+        };
+        let source = match (&fields.path, &fields.from) {
+            (Some(path), None) => {
+                let span = or_outer(path.span, spec.span);
+                Some(Source::Path(self.path(&path.value, span, &roots)?))
+            }
+            (None, Some(list)) => Some(Source::List(list.value.clone())),
+            _ => {
+                self.sink.report(
+                    Code::InvalidBinding,
+                    spec.span,
+                    format!("`{}` needs exactly one of `path` and `from`", name.value),
+                    None,
+                );
+                None
+            }
+        };
+        let item_roots = RootRules {
+            item: true,
+            ..roots
+        };
+        let filter: Vec<Condition> = fields
+            .filter
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                self.condition(c, format!("let.{}.where[{i}]", name.value), &item_roots)
+            })
+            .collect();
+        if filter.len() != fields.filter.len() || !ok {
+            return None;
+        }
+        Some(Binding {
+            name: name.value.clone(),
+            source: source?,
+            filter,
+            take: fields.take,
+            default: fields.default.clone(),
+        })
+    }
+
+    fn path(&mut self, text: &str, span: Span, roots: &RootRules<'_>) -> Option<CompiledPath> {
+        match CompiledPath::compile(text, roots) {
+            Ok(path) => Some(path),
+            Err(error) => {
+                let code = if error.unknown_variable {
+                    Code::UnknownVariable
+                } else {
+                    Code::InvalidJsonPath
+                };
+                let span = inner_span(self.source, span, 0, text.chars().count());
+                self.sink.report(code, span, error.message, error.hint);
+                None
+            }
+        }
+    }
+
+    fn template(&mut self, text: &str, span: Span, roots: &RootRules<'_>) -> Option<Template> {
+        match self.templates.compile(text, roots) {
+            Ok(template) => Some(template),
+            Err(error) => {
+                let code = if error.unknown_variable {
+                    Code::UnknownVariable
+                } else {
+                    Code::InvalidTemplate
+                };
+                let span = inner_span(self.source, span, 0, text.chars().count());
+                self.sink.report(code, span, error.message, None);
+                None
+            }
+        }
+    }
+
+    fn operand(&mut self, value: &Spanned<Value>, roots: &RootRules<'_>) -> Option<Operand> {
+        match &value.value {
+            Value::String(text) if text.contains("{{") => self
+                .template(text, value.span, roots)
+                .map(Operand::Template),
+            other => Some(Operand::Literal(other.clone())),
+        }
+    }
+
+    fn condition(
+        &mut self,
+        spec: &Spanned<ConditionSpec>,
+        at: String,
+        roots: &RootRules<'_>,
+    ) -> Option<Condition> {
+        let c = &spec.value;
+        let operators: Vec<&str> = [
+            ("equals", c.equals.is_some()),
+            ("not_equals", c.not_equals.is_some()),
+            ("one_of", c.one_of.is_some()),
+            ("not_one_of", c.not_one_of.is_some()),
+            ("exists", c.exists.is_some()),
+            ("matches", c.matches.is_some()),
+            ("gt", c.gt.is_some()),
+            ("gte", c.gte.is_some()),
+            ("lt", c.lt.is_some()),
+            ("lte", c.lte.is_some()),
+            ("contains", c.contains.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name)
+        .collect();
+        let combinators: Vec<&str> = [
+            ("all", c.all.is_some()),
+            ("any", c.any.is_some()),
+            ("not", c.not.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name)
+        .collect();
+
+        if !combinators.is_empty() {
+            if combinators.len() > 1 || !operators.is_empty() || c.path.is_some() {
+                self.sink.report(
+                    Code::InvalidCondition,
+                    spec.span,
+                    format!("`{}` must stand alone in its condition", combinators[0]),
+                    Some("put other tests inside its list, or in a separate condition".into()),
+                );
+                return None;
+            }
+            let compile_list = |this: &mut Self,
+                                list: &[Spanned<ConditionSpec>],
+                                name: &str|
+             -> Option<Vec<Condition>> {
+                let items: Vec<Condition> = list
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        this.condition(item, format!("{at}.{name}[{i}]"), roots)
+                    })
+                    .collect();
+                (items.len() == list.len()).then_some(items)
+            };
+            return match (&c.all, &c.any, &c.not) {
+                (Some(list), _, _) => Some(Condition::All {
+                    items: compile_list(self, list, "all")?,
+                    at: at.into(),
+                }),
+                (_, Some(list), _) => Some(Condition::Any {
+                    items: compile_list(self, list, "any")?,
+                    at: at.into(),
+                }),
+                (_, _, Some(inner)) => {
+                    let item = self.condition(inner, format!("{at}.not"), roots)?;
+                    Some(Condition::Not {
+                        at: at.into(),
+                        item: Box::new(item),
+                    })
+                }
+                _ => None,
+            };
+        }
+
+        let Some(path_spec) = &c.path else {
+            self.sink.report(
+                Code::InvalidCondition,
+                spec.span,
+                "a condition needs a `path` (or is one of `all`, `any`, `not`)",
+                Some("e.g. `- path: $.data.state` with `equals: InProgress`".into()),
+            );
+            return None;
+        };
+        if operators.len() != 1 {
+            let message = if operators.is_empty() {
+                format!("the condition on `{}` has no operator", path_spec.value)
+            } else {
+                format!(
+                    "the condition on `{}` has {} operators ({}); write one per condition",
+                    path_spec.value,
+                    operators.len(),
+                    operators.join(", ")
+                )
+            };
+            self.sink.report(
+                Code::InvalidCondition,
+                spec.span,
+                message,
+                Some("operators: equals, not_equals, one_of, not_one_of, exists, matches, gt, gte, lt, lte, contains".into()),
+            );
+            return None;
+        }
+        let path = self.path(&path_spec.value, path_spec.span, roots);
+        if let Some(compiled) = &path
+            && !roots.item
+        {
+            self.lint_condition(compiled, c, path_spec.span);
+        }
+        let op = self.operator(c, roots)?;
+        Some(Condition::test(at, path?, op))
+    }
+
+    fn operator(&mut self, c: &ConditionSpec, roots: &RootRules<'_>) -> Option<Op> {
+        if let Some(exists) = &c.exists {
+            return Some(Op::Exists(exists.value));
+        }
+        if let Some(pattern) = &c.matches {
+            return match Regex::new(&pattern.value) {
+                Ok(regex) => Some(Op::Matches(regex)),
+                Err(error) => {
+                    self.sink.report(
+                        Code::InvalidRegex,
+                        pattern.span,
+                        format!("invalid regular expression `{}`", pattern.value),
+                        Some(
+                            error
+                                .to_string()
+                                .lines()
+                                .last()
+                                .unwrap_or_default()
+                                .trim()
+                                .to_string(),
+                        ),
+                    );
+                    None
+                }
+            };
+        }
+        type Make = fn(Operand) -> Op;
+        let (value, make, kind): (&Spanned<Value>, Make, &str) = if let Some(v) = &c.equals {
+            (v, Op::Equals, "any")
+        } else if let Some(v) = &c.not_equals {
+            (v, Op::NotEquals, "any")
+        } else if let Some(v) = &c.one_of {
+            (v, Op::OneOf, "list")
+        } else if let Some(v) = &c.not_one_of {
+            (v, Op::NotOneOf, "list")
+        } else if let Some(v) = &c.gt {
+            (v, Op::Gt, "number")
+        } else if let Some(v) = &c.gte {
+            (v, Op::Gte, "number")
+        } else if let Some(v) = &c.lt {
+            (v, Op::Lt, "number")
+        } else if let Some(v) = &c.lte {
+            (v, Op::Lte, "number")
+        } else if let Some(v) = &c.contains {
+            (v, Op::Contains, "any")
+        } else {
+            return None;
+        };
+        let operand = self.operand(value, roots)?;
+        let wrong = match (&operand, kind) {
+            (Operand::Literal(v), "list") if !v.is_array() => {
+                Some("a list, e.g. `[Lobby, Matchmaking]`")
+            }
+            (Operand::Literal(v), "number") if !v.is_number() => Some("a number"),
+            _ => None,
+        };
+        if let Some(wanted) = wrong {
+            self.sink.report(
+                Code::InvalidCondition,
+                value.span,
+                format!(
+                    "this operator compares with {wanted}, not `{}`",
+                    crate::language::condition::short_json(&value.value)
+                ),
+                None,
+            );
+            return None;
+        }
+        Some(make(operand))
+    }
+
+    fn steps(&mut self, specs: &[Spanned<StepSpec>], roots: &RootRules<'_>) -> Vec<Step> {
+        let mut saved: Vec<String> = Vec::new();
+        let mut steps = Vec::new();
+        for spec in specs {
+            let step_roots = RootRules {
+                steps: &saved,
+                ..*roots
+            };
+            let step = match &spec.value {
+                StepSpec::Delay(delay) => self.delay(delay, roots).map(Step::Delay),
+                StepSpec::Log(text) => self
+                    .template(&text.value, text.span, &step_roots)
+                    .map(Step::Log),
+                StepSpec::Request(request) => self
+                    .request(request, &step_roots)
+                    .map(|r| Step::Request(Box::new(r))),
+            };
+            if let StepSpec::Request(request) = &spec.value
+                && let Some(name) = &request.fields.save_as
+            {
+                if !is_identifier(&name.value) {
+                    self.sink.report(
+                        Code::InvalidRequest,
+                        name.span,
+                        format!(
+                            "`save_as: {}` must be a plain name (letters, digits, `_`)",
+                            name.value
+                        ),
+                        None,
+                    );
+                }
+                saved.push(name.value.clone());
+            }
+            steps.extend(step);
+        }
+        steps
+    }
+
+    fn request(
+        &mut self,
+        spec: &Spanned<RequestSpec>,
+        roots: &RootRules<'_>,
+    ) -> Option<RequestStep> {
+        let fields = &spec.fields;
+        let path_span = if spec.short {
+            let method_len = fields.method.value.as_str().len() + 1;
+            inner_span(
+                self.source,
+                spec.span,
+                method_len,
+                fields.path.value.chars().count(),
+            )
+        } else {
+            fields.path.span
+        };
+        let path = match PathTemplate::compile(&fields.path.value, self.templates, roots) {
+            Ok(path) => {
+                if let Some(body) = &fields.body {
+                    self.lint_body(fields.method.value, &path, body);
+                }
+                let lint_span = if spec.short {
+                    path_span
+                } else {
+                    inner_span(self.source, path_span, 0, fields.path.value.chars().count())
+                };
+                self.lint_request(fields.method.value, &path, lint_span);
+                Some(path)
+            }
+            Err(error) => {
+                let code = if error.unknown_variable {
+                    Code::UnknownVariable
+                } else {
+                    Code::InvalidRequest
+                };
+                let span = if spec.short {
+                    path_span
+                } else {
+                    inner_span(self.source, path_span, 0, fields.path.value.chars().count())
+                };
+                self.sink.report(code, span, error.message, None);
+                None
+            }
+        };
+        let query: Vec<(String, Template)> = fields
+            .query
+            .iter()
+            .filter_map(|(key, value)| {
+                Some((key.clone(), self.template(&value.value, value.span, roots)?))
+            })
+            .collect();
+        let body = match &fields.body {
+            None => None,
+            Some(body) => match BodyTemplate::compile(&body.value, self.templates, roots) {
+                Ok(compiled) => Some(compiled),
+                Err(error) => {
+                    let code = if error.unknown_variable {
+                        Code::UnknownVariable
+                    } else {
+                        Code::InvalidTemplate
+                    };
+                    self.sink.report(code, body.span, error.message, None);
+                    return None;
+                }
+            },
+        };
+        if body.is_some() && fields.method.value == crate::language::spec::MethodName::GET {
+            self.sink.report(
+                Code::IneffectiveSetting,
+                fields.method.span,
+                "a GET request with a body: the client ignores it",
+                None,
+            );
+        }
+        let timeout = fields
+            .timeout
+            .as_ref()
+            .map_or(Some(DEFAULT_TIMEOUT), |t| self.duration(t));
+        let backoff = fields
+            .backoff
+            .as_ref()
+            .map_or(Some(DEFAULT_BACKOFF), |t| self.duration(t));
+        if query.len() != fields.query.len() {
+            return None;
+        }
+        Some(RequestStep {
+            method: fields.method.value,
+            path: path?,
+            query,
+            body,
+            timeout: timeout?,
+            expect_status: fields.expect_status.as_ref().map(|s| s.0.clone()),
+            retries: fields.retries,
+            backoff: backoff?,
+            save_as: fields.save_as.as_ref().map(|s| s.value.clone()),
+        })
+    }
+
+    fn duration(&mut self, text: &Spanned<String>) -> Option<Duration> {
+        match parse_duration(&text.value) {
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                self.sink.report(
+                    Code::InvalidDuration,
+                    text.span,
+                    message,
+                    Some("durations look like `250ms`, `2s`, `1.5s`, `1m`".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn delay(&mut self, spec: &Spanned<DelaySpec>, roots: &RootRules<'_>) -> Option<DelayStep> {
+        let fields = &spec.value.fields;
+        let text = Spanned::new(
+            or_outer(fields.duration.span, spec.span),
+            fields.duration.value.clone(),
+        );
+        let duration = self.duration(&text);
+        let hold: Vec<Condition> = fields
+            .hold
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.condition(c, format!("while[{i}]"), roots))
+            .collect();
+        let complete = hold.len() == fields.hold.len();
+        Some(DelayStep {
+            duration: duration?,
+            hold,
+        })
+        .filter(|_| complete)
+    }
+
+    fn rate(
+        &mut self,
+        spec: &Spanned<RateSpec>,
+        name: &str,
+        roots: &RootRules<'_>,
+    ) -> Option<Rate> {
+        let fields = &spec.value.fields;
+        let text = Spanned::new(
+            or_outer(fields.duration.span, spec.span),
+            fields.duration.value.clone(),
+        );
+        let duration = self.duration(&text)?;
+        if duration.is_zero() {
+            self.sink.report(
+                Code::InvalidDuration,
+                text.span,
+                format!("`{name}` must be longer than zero"),
+                None,
+            );
+            return None;
+        }
+        let key = match &fields.key {
+            Some(key) => Some(self.template(&key.value, key.span, roots)?),
+            None => None,
+        };
+        Some(Rate { duration, key })
+    }
+
+    /// Phase names, checked against the client's enum when the API index is loaded.
+    fn phases(&mut self, specs: &[Spanned<String>]) -> Vec<String> {
+        let known = self
+            .api
+            .and_then(|api| api.enum_values(PHASE_TYPE))
+            .map(<[String]>::to_vec);
+        for phase in specs {
+            if let Some(known) = &known
+                && !known.contains(&phase.value)
+            {
+                let hint =
+                    crate::language::diag::closest(&phase.value, known.iter().map(String::as_str))
+                        .map(|c| format!("did you mean `{c}`?"))
+                        .unwrap_or_else(|| format!("phases are {}", list(known, 12)));
+                self.sink.report(
+                    Code::UnknownEnumValue,
+                    phase.span,
+                    format!("`{}` is not a gameflow phase of the client", phase.value),
+                    Some(hint),
+                );
+            }
+        }
+        specs.iter().map(|p| p.value.clone()).collect()
+    }
+
+    fn breaker(&mut self, spec: Option<&Spanned<BreakerSpec>>) -> BreakerSetting {
+        match spec.map(|s| &s.value) {
+            None => BreakerSetting::Default,
+            Some(BreakerSpec::Off) => BreakerSetting::Off,
+            Some(BreakerSpec::Limits(fields)) => {
+                if fields.max.value == 0 {
+                    self.sink.report(
+                        Code::InvalidValue,
+                        fields.max.span,
+                        "`breaker.max` must be at least 1",
+                        Some("write `breaker: off` to disable the breaker".into()),
+                    );
+                }
+                match self.duration(&fields.within) {
+                    Some(within) => BreakerSetting::Limits(Breaker {
+                        max: fields.max.value.max(1),
+                        within,
+                    }),
+                    None => BreakerSetting::Default,
+                }
+            }
+        }
+    }
+
+    fn mode_settings(&mut self, rule: &RuleSpec) -> (u32, Option<Duration>) {
+        let max = match &rule.max {
+            Some(max) if max.value == 0 => {
+                self.sink.report(
+                    Code::InvalidValue,
+                    max.span,
+                    "`max` must be at least 1",
+                    None,
+                );
+                DEFAULT_MAX
+            }
+            Some(max) if matches!(rule.mode, Mode::Single | Mode::Restart) => {
+                self.sink.report(
+                    Code::IneffectiveSetting,
+                    max.span,
+                    "`max` has no effect in `single` or `restart` mode",
+                    Some("set `mode: queued` or `mode: parallel`, or remove `max`".into()),
+                );
+                max.value
+            }
+            Some(max) => max.value,
+            None => DEFAULT_MAX,
+        };
+        let cooldown = rule.cooldown.as_ref().and_then(|c| self.duration(c));
+        (max, cooldown)
+    }
+}
+
+/// What a literal value should have been, if it cannot be of `type_ref` (templates are never
+/// judged: their type is known only when they run).
+fn wrong_json_type(
+    api: &crate::language::api::ApiIndex,
+    type_ref: &str,
+    value: &Value,
+) -> Option<&'static str> {
+    if matches!(value, Value::String(text) if text.contains("{{")) || value.is_null() {
+        return None;
+    }
+
+    match type_ref {
+        "integer" => (value.as_i64().is_none() && value.as_u64().is_none()).then_some("an integer"),
+        "number" => (!value.is_number()).then_some("a number"),
+        "string" => (!value.is_string()).then_some("a string"),
+        "boolean" => (!value.is_boolean()).then_some("a boolean"),
+        list if list.starts_with('[') => (!value.is_array()).then_some("a list"),
+        "object" | "any" => None,
+        name if api.enum_values(name).is_some() => (!value.is_string()).then_some("a string"),
+        _ => (!value.is_object()).then_some("an object"),
+    }
+}
+
+/// "did you mean `a` or `b`?", or `fallback` when there is nothing to suggest.
+fn did_you_mean(suggestions: &[String], fallback: &str) -> String {
+    if suggestions.is_empty() {
+        return fallback.to_string();
+    }
+    let quoted: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
+    format!("did you mean {}?", quoted.join(" or "))
+}
+
+/// An example literal of a JSON type named as [`wrong_json_type`] names it.
+fn example_of(expected: &str) -> &'static str {
+    match expected {
+        "an integer" => "`42`",
+        "a number" => "`1.5`",
+        "a string" => "`\"text\"`",
+        "a boolean" => "`true`",
+        "a list" => "`[1, 2]`",
+        _ => "`{key: value}`",
+    }
+}
+
+/// Whether a value of API type `source` cannot go where `target` is expected; what was
+/// expected, if so. Only clear mismatches between primitive kinds count.
+fn incompatible(
+    api: &crate::language::api::ApiIndex,
+    target: &str,
+    source: &str,
+) -> Option<&'static str> {
+    let kind = |t: &str| -> Option<&'static str> {
+        Some(match t {
+            "integer" => "an integer",
+            "number" => "a number",
+            "string" => "a string",
+            "boolean" => "a boolean",
+            list if list.starts_with('[') => "a list",
+            name if api.enum_values(name).is_some() => "a string",
+            _ => return None,
+        })
+    };
+    let (want, have) = (kind(target)?, kind(source)?);
+    let compatible = want == have || (want == "a number" && have == "an integer");
+    (!compatible).then_some(want)
+}
+
+/// Items as `` `a`, `b`, ... `` (at most `most`, then how many more).
+fn list(items: &[String], most: usize) -> String {
+    let shown: Vec<String> = items.iter().take(most).map(|i| format!("`{i}`")).collect();
+    match items.len().saturating_sub(most) {
+        0 => shown.join(", "),
+        more => format!("{}, and {more} more", shown.join(", ")),
+    }
+}
+
+/// The capture names every trigger provides (a template can rely only on those).
+fn common_captures(triggers: &[Trigger]) -> Vec<String> {
+    let Some(first) = triggers.first() else {
+        return Vec::new();
+    };
+    first
+        .pattern
+        .capture_names()
+        .filter(|name| {
+            triggers
+                .iter()
+                .all(|t| t.pattern.capture_names().any(|n| n == *name))
+        })
+        .map(str::to_string)
+        .collect()
+}

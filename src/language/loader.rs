@@ -1,0 +1,279 @@
+//! Loading rule files: expands folders, reads and parses every file, compiles every rule and test
+//! case, and collects every diagnostic of every file in one pass. Rule ids are checked for
+//! uniqueness across all files. Loading never stops at the first problem and never panics.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use handlebars::Handlebars;
+
+use crate::language::cases::{TestCase, compile_tests};
+use crate::language::compile::RuleCompiler;
+use crate::language::diag::{Code, Diagnostic, Severity, Sink};
+use crate::language::rule::{Rule, RuleSet};
+use crate::language::spec::RuleFile;
+use crate::language::template::TemplateCompiler;
+use crate::language::yaml::{self, Span};
+
+/// One loaded file.
+#[derive(Debug)]
+pub struct LoadedFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its rules that compiled.
+    pub rules: Vec<Arc<Rule>>,
+    /// Its test cases.
+    pub tests: Vec<TestCase>,
+}
+
+/// The result of loading a set of paths.
+pub struct Loaded {
+    /// Every file, in load order.
+    pub files: Vec<LoadedFile>,
+    /// Every problem found.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The templates of every rule.
+    pub registry: Arc<Handlebars<'static>>,
+}
+
+impl Loaded {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    /// The rule set the live engine uses: every rule, indexed if enabled.
+    pub fn rule_set(&self) -> RuleSet {
+        let rules = self
+            .files
+            .iter()
+            .flat_map(|f| f.rules.iter().cloned())
+            .collect();
+        RuleSet::new(rules, self.registry.clone(), false)
+    }
+
+    /// The rule set a file's tests run against: its own rules, disabled ones included.
+    pub fn file_rule_set(&self, file: &LoadedFile) -> RuleSet {
+        RuleSet::new(file.rules.clone(), self.registry.clone(), true)
+    }
+
+    /// Every rule, in load order.
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.files.iter().flat_map(|f| f.rules.iter())
+    }
+}
+
+/// Loads files and folders (a folder means every `*.yaml` / `*.yml` directly in it, sorted),
+/// checking requests and triggers against the API index shipped with lcu-rules.
+pub fn load(paths: &[PathBuf]) -> Loaded {
+    load_with(paths, Some(crate::language::api::ApiIndex::embedded()))
+}
+
+/// [`load`], with another API index (or none).
+pub fn load_with(paths: &[PathBuf], api: Option<&crate::language::api::ApiIndex>) -> Loaded {
+    let mut diagnostics = Vec::new();
+    let files = expand(paths, &mut diagnostics);
+    let mut templates = TemplateCompiler::default();
+    let mut loaded_files = Vec::new();
+    let mut seen_ids: HashMap<String, (PathBuf, u32)> = HashMap::new();
+    let mut reactions: HashMap<String, (String, PathBuf, u32)> = HashMap::new();
+    for path in files {
+        let source = match std::fs::read_to_string(&path) {
+            Ok(source) => source,
+            Err(error) => {
+                diagnostics.push(io_diagnostic(&path, &error.to_string()));
+                continue;
+            }
+        };
+        let (file, file_diagnostics) =
+            load_file(&path, &source, &mut templates, &mut seen_ids, api);
+        diagnostics.extend(file_diagnostics);
+        if let Some(file) = &file {
+            diagnostics.extend(shadowed_rules(file, &source, &mut reactions));
+        }
+        loaded_files.extend(file);
+    }
+    Loaded {
+        files: loaded_files,
+        diagnostics,
+        registry: Arc::new(templates.finish()),
+    }
+}
+
+fn load_file(
+    path: &Path,
+    source: &str,
+    templates: &mut TemplateCompiler,
+    seen_ids: &mut HashMap<String, (PathBuf, u32)>,
+    api: Option<&crate::language::api::ApiIndex>,
+) -> (Option<LoadedFile>, Vec<Diagnostic>) {
+    let mut sink = Sink::new(path, source);
+    let spec: RuleFile = match yaml::from_str(source) {
+        Ok(spec) => spec,
+        Err(error) => {
+            sink.report_yaml(error);
+            return (None, sink.diagnostics);
+        }
+    };
+    if spec.rules.is_empty() && spec.tests.is_empty() {
+        sink.report(
+            Code::EmptyFile,
+            Span::new(1, 1, 1),
+            "this file holds no rules and no tests",
+            Some("add a `rules:` list".into()),
+        );
+    }
+    let fingerprints = rule_fingerprints(source);
+    let mut rules = Vec::new();
+    for (index, rule_spec) in spec.rules.iter().enumerate() {
+        let id = &rule_spec.id;
+        if let Some((first_file, first_line)) = seen_ids.get(&id.value) {
+            sink.report(
+                Code::DuplicateRuleId,
+                id.span,
+                format!("rule id `{}` is already used", id.value),
+                Some(format!(
+                    "first defined at {}:{first_line}; rule ids are unique across all files",
+                    first_file.display()
+                )),
+            );
+        } else {
+            seen_ids.insert(id.value.clone(), (path.to_path_buf(), id.span.line));
+        }
+        let mut compiler = RuleCompiler {
+            templates,
+            sink: &mut sink,
+            source,
+            api,
+            data_type: None,
+        };
+        if let Some(mut rule) = compiler.rule(rule_spec, path) {
+            rule.fingerprint = fingerprints.get(index).copied().unwrap_or_default();
+            rules.push(Arc::new(rule));
+        }
+    }
+    let tests = compile_tests(&spec.tests, path, &mut sink);
+    let file = LoadedFile {
+        path: path.to_path_buf(),
+        rules,
+        tests,
+    };
+    (Some(file), sink.diagnostics)
+}
+
+/// A digest of each rule's YAML node, positions left out: a reload compares them to tell which
+/// rules changed.
+fn rule_fingerprints(source: &str) -> Vec<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let Ok(Some(root)) = yaml::parse(source) else {
+        return Vec::new();
+    };
+    let yaml::NodeKind::Map(entries) = &root.kind else {
+        return Vec::new();
+    };
+    let rules = entries.iter().find(
+        |(key, _)| matches!(&key.kind, yaml::NodeKind::Scalar { text, .. } if text == "rules"),
+    );
+    let Some((
+        _,
+        yaml::Node {
+            kind: yaml::NodeKind::Seq(items),
+            ..
+        },
+    )) = rules
+    else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .map(|item| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            item.canonical().hash(&mut hasher);
+            hasher.finish()
+        })
+        .collect()
+}
+
+/// Warns (W410) about enabled `single` rules that fire on exactly the same events as an earlier
+/// one: both would run every time.
+fn shadowed_rules(
+    file: &LoadedFile,
+    source: &str,
+    reactions: &mut HashMap<String, (String, PathBuf, u32)>,
+) -> Vec<Diagnostic> {
+    let mut sink = Sink::new(&file.path, source);
+    for rule in file
+        .rules
+        .iter()
+        .filter(|r| r.enabled && r.mode == crate::language::spec::Mode::Single)
+    {
+        let signature = rule.reaction_signature();
+        match reactions.get(&signature) {
+            Some((other, other_file, line)) => sink.report(
+                Code::ShadowedRule,
+                rule.span,
+                format!(
+                    "`{}` fires on exactly the same events as `{other}`: both will run each time",
+                    rule.id
+                ),
+                Some(format!(
+                    "`{other}` is at {}:{line}; merge them, or make their conditions differ",
+                    other_file.display()
+                )),
+            ),
+            None => {
+                reactions.insert(
+                    signature,
+                    (rule.id.clone(), file.path.clone(), rule.span.line),
+                );
+            }
+        }
+    }
+    sink.diagnostics
+}
+
+fn io_diagnostic(path: &Path, message: &str) -> Diagnostic {
+    let mut sink = Sink::new(path, "");
+    sink.report(
+        Code::Io,
+        Span::new(1, 1, 1),
+        format!("cannot read `{}`: {message}", path.display()),
+        None,
+    );
+    sink.diagnostics.remove(0)
+}
+
+/// Files to load, in order: each named file, and each folder's YAML files sorted by name.
+fn expand(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| {
+                            p.is_file()
+                                && matches!(
+                                    p.extension().and_then(|e| e.to_str()),
+                                    Some("yaml" | "yml")
+                                )
+                        })
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(error) => diagnostics.push(io_diagnostic(path, &error.to_string())),
+            }
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            diagnostics.push(io_diagnostic(path, "no such file or folder"));
+        }
+    }
+    files
+}

@@ -1,0 +1,386 @@
+//! Compiled rules and the rule set: what the engine runs. A [`RuleSet`] is immutable once built;
+//! reloading builds a new one to the side. Evaluating a rule against an event gives a
+//! [`Decision`]: fire (with the captures and named values the run will see), or where it stopped.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handlebars::Handlebars;
+use serde_json::Value;
+
+use crate::event::{Event, EventType, EventTypeMask};
+use crate::language::condition::{Binding, Condition, Miss};
+use crate::language::matcher::{Hit, Matcher, TriggerRef};
+use crate::language::pattern::{UriPattern, uri_segments};
+use crate::language::scope::Scope;
+use crate::language::spec::{MethodName, Mode};
+use crate::language::template::{BodyTemplate, PathTemplate, Template};
+use crate::language::yaml::Span;
+
+/// One trigger of a rule.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// The URI pattern.
+    pub pattern: UriPattern,
+    /// The event types it reacts to.
+    pub types: EventTypeMask,
+}
+
+/// One step of a rule's actions.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Send a request.
+    Request(Box<RequestStep>),
+    /// Wait (and give the run up if a `while` condition stops holding meanwhile).
+    Delay(DelayStep),
+    /// Log a message.
+    Log(Template),
+}
+
+/// A compiled delay.
+#[derive(Debug, Clone)]
+pub struct DelayStep {
+    /// How long.
+    pub duration: Duration,
+    /// Conditions every newer event on the triggering URI must meet while waiting.
+    pub hold: Vec<Condition>,
+}
+
+/// A compiled `debounce` or `throttle`.
+#[derive(Debug, Clone)]
+pub struct Rate {
+    /// The window.
+    pub duration: Duration,
+    /// What is limited separately; `None`: the whole rule.
+    pub key: Option<Template>,
+}
+
+/// A circuit breaker's limits: more than `max` firings within `within` trips it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    /// Firings allowed in the window.
+    pub max: u32,
+    /// The window.
+    pub within: Duration,
+}
+
+/// A rule's circuit-breaker setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BreakerSetting {
+    /// The engine's default limits.
+    #[default]
+    Default,
+    /// Never trips.
+    Off,
+    /// These limits.
+    Limits(Breaker),
+}
+
+/// A compiled request step.
+#[derive(Debug, Clone)]
+pub struct RequestStep {
+    /// The method.
+    pub method: MethodName,
+    /// The path template.
+    pub path: PathTemplate,
+    /// Query parameters.
+    pub query: Vec<(String, Template)>,
+    /// The JSON body.
+    pub body: Option<BodyTemplate>,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+    /// Statuses that count as success; `None` means any 2xx.
+    pub expect_status: Option<Vec<u16>>,
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// Wait before the first retry; doubled each time.
+    pub backoff: Duration,
+    /// Name to save the response under.
+    pub save_as: Option<String>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// Unique id.
+    pub id: String,
+    /// What it does.
+    pub description: Option<String>,
+    /// Whether the live engine fires it.
+    pub enabled: bool,
+    /// Whether snapshot events (the state read after connecting) can trigger it.
+    pub snapshots: bool,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Where its definition starts.
+    pub span: Span,
+    /// Its triggers.
+    pub triggers: Vec<Trigger>,
+    /// Named values, in order.
+    pub bindings: Vec<Binding>,
+    /// Their names (parallel to `bindings`).
+    pub binding_names: Vec<String>,
+    /// Conditions, in order.
+    pub conditions: Vec<Condition>,
+    /// Steps, in order.
+    pub steps: Vec<Step>,
+    /// Concurrency mode.
+    pub mode: Mode,
+    /// Queue length (`queued`) or concurrency (`parallel`).
+    pub max: u32,
+    /// Quiet time after firing.
+    pub cooldown: Option<Duration>,
+    /// Fire once the trigger has been quiet this long.
+    pub debounce: Option<Rate>,
+    /// Fire at most once per window.
+    pub throttle: Option<Rate>,
+    /// Gameflow phases the rule is scoped to; `None`: all.
+    pub phases: Option<Vec<String>>,
+    /// Whether the echo of its own write may trigger it again.
+    pub allow_echo: bool,
+    /// Its circuit breaker.
+    pub breaker: BreakerSetting,
+    /// What a reload that changes or removes it does to its runs.
+    pub on_reload: crate::language::spec::OnReload,
+    /// A digest of its definition as written: equal digests mean a reload left it unchanged.
+    pub fingerprint: u64,
+}
+
+impl Rule {
+    /// Whether the rule applies in gameflow phase `phase` (`None`: not known yet).
+    pub fn applies_in(&self, phase: Option<&str>) -> bool {
+        match (&self.phases, phase) {
+            (None, _) => true,
+            (Some(phases), Some(phase)) => phases.iter().any(|p| p == phase),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Whether any delay step watches newer events.
+    pub fn has_guarded_delays(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::Delay(d) if !d.hold.is_empty()))
+    }
+}
+
+/// What a run starts from: the captures and named values computed while evaluating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Firing {
+    /// URI captures by name.
+    pub params: Vec<(String, String)>,
+    /// Named values, parallel to the rule's `binding_names`.
+    pub bindings: Vec<Value>,
+}
+
+/// The outcome of evaluating one rule against one event whose URI its trigger matched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Every condition held.
+    Fire(Firing),
+    /// Evaluation stopped here.
+    Stop(Box<Miss>),
+}
+
+impl Rule {
+    /// What the rule reacts to, as text: the same for two rules that fire on exactly the same
+    /// events (triggers, named values and conditions alike).
+    pub fn reaction_signature(&self) -> String {
+        let mut triggers: Vec<String> = self
+            .triggers
+            .iter()
+            .map(|t| format!("{} {}", t.pattern.text, t.types.0))
+            .collect();
+        triggers.sort();
+        let bindings: Vec<String> = self
+            .bindings
+            .iter()
+            .map(|b| {
+                let source = match &b.source {
+                    crate::language::condition::Source::Path(path) => path.text.to_string(),
+                    crate::language::condition::Source::List(items) => {
+                        serde_json::Value::Array(items.clone()).to_string()
+                    }
+                };
+                let filter: Vec<String> = b.filter.iter().map(Condition::signature).collect();
+                format!(
+                    "{}={source} where {} take {:?} default {:?}",
+                    b.name,
+                    filter.join("; "),
+                    b.take,
+                    b.default
+                )
+            })
+            .collect();
+        let conditions: Vec<String> = self.conditions.iter().map(Condition::signature).collect();
+        format!(
+            "on {} let {} when {}",
+            triggers.join(" | "),
+            bindings.join(", "),
+            conditions.join("; ")
+        )
+    }
+
+    /// Evaluates named values then conditions, in order, for an event that matched trigger
+    /// `trigger`.
+    pub fn evaluate(&self, event: &Event, trigger: usize, registry: &Handlebars<'_>) -> Decision {
+        let params = self.captures(event, trigger);
+        let mut bindings = Vec::with_capacity(self.bindings.len());
+        for binding in &self.bindings {
+            let scope = Scope {
+                event,
+                params: &params,
+                bindings: &bindings,
+                binding_names: &self.binding_names,
+                steps: None,
+                item: None,
+            };
+            match binding.evaluate(&scope, registry) {
+                Ok(value) => bindings.push(value),
+                Err(miss) => return Decision::Stop(miss),
+            }
+        }
+        let scope = Scope {
+            event,
+            params: &params,
+            bindings: &bindings,
+            binding_names: &self.binding_names,
+            steps: None,
+            item: None,
+        };
+        for condition in &self.conditions {
+            if let Err(miss) = condition.check(&scope, registry) {
+                return Decision::Stop(miss);
+            }
+        }
+        Decision::Fire(Firing { params, bindings })
+    }
+
+    fn captures(&self, event: &Event, trigger: usize) -> Vec<(String, String)> {
+        let Some(trigger) = self.triggers.get(trigger) else {
+            return Vec::new();
+        };
+        if trigger.pattern.capture_names().next().is_none() {
+            return Vec::new();
+        }
+        let segments: Vec<&str> = uri_segments(&event.uri).collect();
+        trigger
+            .pattern
+            .capture_names()
+            .zip(trigger.pattern.captures(&segments))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+}
+
+/// The rules in force, their trigger index, and the templates they render with.
+pub struct RuleSet {
+    /// Every loaded rule, enabled or not, in load order.
+    pub rules: Vec<Arc<Rule>>,
+    /// The index over the triggers of the rules that take part.
+    matcher: Matcher,
+    /// Handlebars registry holding the rules' text templates.
+    pub registry: Arc<Handlebars<'static>>,
+    /// Whether an indexed rule is scoped to gameflow phases (the phase URI must then reach the
+    /// engine even when no trigger names it).
+    tracks_phase: bool,
+}
+
+/// The URI of the gameflow phase, which the engine tracks for phase-scoped rules.
+pub const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet")
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl RuleSet {
+    /// A rule set whose index covers the enabled rules (or every rule, with `include_disabled`,
+    /// which is how embedded tests exercise rules that ship disabled).
+    pub fn new(
+        rules: Vec<Arc<Rule>>,
+        registry: Arc<Handlebars<'static>>,
+        include_disabled: bool,
+    ) -> RuleSet {
+        let matcher = Matcher::build(rules.iter().enumerate().flat_map(|(index, rule)| {
+            let active = include_disabled || rule.enabled;
+            rule.triggers
+                .iter()
+                .enumerate()
+                .filter(move |_| active)
+                .map(move |(trigger, t)| TriggerRef {
+                    rule: index as u32,
+                    trigger: trigger as u32,
+                    pattern: &t.pattern,
+                    types: t.types,
+                })
+        }));
+        let tracks_phase = rules
+            .iter()
+            .any(|r| (include_disabled || r.enabled) && r.phases.is_some());
+        RuleSet {
+            rules,
+            matcher,
+            registry,
+            tracks_phase,
+        }
+    }
+
+    /// An empty rule set.
+    pub fn empty() -> RuleSet {
+        RuleSet::new(Vec::new(), Arc::new(Handlebars::new()), false)
+    }
+
+    /// Which rules' triggers match (conditions not yet evaluated). `out` is reused.
+    pub fn candidates(&self, uri: &str, event_type: EventType, out: &mut Vec<Hit>) {
+        self.matcher.matches_into(uri, event_type, out);
+    }
+
+    /// Whether any indexed rule's trigger matches this URI and type (before parsing a payload).
+    pub fn watches(&self, uri: &str, event_type: EventType) -> bool {
+        self.matcher.matches_any(uri, event_type) || (self.tracks_phase && uri == GAMEFLOW_PHASE)
+    }
+
+    /// Whether the engine must follow the gameflow phase.
+    pub fn tracks_phase(&self) -> bool {
+        self.tracks_phase
+    }
+
+    /// Whether any indexed rule's trigger matches this URI for some event type.
+    pub fn watches_uri(&self, uri: &str) -> bool {
+        self.matcher.matches_any_of(uri, EventTypeMask::ALL)
+            || (self.tracks_phase && uri == GAMEFLOW_PHASE)
+    }
+
+    /// The rule with this index.
+    pub fn rule(&self, index: u32) -> &Arc<Rule> {
+        &self.rules[index as usize]
+    }
+
+    /// The rule with this id.
+    pub fn find(&self, id: &str) -> Option<&Arc<Rule>> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// Every literal URI that an enabled rule triggers on (what a resync reads after connecting).
+    pub fn literal_trigger_uris(&self) -> Vec<String> {
+        let mut uris: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|r| r.enabled)
+            .flat_map(|r| r.triggers.iter())
+            .filter(|t| t.pattern.is_literal())
+            .map(|t| t.pattern.text.clone())
+            .collect();
+        uris.sort();
+        uris.dedup();
+        uris
+    }
+}

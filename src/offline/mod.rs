@@ -1,0 +1,10 @@
+//! Offline tools: the engine run in virtual time, without a client.
+//!
+//! Owns replay with a recording port and the embedded test cases' verdicts ([`testing`]), the
+//! timelines `test --events` prints, and `lcu-rules explain --events` ([`explain`]).
+//!
+//! May use: [`crate::engine`], [`crate::language`], [`crate::event`]. Must never: open a socket
+//! or read the clock of the real world (everything runs on tokio's paused clock).
+
+pub mod explain;
+pub mod testing;

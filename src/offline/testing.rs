@@ -1,0 +1,350 @@
+//! Offline replay: embedded test cases and recorded sessions run through the real engine with a
+//! recording port, in virtual time (tokio's paused clock), so a replay of minutes of events is
+//! instant and always gives the same result. Also renders the resulting timeline.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::port::{ClientPort, HttpRequest, HttpResponse, PortFuture};
+use crate::engine::run::human;
+use crate::engine::trace::{Observer, RunOutcome, Trace, Verdict};
+use crate::engine::{Engine, EngineConfig, EngineReport};
+use crate::event::TimedEvent;
+use crate::language::cases::{CannedResponse, ExpectedRequest, TestCase};
+use crate::language::condition::{json_eq, short_json};
+use crate::language::rule::RuleSet;
+
+/// A request the recording port saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentRequest {
+    /// When, from the start of the replay.
+    pub at: Duration,
+    /// The request.
+    pub request: HttpRequest,
+}
+
+/// A port that records every request and answers from canned responses (200 `{}` otherwise).
+pub struct RecordingPort {
+    epoch: Instant,
+    responses: Vec<CannedResponse>,
+    sent: Mutex<Vec<SentRequest>>,
+}
+
+impl RecordingPort {
+    /// A port whose clock starts now.
+    pub fn new(responses: Vec<CannedResponse>) -> RecordingPort {
+        RecordingPort {
+            epoch: Instant::now(),
+            responses,
+            sent: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Everything sent so far.
+    pub fn sent(&self) -> Vec<SentRequest> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl ClientPort for RecordingPort {
+    fn send(&self, request: HttpRequest) -> PortFuture {
+        let path_only = request.path.split('?').next().unwrap_or("").to_string();
+        let response = self
+            .responses
+            .iter()
+            .find(|r| r.method == request.method && (r.path == request.path || r.path == path_only))
+            .map(|r| HttpResponse {
+                status: r.status,
+                body: r.body.clone(),
+            })
+            .unwrap_or(HttpResponse {
+                status: 200,
+                body: Value::Object(Default::default()),
+            });
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push(SentRequest {
+                at: self.epoch.elapsed(),
+                request,
+            });
+        }
+        Box::pin(async move { Ok(response) })
+    }
+}
+
+/// An observer that keeps every trace.
+#[derive(Default)]
+pub struct Collector {
+    traces: Mutex<Vec<Trace>>,
+}
+
+impl Collector {
+    /// Everything observed so far.
+    pub fn traces(&self) -> Vec<Trace> {
+        self.traces.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+impl Observer for Collector {
+    fn observe(&self, trace: Trace) {
+        if let Ok(mut traces) = self.traces.lock() {
+            traces.push(trace);
+        }
+    }
+}
+
+/// What a replay produced.
+pub struct Replay {
+    /// Requests sent, in order.
+    pub sent: Vec<SentRequest>,
+    /// Everything the engine reported.
+    pub traces: Vec<Trace>,
+    /// The engine's totals.
+    pub report: EngineReport,
+}
+
+/// Replays events through the engine in virtual time and returns what happened.
+pub fn replay(
+    rules: Arc<RuleSet>,
+    events: Vec<TimedEvent>,
+    responses: Vec<CannedResponse>,
+) -> std::io::Result<Replay> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    Ok(runtime.block_on(async move {
+        let port = Arc::new(RecordingPort::new(responses));
+        let collector = Arc::new(Collector::default());
+        let engine = Engine::new(
+            rules,
+            port.clone(),
+            collector.clone(),
+            EngineConfig::default(),
+        );
+        let start = Instant::now();
+        let (tx, rx) = mpsc::channel(64);
+        let engine_task = tokio::spawn(engine.run(rx, CancellationToken::new()));
+        for timed in events {
+            tokio::time::sleep_until(start + timed.at).await;
+            if tx.send(timed.event).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let report = engine_task.await.unwrap_or_default();
+        Replay {
+            sent: port.sent(),
+            traces: collector.traces(),
+            report,
+        }
+    }))
+}
+
+/// The outcome of one test case.
+pub struct CaseResult {
+    /// The case's name.
+    pub name: String,
+    /// `None` if it passed; otherwise what differs.
+    pub failure: Option<String>,
+    /// The replay's timeline.
+    pub timeline: String,
+    /// How many requests were sent.
+    pub requests: usize,
+}
+
+/// Runs one test case against a rule set.
+pub fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> std::io::Result<CaseResult> {
+    let result = replay(rules, case.events.clone(), case.responses.clone())?;
+    let failure = compare(&case.expect, &result.sent);
+    Ok(CaseResult {
+        name: case.name.clone(),
+        failure,
+        timeline: render_timeline(&result.traces, false),
+        requests: result.sent.len(),
+    })
+}
+
+fn describe_expected(expected: &ExpectedRequest) -> String {
+    let mut text = format!("{} {}", expected.method.as_str(), expected.path);
+    if let Some(body) = &expected.body {
+        let _ = write!(text, " {}", short_json(body));
+    }
+    if let Some(rule) = &expected.rule {
+        let _ = write!(text, " (rule {rule})");
+    }
+    if let Some(at) = expected.at {
+        let _ = write!(text, " at {}", human(at));
+    }
+    text
+}
+
+fn describe_sent(sent: &SentRequest) -> String {
+    let mut text = format!("{} {}", sent.request.method.as_str(), sent.request.path);
+    if let Some(body) = &sent.request.body {
+        let _ = write!(text, " {}", short_json(body));
+    }
+    let _ = write!(text, " (rule {}) at {}", sent.request.rule, human(sent.at));
+    text
+}
+
+fn matches_expected(expected: &ExpectedRequest, sent: &SentRequest) -> bool {
+    let body_ok = match (&expected.body, &sent.request.body) {
+        (None, None) => true,
+        (Some(a), Some(b)) => json_eq(a, b),
+        _ => false,
+    };
+    expected.method == sent.request.method
+        && expected.path == sent.request.path
+        && body_ok
+        && expected
+            .rule
+            .as_deref()
+            .is_none_or(|r| r == &*sent.request.rule)
+        && expected
+            .at
+            .is_none_or(|at| at.abs_diff(sent.at) <= Duration::from_millis(1))
+}
+
+/// Compares expected and sent requests in order; `None` when they agree.
+pub fn compare(expected: &[ExpectedRequest], sent: &[SentRequest]) -> Option<String> {
+    let agree = expected.len() == sent.len()
+        && expected
+            .iter()
+            .zip(sent)
+            .all(|(e, s)| matches_expected(e, s));
+    if agree {
+        return None;
+    }
+    let mut diff = String::new();
+    for index in 0..expected.len().max(sent.len()) {
+        let e = expected.get(index);
+        let s = sent.get(index);
+        let same = matches!((e, s), (Some(e), Some(s)) if matches_expected(e, s));
+        let mark = if same { " " } else { "!" };
+        let _ = writeln!(diff, "    {mark} #{}", index + 1);
+        let _ = writeln!(
+            diff,
+            "        expected: {}",
+            e.map(describe_expected)
+                .unwrap_or_else(|| "(nothing)".into())
+        );
+        let _ = writeln!(
+            diff,
+            "        sent:     {}",
+            s.map(describe_sent).unwrap_or_else(|| "(nothing)".into())
+        );
+    }
+    Some(diff)
+}
+
+/// Renders traces as a readable timeline. With `all_decisions`, rules whose conditions did not
+/// hold are shown too (with where they stopped).
+pub fn render_timeline(traces: &[Trace], all_decisions: bool) -> String {
+    let mut out = String::new();
+    for trace in traces {
+        let _ = match trace {
+            Trace::Event {
+                at,
+                seq,
+                event,
+                caused_by,
+            } => writeln!(
+                out,
+                "  {:>9}  #{seq} {} {}{}{}",
+                clock(*at),
+                event.event_type.as_str(),
+                event.uri,
+                if event.snapshot { " (snapshot)" } else { "" },
+                caused_by
+                    .as_ref()
+                    .map(|r| format!(" (echo of {r}'s request)"))
+                    .unwrap_or_default()
+            ),
+            Trace::Decision { rule, verdict, .. } => match verdict {
+                Verdict::Fired { run } => writeln!(out, "             {rule}: fired (run {run})"),
+                Verdict::Queued { run } => writeln!(out, "             {rule}: queued (run {run})"),
+                Verdict::Debounced { .. } => writeln!(
+                    out,
+                    "             {rule}: {}",
+                    crate::engine::journal::describe(verdict)
+                ),
+                Verdict::Suppressed { why } => writeln!(
+                    out,
+                    "             {rule}: held back ({})",
+                    crate::engine::trace::suppressed_text(why)
+                ),
+                Verdict::Stopped { miss } if all_decisions => {
+                    writeln!(out, "             {rule}: not fired, {miss}")
+                }
+                Verdict::Stopped { .. } => Ok(()),
+            },
+            Trace::Request {
+                at,
+                run,
+                method,
+                path,
+                body,
+                result,
+                attempt,
+                ..
+            } => {
+                let body = body
+                    .as_ref()
+                    .map(|b| format!(" {}", short_json(b)))
+                    .unwrap_or_default();
+                let retry = if *attempt > 0 {
+                    format!(" (retry {attempt})")
+                } else {
+                    String::new()
+                };
+                let answer = match result {
+                    Ok(status) => status.to_string(),
+                    Err(error) => format!("error: {error}"),
+                };
+                writeln!(
+                    out,
+                    "  {:>9}    run {run}: {} {path}{body} -> {answer}{retry}",
+                    clock(*at),
+                    method.as_str()
+                )
+            }
+            Trace::Log {
+                at, run, message, ..
+            } => writeln!(out, "  {:>9}    run {run}: log: {message}", clock(*at)),
+            Trace::RunFinished {
+                at, run, outcome, ..
+            } => match outcome {
+                RunOutcome::Completed => Ok(()),
+                RunOutcome::Failed { step, error } => writeln!(
+                    out,
+                    "  {:>9}    run {run}: failed at step {}: {error}",
+                    clock(*at),
+                    step + 1
+                ),
+                RunOutcome::Cancelled => {
+                    writeln!(out, "  {:>9}    run {run}: cancelled", clock(*at))
+                }
+                RunOutcome::Abandoned { reason } => {
+                    writeln!(out, "  {:>9}    run {run}: given up: {reason}", clock(*at))
+                }
+            },
+        };
+    }
+    out
+}
+
+fn clock(at: Duration) -> String {
+    format!("+{:.3}s", at.as_secs_f64())
+}
+
+/// The paths a `test` or `check` run loads when none is given.
+pub fn default_rule_paths() -> Vec<PathBuf> {
+    vec![PathBuf::from("rules")]
+}

@@ -1,0 +1,29 @@
+//! The background service: what `lcu-rules run` is once the command line is read.
+//!
+//! Owns starting and stopping the engine with the live connection ([`lifecycle`]), the wiring of
+//! `run` ([`app`]), the config file ([`config`]), reloads and the rule-file watch ([`reload`],
+//! [`watch`]), the local control channel ([`control`]), the tray ([`tray`]), start at login
+//! ([`autostart`]), logging ([`logfmt`], [`logfile`]), where files live ([`paths`]) and the
+//! in-process demo ([`demo`]).
+//!
+//! May use: every stage below it ([`crate::client`], [`crate::offline`], [`crate::engine`],
+//! [`crate::language`], [`crate::event`]) and [`crate::sim`] for the demo. Must never: block the
+//! runtime's thread (the tray's loop and the watcher live on threads of their own) or keep a rule
+//! set that failed to load.
+
+pub mod app;
+pub mod autostart;
+pub mod config;
+pub mod control;
+pub mod demo;
+pub(crate) mod lifecycle;
+pub mod logfile;
+pub mod logfmt;
+pub mod paths;
+pub mod reload;
+pub mod tray;
+pub(crate) mod watch;
+
+pub use lifecycle::{
+    EVENT_QUEUE, Reload, Service, ServiceControl, ServiceHandle, describe_connection, render_status,
+};
