@@ -7,5 +7,6 @@ mod live;
 mod record;
 mod replay;
 mod schema;
+mod structure;
 mod service;
 mod util;

@@ -371,7 +371,7 @@ pub fn describe(verdict: &Verdict) -> String {
             key.as_deref()
                 .map(|k| format!(" (key {k})"))
                 .unwrap_or_default(),
-            crate::engine::run::human(Duration::from_millis(*wait_ms))
+            crate::event::duration::human(Duration::from_millis(*wait_ms))
         ),
         Verdict::Suppressed { why } => {
             format!("held back: {}", crate::engine::trace::suppressed_text(why))

@@ -199,7 +199,7 @@ impl RunContext {
             let answer = match tokio::time::timeout_at(deadline, sending).await {
                 Ok(Ok(response)) => check_status(step, response),
                 Ok(Err(error)) => Err((None, error.to_string())),
-                Err(_) => Err((None, format!("no answer within {}", human(step.timeout)))),
+                Err(_) => Err((None, format!("no answer within {}", crate::event::duration::human(step.timeout)))),
             };
             self.observer.observe(Trace::Request {
                 at: started.saturating_duration_since(self.epoch),
@@ -320,17 +320,6 @@ pub fn deadline_after(from: Instant, after: Duration) -> Instant {
 /// What [`deadline_after`] waits for instead of an unrepresentable moment: thirty years.
 const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 
-/// A duration as people write it.
-pub fn human(duration: Duration) -> String {
-    let ms = duration.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.3}s", duration.as_secs_f64())
-    }
-}
 
 #[cfg(test)]
 mod tests {

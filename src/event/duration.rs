@@ -1,4 +1,5 @@
-//! Durations as rule files write them: a number and a unit, always (`250ms`, `2s`, `1m`).
+//! Durations as rule files write them: a number and a unit, always (`250ms`, `2s`, `1m`), read
+//! and written back the same way.
 
 use std::time::Duration;
 
@@ -25,6 +26,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
+}
+
+/// A duration as people write it.
+pub fn human(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.3}s", duration.as_secs_f64())
+    }
 }
 
 #[cfg(test)]

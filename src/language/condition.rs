@@ -682,7 +682,7 @@ mod tests {
             json!({"state": "InProgress", "playerResponse": "Accepted", "n": 7, "ok": false});
         let frame =
             format!(r#"[8,"OnJsonApiEvent",{{"data":{data},"eventType":"Update","uri":"/x"}}]"#);
-        let on_text = crate::client::wamp::parse_frame(&frame).unwrap().unwrap();
+        let on_text = crate::event::frame::parse_text(&frame).unwrap().unwrap();
         let on_tree = Event::new("/x", EventType::Update, data);
         let cases = [
             ("$.data.playerResponse", Op::Equals(lit(json!("None")))),

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::port::{ClientPort, HttpRequest, HttpResponse, PortFuture};
-use crate::engine::run::human;
+use crate::event::duration::human;
 use crate::engine::trace::{Observer, RunOutcome, Trace, Verdict};
 use crate::engine::{Engine, EngineConfig, EngineReport};
 use crate::event::TimedEvent;

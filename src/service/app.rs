@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::discovery::Discovery;
 use crate::client::live::LiveOptions;
 use crate::client::tls::Trust;
-use crate::engine::trace::LogObserver;
+use crate::service::logfmt::LogObserver;
 use crate::language::diag::Severity;
 use crate::language::loader::{Loaded, load_with};
 use crate::service::config::Config;

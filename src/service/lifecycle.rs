@@ -293,7 +293,7 @@ pub fn render_status(
         "lcu-rules {} (pid {}), up {}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
-        crate::engine::run::human(Duration::from_secs(uptime.as_secs()))
+        crate::event::duration::human(Duration::from_secs(uptime.as_secs()))
     );
     let _ = writeln!(out, "client: {}", describe_connection(connection));
     if let Some(phase) = &engine.phase {

@@ -14,6 +14,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::engine::trace::{Observer, RunOutcome, Suppressed, Trace, Verdict};
+
 /// The line format (see the module documentation).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeyValue;
@@ -246,6 +248,100 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// An observer that writes each trace to `tracing` as one key/value line.
+pub struct LogObserver;
+
+impl Observer for LogObserver {
+    fn observe(&self, trace: Trace) {
+        self.inspect(&trace);
+    }
+
+    fn inspect(&self, trace: &Trace) {
+        match trace {
+            Trace::Event { .. } => {}
+            Trace::Decision { rule, verdict, .. } => match verdict {
+                Verdict::Fired { run } => tracing::debug!(rule = %rule, run, "rule fired"),
+                Verdict::Queued { run } => tracing::debug!(rule = %rule, run, "rule queued"),
+                Verdict::Debounced { wait_ms, .. } => {
+                    tracing::debug!(rule = %rule, wait_ms, "rule debounced")
+                }
+                Verdict::Suppressed {
+                    why: Suppressed::Breaker { tripped_now: true },
+                } => tracing::warn!(
+                    rule = %rule,
+                    "circuit breaker tripped: the rule fired too often and is off until reload or reset"
+                ),
+                Verdict::Suppressed {
+                    why: Suppressed::Paused | Suppressed::SwitchedOff,
+                } => tracing::debug!(rule = %rule, "rule off"),
+                Verdict::Suppressed {
+                    why: Suppressed::Depth { chain },
+                } => tracing::warn!(
+                    rule = %rule,
+                    chain = %chain.join(" -> "),
+                    "causal chain too deep: rules keep triggering each other, stopped here"
+                ),
+                Verdict::Stopped { miss } => tracing::debug!(rule = %rule, %miss, "rule not fired"),
+                Verdict::Suppressed { why } => {
+                    tracing::info!(rule = %rule, ?why, "rule suppressed")
+                }
+            },
+            Trace::Request {
+                rule,
+                run,
+                method,
+                path,
+                result,
+                elapsed,
+                attempt,
+                ..
+            } => {
+                // Display (`%`) rather than Debug: Debug escapes strings character by character.
+                // Hundredths of a millisecond: finer is noise.
+                let elapsed_ms = Millis::of(*elapsed);
+                let elapsed_ms = elapsed_ms.as_str();
+                let method = method.as_str();
+                // Plain `&str` fields: the line format writes them without `fmt`.
+                let (rule, path) = (&**rule, path.as_str());
+                match (result, attempt) {
+                    (Ok(status), 0) => {
+                        tracing::info!(rule, run, method, path, status, elapsed_ms, "request")
+                    }
+                    (Ok(status), _) => {
+                        tracing::info!(
+                            rule,
+                            run,
+                            method,
+                            path,
+                            status,
+                            elapsed_ms,
+                            attempt,
+                            "request retried"
+                        )
+                    }
+                    (Err(error), _) => {
+                        tracing::warn!(rule, run, method, path, %error, elapsed_ms, attempt, "request failed")
+                    }
+                }
+            }
+            Trace::Log {
+                rule, run, message, ..
+            } => tracing::info!(rule = %rule, run, "{message}"),
+            Trace::RunFinished {
+                rule, run, outcome, ..
+            } => match outcome {
+                RunOutcome::Failed { step, error } => {
+                    tracing::warn!(rule = %rule, run, step, %error, "run failed")
+                }
+                RunOutcome::Abandoned { reason } => {
+                    tracing::info!(rule = %rule, run, %reason, "run given up")
+                }
+                other => tracing::debug!(rule = %rule, run, ?other, "run finished"),
+            },
+        }
+    }
 }
 
 #[cfg(test)]
