@@ -65,7 +65,7 @@ fn main() {
             .unwrap_or(1),
     );
     let _ = PINNED.set(std::env::var("LCU_RULES_BENCH_WRAPPER").is_err() && pin());
-    lcu_rules::client::tls::install_crypto_provider();
+    lcu_rules::client::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -699,7 +699,7 @@ mod baseline {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
     pub fn run(lockfile: &Path, ca: &Path) {
-        lcu_rules::client::tls::install_crypto_provider();
+        lcu_rules::client::install_crypto_provider();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -714,7 +714,7 @@ mod baseline {
         let auth = format!("Basic {}", base64_encode(&format!("riot:{token}")));
         let ca_pem = std::fs::read(ca).expect("ca");
         let mut roots = rustls::RootCertStore::empty();
-        for pem in [lcu_rules::client::tls::RIOT_ROOT_PEM, &ca_pem[..]] {
+        for pem in [lcu_rules::client::RIOT_ROOT_PEM, &ca_pem[..]] {
             for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(pem) {
                 let cert: rustls_pki_types::CertificateDer<'static> = cert.expect("pem");
                 roots.add(cert).expect("root");
@@ -727,9 +727,8 @@ mod baseline {
             .with_root_certificates(roots)
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let mut certs = vec![
-            reqwest::Certificate::from_pem(lcu_rules::client::tls::RIOT_ROOT_PEM).expect("riot"),
-        ];
+        let mut certs =
+            vec![reqwest::Certificate::from_pem(lcu_rules::client::RIOT_ROOT_PEM).expect("riot")];
         certs.push(reqwest::Certificate::from_pem(&ca_pem).expect("ca"));
         let http = reqwest::Client::builder()
             .tls_certs_only(certs)

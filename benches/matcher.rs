@@ -18,9 +18,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use serde_json::{Value, json};
 
 use lcu_rules::event::{Event, EventType};
-use lcu_rules::language::loader::load;
-use lcu_rules::language::rule::{Decision, RuleSet, Step};
-use lcu_rules::language::scope::Scope;
+use lcu_rules::language::Scope;
+use lcu_rules::language::load;
+use lcu_rules::language::{Decision, RuleSet, Step};
 
 /// A small deterministic generator, so every run measures the same rule sets and events.
 struct Lcg(u64);
@@ -224,7 +224,7 @@ fn bench_matcher_fixed_output(c: &mut Criterion) {
     group.finish();
 }
 
-fn shipped_rules() -> lcu_rules::language::loader::Loaded {
+fn shipped_rules() -> lcu_rules::language::Loaded {
     let loaded = load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")]);
     assert!(!loaded.has_errors());
     loaded
@@ -234,7 +234,7 @@ fn shipped_rules() -> lcu_rules::language::loader::Loaded {
 fn full_evaluation(
     rules: &RuleSet,
     event: &Event,
-    hits: &mut Vec<lcu_rules::language::matcher::Hit>,
+    hits: &mut Vec<lcu_rules::language::Hit>,
 ) -> usize {
     rules.candidates(&event.uri, event.event_type, hits);
     let mut sent = 0;
@@ -254,9 +254,8 @@ fn full_evaluation(
                 item: None,
             };
             let id: Arc<str> = Arc::from(rule.id.as_str());
-            let request =
-                lcu_rules::engine::run::render_request(step, &scope, &rules.registry, &id)
-                    .expect("renders");
+            let request = lcu_rules::engine::render_request(step, &scope, &rules.registry, &id)
+                .expect("renders");
             sent += request.path.len();
         }
     }
@@ -306,14 +305,14 @@ fn bench_evaluation(c: &mut Criterion) {
     // The ready check's frame as the client sends it, read from the wire.
     let ready_frame = serde_json::json!([8, "OnJsonApiEvent", {"data": ready_check.data.value(), "eventType": "Update", "uri": ready_check.uri}]).to_string();
     group.bench_function("parse-ready-check-frame", |b| {
-        b.iter(|| lcu_rules::client::wamp::parse_frame(black_box(&ready_frame)))
+        b.iter(|| lcu_rules::client::parse_frame(black_box(&ready_frame)))
     });
 
     // Parsing that frame from the wire, for scale.
     let raw: Value = serde_json::from_str(frame).expect("json");
     let wire = raw["rawData"].to_string();
     group.bench_function("parse-10kb-frame", |b| {
-        b.iter(|| lcu_rules::client::wamp::parse_frame(black_box(&wire)))
+        b.iter(|| lcu_rules::client::parse_frame(black_box(&wire)))
     });
     group.finish();
 }
@@ -327,15 +326,15 @@ fn bench_api_checks(c: &mut Criterion) {
     )
     .expect("index");
     group.bench_function("parse-api-index", |b| {
-        b.iter(|| lcu_rules::language::api::ApiIndex::from_json(black_box(&text)).expect("index"))
+        b.iter(|| lcu_rules::language::ApiIndex::from_json(black_box(&text)).expect("index"))
     });
-    let index = lcu_rules::language::api::ApiIndex::from_json(&text).expect("index");
+    let index = lcu_rules::language::ApiIndex::from_json(&text).expect("index");
     let rules = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")];
     group.bench_function("examples-without-api-checks", |b| {
-        b.iter(|| lcu_rules::language::loader::load_with(black_box(&rules), None))
+        b.iter(|| lcu_rules::language::load_with(black_box(&rules), None))
     });
     group.bench_function("examples-with-api-checks", |b| {
-        b.iter(|| lcu_rules::language::loader::load_with(black_box(&rules), Some(&index)))
+        b.iter(|| lcu_rules::language::load_with(black_box(&rules), Some(&index)))
     });
     group.finish();
 }

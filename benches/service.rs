@@ -21,13 +21,13 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
-use lcu_rules::client::discovery::Discovery;
-use lcu_rules::client::live::LiveOptions;
-use lcu_rules::client::tls::Trust;
+use lcu_rules::client::Discovery;
+use lcu_rules::client::LiveOptions;
+use lcu_rules::client::Trust;
 use lcu_rules::engine::EngineConfig;
 use lcu_rules::engine::trace::Discard;
 use lcu_rules::event::{Event, EventType};
-use lcu_rules::language::loader::load;
+use lcu_rules::language::load;
 use lcu_rules::service::Service;
 use lcu_rules::service::control::{self, Request};
 use lcu_rules::service::reload::Reloader;
@@ -35,7 +35,7 @@ use lcu_rules::sim::SimClient;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    lcu_rules::client::tls::install_crypto_provider();
+    lcu_rules::client::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -14,11 +14,13 @@
 //! Arrows point down only: `service`, `offline`, `client` → `engine` → `language` → `event`.
 //! A test in `tests/` keeps it so.
 
+#![warn(unreachable_pub)]
+
 pub mod client;
 pub mod engine;
 pub mod event;
 pub mod language;
 pub mod offline;
-pub mod secrets;
+pub(crate) mod secrets;
 pub mod service;
 pub mod sim;

@@ -9,7 +9,7 @@ use clap::Parser as _;
 
 use cli::args::{Cli, Command, Format};
 use cli::{rules, service};
-use lcu_rules::language::api::ApiIndex;
+use lcu_rules::language::ApiIndex;
 use lcu_rules::service::control::Request;
 
 /// mimalloc rather than the system allocator: glibc's malloc and free took 12 % of the CPU time
@@ -20,7 +20,7 @@ use lcu_rules::service::control::Request;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    lcu_rules::client::tls::install_crypto_provider();
+    lcu_rules::client::install_crypto_provider();
     match run(Cli::parse().command) {
         Ok(code) => code,
         Err(error) => {
@@ -65,7 +65,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Schema => {
             use std::io::Write as _;
             // A closed pipe (`| head`) ends the output quietly.
-            let schema = lcu_rules::language::schema::json_schema();
+            let schema = lcu_rules::language::json_schema();
             let _ = std::io::stdout().lock().write_all(schema.as_bytes());
             Ok(ExitCode::SUCCESS)
         }

@@ -19,7 +19,7 @@ struct Secret {
 static SECRETS: RwLock<Vec<Secret>> = RwLock::new(Vec::new());
 
 /// Registers a secret text (ignored if shorter than 4 characters: too likely to match noise).
-pub fn register(secret: &str) {
+pub(crate) fn register(secret: &str) {
     if secret.len() < 4 {
         return;
     }
@@ -40,7 +40,7 @@ pub fn register(secret: &str) {
 }
 
 /// `text` with every registered secret replaced by `<redacted>`.
-pub fn redact(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     let Ok(secrets) = SECRETS.read() else {
         return Cow::Borrowed(text);
     };
@@ -75,7 +75,7 @@ impl<W: Write> Write for RedactingWriter<W> {
 
 /// Makes [`RedactingWriter`]s around standard error, for `tracing_subscriber`.
 #[derive(Clone, Copy, Default)]
-pub struct RedactingStderr;
+pub(crate) struct RedactingStderr;
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStderr {
     type Writer = RedactingWriter<std::io::Stderr>;
@@ -104,19 +104,5 @@ mod tests {
             .write_all(b"token=hunter2-token\n")
             .unwrap();
         assert_eq!(out, b"token=<redacted>\n");
-    }
-}
-
-/// Wraps any `tracing` writer factory (the log file's) so that what it writes is redacted.
-#[derive(Clone, Default)]
-pub struct Redacting<M>(pub M);
-
-impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
-    for Redacting<M>
-{
-    type Writer = RedactingWriter<M::Writer>;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        RedactingWriter(self.0.make_writer())
     }
 }

@@ -17,9 +17,9 @@ use lcu_rules::engine::port::{
 use lcu_rules::engine::trace::{RunOutcome, Suppressed, Trace, Verdict};
 use lcu_rules::engine::{Engine, EngineConfig, EngineReport};
 use lcu_rules::event::{Event, EventType};
-use lcu_rules::language::loader::load;
-use lcu_rules::language::rule::RuleSet;
-use lcu_rules::offline::testing::Collector;
+use lcu_rules::language::RuleSet;
+use lcu_rules::language::load;
+use lcu_rules::offline::Collector;
 
 use crate::util::Dir;
 

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use lcu_rules::client::discovery::Discovery;
-use lcu_rules::client::live::LiveOptions;
-use lcu_rules::client::tls::Trust;
+use lcu_rules::client::Discovery;
+use lcu_rules::client::LiveOptions;
+use lcu_rules::client::Trust;
 use lcu_rules::engine::EngineConfig;
 use lcu_rules::engine::trace::{Suppressed, Trace, Verdict};
-use lcu_rules::language::loader::load;
-use lcu_rules::language::rule::RuleSet;
-use lcu_rules::offline::testing::Collector;
+use lcu_rules::language::RuleSet;
+use lcu_rules::language::load;
+use lcu_rules::offline::Collector;
 use lcu_rules::service::Service;
 use lcu_rules::sim::SimClient;
 

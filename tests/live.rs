@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use lcu_rules::client::discovery::Discovery;
-use lcu_rules::client::live::{LiveOptions, Status};
-use lcu_rules::client::tls::Trust;
+use lcu_rules::client::Discovery;
+use lcu_rules::client::Trust;
+use lcu_rules::client::{LiveOptions, Status};
 use lcu_rules::engine::EngineConfig;
 use lcu_rules::event::EventType;
-use lcu_rules::language::loader::load;
-use lcu_rules::language::rule::RuleSet;
-use lcu_rules::offline::testing::Collector;
+use lcu_rules::language::RuleSet;
+use lcu_rules::language::load;
+use lcu_rules::offline::Collector;
 use lcu_rules::service::Service;
 use lcu_rules::sim::SimClient;
 use lcu_rules::sim::state::{READY_CHECK, ready_check};

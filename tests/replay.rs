@@ -7,9 +7,9 @@ use serde_json::json;
 
 use lcu_rules::engine::trace::{Trace, Verdict};
 use lcu_rules::event::{read_recording, timed};
-use lcu_rules::language::loader::load;
-use lcu_rules::language::rule::RuleSet;
-use lcu_rules::offline::testing::{replay, run_case};
+use lcu_rules::language::RuleSet;
+use lcu_rules::language::load;
+use lcu_rules::offline::{replay, run_case};
 
 use crate::util::{Dir, lcu_rules, rules_dir};
 

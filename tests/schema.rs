@@ -9,7 +9,7 @@ fn committed_schema_matches_the_code() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/rules.schema.json");
     let committed = std::fs::read_to_string(path).expect("schemas/rules.schema.json exists");
     assert!(
-        committed == lcu_rules::language::schema::json_schema(),
+        committed == lcu_rules::language::json_schema(),
         "schemas/rules.schema.json is stale: run `cargo run -- schema > schemas/rules.schema.json`"
     );
 }
@@ -34,7 +34,7 @@ fn every_example_has_the_schema_modeline() {
 #[test]
 fn trigger_uris_complete_from_the_clients_api() {
     let schema: serde_json::Value =
-        serde_json::from_str(&lcu_rules::language::schema::json_schema()).unwrap();
+        serde_json::from_str(&lcu_rules::language::json_schema()).unwrap();
     let known = schema["$defs"]["KnownEventUri"]["enum"].as_array().unwrap();
     for uri in [
         "/lol-matchmaking/v1/ready-check",

@@ -88,8 +88,10 @@ fn without_comments(text: &str) -> String {
 /// Every module a module's code names: `crate::a::b::c` resolved to the longest known module
 /// path, re-exports of a folder's `mod.rs` followed to the module that defines the item.
 fn arrows(module: &Module, known: &BTreeSet<String>, reexports: &Reexports) -> Vec<Arrow> {
-    let path_pattern = regex::Regex::new(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)").unwrap();
-    let group_pattern = regex::Regex::new(r"\bcrate((?:::[a-z_][a-z0-9_]*)*)::\{([^}]*)\}").unwrap();
+    let path_pattern =
+        regex::Regex::new(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)").unwrap();
+    let group_pattern =
+        regex::Regex::new(r"\bcrate((?:::[a-z_][a-z0-9_]*)*)::\{([^}]*)\}").unwrap();
     let is_folder = module.file.ends_with("mod.rs");
     let mut out = Vec::new();
     for (index, line) in module.code.lines().enumerate() {
@@ -106,7 +108,12 @@ fn arrows(module: &Module, known: &BTreeSet<String>, reexports: &Reexports) -> V
                     base
                 }
             };
-            segments.extend(capture[2].split("::").filter(|s| !s.is_empty()).map(str::to_string));
+            segments.extend(
+                capture[2]
+                    .split("::")
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
             named.push(segments);
         }
         for capture in group_pattern.captures_iter(line) {
@@ -158,7 +165,8 @@ fn resolve(segments: &[String], known: &BTreeSet<String>, reexports: &Reexports)
 
 /// The `pub use child::{A, B}` lines of every folder's `mod.rs`.
 fn reexports(modules: &[Module]) -> Reexports {
-    let pattern = regex::Regex::new(r"pub use ([a-z_]+)::(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))").unwrap();
+    let pattern =
+        regex::Regex::new(r"pub use ([a-z_]+)::(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))").unwrap();
     let mut table = Reexports::new();
     for module in modules.iter().filter(|m| m.file.ends_with("mod.rs")) {
         let code = module.code.replace('\n', " ");
@@ -181,7 +189,10 @@ fn stage_of(module: &str) -> &str {
 }
 
 fn rank(stage: &str) -> Option<u8> {
-    STAGES.iter().find(|(name, _)| *name == stage).map(|(_, r)| *r)
+    STAGES
+        .iter()
+        .find(|(name, _)| *name == stage)
+        .map(|(_, r)| *r)
 }
 
 /// The module graph of a source tree: `module -> (module it uses, where)`.
@@ -278,9 +289,16 @@ fn stages_depend_downwards_only() {
         .map(|m| stage_of(&m.path))
         .filter(|stage| rank(stage).is_none())
         .collect();
-    assert!(unplaced.is_empty(), "modules outside every stage: {unplaced:?}");
+    assert!(
+        unplaced.is_empty(),
+        "modules outside every stage: {unplaced:?}"
+    );
     let wrong = wrong_way_arrows(&modules, &graph);
-    assert!(wrong.is_empty(), "arrows against the stages' order:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "arrows against the stages' order:\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// No two modules (files) import each other, directly or around a longer circle.
@@ -307,11 +325,18 @@ fn the_checker_finds_cycles_and_wrong_way_arrows() {
     )
     .unwrap();
     std::fs::write(src.join("engine/mod.rs"), "pub use task::E;\nmod task;\n").unwrap();
-    std::fs::write(src.join("engine/task.rs"), "use crate::language::{a, b::B};\n").unwrap();
+    std::fs::write(
+        src.join("engine/task.rs"),
+        "use crate::language::{a, b::B};\n",
+    )
+    .unwrap();
     let (modules, graph) = graph(src);
     let cycle = find_cycle(&graph).expect("a cycle");
     assert!(cycle.contains(&"language::a".to_string()), "{cycle:?}");
     let wrong = wrong_way_arrows(&modules, &graph);
     assert_eq!(wrong.len(), 1, "{wrong:?}");
-    assert!(wrong[0].contains("b.rs:3: language uses engine::task"), "{wrong:?}");
+    assert!(
+        wrong[0].contains("b.rs:3: language uses engine::task"),
+        "{wrong:?}"
+    );
 }

@@ -7,6 +7,6 @@ mod live;
 mod record;
 mod replay;
 mod schema;
-mod structure;
 mod service;
+mod structure;
 mod util;

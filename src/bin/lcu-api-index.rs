@@ -48,6 +48,6 @@ fn generate(swagger: &Path, events: &Path) -> Result<String, String> {
         name(swagger),
         name(events)
     );
-    let index = lcu_rules::language::api::ApiIndex::from_dump(&value, &events_text, &source)?;
+    let index = lcu_rules::language::ApiIndex::from_dump(&value, &events_text, &source)?;
     Ok(index.to_json())
 }

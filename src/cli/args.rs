@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use lcu_rules::client::discovery::{AuthToken, Discovery};
-use lcu_rules::client::tls::Trust;
+use lcu_rules::client::Trust;
+use lcu_rules::client::{AuthToken, Discovery};
 
 #[derive(Parser)]
 #[command(

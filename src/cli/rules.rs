@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use lcu_rules::engine::journal::render;
+use lcu_rules::engine::render;
 use lcu_rules::event::{read_recording, timed};
-use lcu_rules::language::api::ApiIndex;
-use lcu_rules::language::diag::{Severity, closest};
-use lcu_rules::language::loader::{load, load_with};
-use lcu_rules::language::rule::RuleSet;
-use lcu_rules::language::spec::MethodName;
-use lcu_rules::offline::explain::explain;
-use lcu_rules::offline::testing::{render_timeline, replay, run_case};
+use lcu_rules::language::ApiIndex;
+use lcu_rules::language::MethodName;
+use lcu_rules::language::RuleSet;
+use lcu_rules::language::{Severity, closest};
+use lcu_rules::language::{load, load_with};
+use lcu_rules::offline::explain;
+use lcu_rules::offline::{render_timeline, replay, run_case};
 use lcu_rules::service::app::print_load_errors;
 
 use crate::cli::args::Format;
@@ -23,7 +23,7 @@ use crate::cli::args::Format;
 /// The rule paths given, or the default ones when none were.
 pub fn or_default(paths: Vec<PathBuf>) -> Vec<PathBuf> {
     if paths.is_empty() {
-        lcu_rules::offline::testing::default_rule_paths()
+        lcu_rules::offline::default_rule_paths()
     } else {
         paths
     }

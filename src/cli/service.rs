@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use lcu_rules::client::live::LiveOptions;
+use lcu_rules::client::LiveOptions;
 use lcu_rules::service::app::{self, ServiceSetup, init_logging, runtime};
 use lcu_rules::service::control::{self, Request};
 use lcu_rules::service::paths::Paths;
@@ -82,7 +82,7 @@ pub fn record(output: PathBuf, redact: bool, connect: ConnectArgs) -> anyhow::Re
         .with_context(|| format!("cannot create {}", output.display()))?;
     let summary = runtime()?.block_on(async {
         let stop = CancellationToken::new();
-        let recording = tokio::spawn(lcu_rules::client::record::record(
+        let recording = tokio::spawn(lcu_rules::client::record(
             options,
             std::io::BufWriter::new(file),
             redact,

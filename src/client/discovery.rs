@@ -97,7 +97,7 @@ pub enum DiscoveryError {
 
 /// The fields of a lockfile, `name:pid:port:password:protocol`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lockfile {
+pub(crate) struct Lockfile {
     /// Process name, e.g. `LeagueClient`.
     pub name: String,
     /// Process id.
@@ -111,7 +111,7 @@ pub struct Lockfile {
 }
 
 /// Parses lockfile text. The password may itself contain `:`; the protocol is the last field.
-pub fn parse_lockfile(text: &str) -> Result<Lockfile, String> {
+pub(crate) fn parse_lockfile(text: &str) -> Result<Lockfile, String> {
     let text = text.trim();
     let mut head = text.splitn(4, ':');
     let name = head
@@ -136,7 +136,7 @@ pub fn parse_lockfile(text: &str) -> Result<Lockfile, String> {
 }
 
 /// Reads and parses a lockfile.
-pub fn read_lockfile(path: &Path) -> Result<Credentials, DiscoveryError> {
+pub(crate) fn read_lockfile(path: &Path) -> Result<Credentials, DiscoveryError> {
     let error = |reason: String| DiscoveryError::Lockfile {
         path: path.to_path_buf(),
         reason,
@@ -153,7 +153,7 @@ pub fn read_lockfile(path: &Path) -> Result<Credentials, DiscoveryError> {
 
 /// What the client's command line says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CommandLine {
+pub(crate) struct CommandLine {
     /// `--app-port=`.
     pub port: Option<u16>,
     /// `--remoting-auth-token=`.
@@ -166,7 +166,7 @@ pub struct CommandLine {
 
 /// Reads the flags lcu-rules needs from an argv. Each argument is one flag; a value keeps every
 /// `=` after the first (tokens may contain `=`), and surrounding quotes are removed.
-pub fn parse_command_line<S: AsRef<str>>(args: &[S]) -> CommandLine {
+pub(crate) fn parse_command_line<S: AsRef<str>>(args: &[S]) -> CommandLine {
     let mut found = CommandLine::default();
     for arg in args {
         let Some((flag, value)) = arg.as_ref().split_once('=') else {
@@ -285,7 +285,7 @@ fn find_automatically() -> Result<Credentials, DiscoveryError> {
 }
 
 /// The lockfile's usual places on this operating system.
-pub fn default_lockfiles() -> Vec<PathBuf> {
+pub(crate) fn default_lockfiles() -> Vec<PathBuf> {
     if cfg!(windows) {
         vec![PathBuf::from(r"C:\Riot Games\League of Legends\lockfile")]
     } else if cfg!(target_os = "macos") {

@@ -19,7 +19,7 @@ use crate::engine::port::{
 use crate::language::spec::MethodName;
 
 /// How many requests may be in flight on one connection at once.
-pub const MAX_IN_FLIGHT: usize = 8;
+pub(crate) const MAX_IN_FLIGHT: usize = 8;
 /// Request paths whose URL is kept parsed (rules send to a few paths over and over).
 const KEPT_URLS: usize = 256;
 
@@ -182,7 +182,7 @@ fn parse_body(bytes: &[u8]) -> Value {
 
 /// An error with its causes, one after another (reqwest's own message alone says only "error
 /// sending request").
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -24,16 +24,15 @@ use crate::client::discovery::{Credentials, Discovery};
 use crate::client::http::{LcuHttp, LivePort, error_chain};
 use crate::client::tls::Trust;
 use crate::client::wamp::{parse_frame, parse_frame_if};
-use crate::client::yielding::YieldingStream;
 use crate::engine::port::PortError;
 use crate::event::{Event, EventType};
 
 /// The firehose topic: every JSON API change.
-pub const FIREHOSE: &str = "OnJsonApiEvent";
+pub(crate) const FIREHOSE: &str = "OnJsonApiEvent";
 /// The URI read first after connecting (also the readiness probe).
-pub use crate::language::rule::GAMEFLOW_PHASE;
+pub(crate) use crate::language::rule::GAMEFLOW_PHASE;
 /// Largest accepted websocket message (champion-select payloads are large).
-pub const MAX_FRAME: usize = 32 << 20;
+pub(crate) const MAX_FRAME: usize = 32 << 20;
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -66,9 +65,9 @@ pub struct LiveOptions {
 
 /// How far behind the client the rules may fall before the socket reader stops waiting for them
 /// (see [`StreamStats`]).
-pub const MAX_LAG: Duration = Duration::from_secs(1);
+pub(crate) const MAX_LAG: Duration = Duration::from_secs(1);
 /// URIs held at most while the rules are behind (see [`StreamStats`]).
-pub const MAX_BACKLOG: usize = 1024;
+pub(crate) const MAX_BACKLOG: usize = 1024;
 
 /// What the socket reader counted.
 ///
@@ -191,7 +190,7 @@ pub enum Status {
 
 /// Why a connection attempt or session ended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LiveError {
+pub(crate) enum LiveError {
     /// No usable credentials.
     #[error("{0}")]
     Discovery(#[from] crate::client::discovery::DiscoveryError),
@@ -218,7 +217,7 @@ enum SessionEnd {
 }
 
 /// Keeps a connection to the client until `shutdown`, feeding events into `events`.
-pub async fn maintain(
+pub(crate) async fn maintain(
     options: LiveOptions,
     port: Arc<LivePort>,
     events: mpsc::Sender<Event>,
@@ -390,9 +389,8 @@ async fn wait_until_ready(
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<YieldingStream<tokio::net::TcpStream>>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open_socket(credentials: &Credentials, trust: &Trust) -> Result<Socket, LiveError> {
     let mut request = format!("wss://127.0.0.1:{}/", credentials.port)
@@ -426,7 +424,7 @@ async fn open_socket(credentials: &Credentials, trust: &Trust) -> Result<Socket,
     let _ = tcp.set_nodelay(true);
     match tokio_tungstenite::client_async_tls_with_config(
         request,
-        YieldingStream::new(tcp),
+        tcp,
         Some(config),
         Some(connector),
     )
@@ -524,8 +522,9 @@ impl<'a> Reader<'a> {
     ) -> Result<SessionEnd, LiveError> {
         let mut malformed: HashMap<&'static str, u64> = HashMap::new();
         let mut watched = LastWatched::default();
-        // Made once, and polled last (see the engine's loop): the socket yields between reads
-        // (see `yielding.rs`), so a flood does not hide a shutdown.
+        // Made once, and polled last (see the engine's loop): tokio's cooperative budget makes a
+        // socket read return `Pending` after a bounded run of ready reads, so a flood cannot
+        // hide a shutdown.
         let stop = shutdown.cancelled();
         tokio::pin!(stop);
         loop {
@@ -572,8 +571,6 @@ impl<'a> Reader<'a> {
             match parsed {
                 Ok(Some(event)) => {
                     StreamStats::add(&self.stats.events);
-                    // The engine and the runs it starts go before the next read from the socket
-                    // (see `yielding.rs`).
                     if !self.hand_on(event, shutdown).await {
                         return Ok(SessionEnd::Shutdown);
                     }

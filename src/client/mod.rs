@@ -9,10 +9,15 @@
 //! rules watch), [`crate::event`], [`crate::secrets`]. Must never: decide what a rule does, or
 //! let the auth token reach a log line, an error or a file.
 
-pub mod discovery;
+pub(crate) mod discovery;
 pub(crate) mod http;
-pub mod live;
-pub mod record;
-pub mod tls;
-pub mod wamp;
-pub(crate) mod yielding;
+pub(crate) mod live;
+pub(crate) mod record;
+pub(crate) mod tls;
+pub(crate) mod wamp;
+
+pub use discovery::{AuthToken, Discovery};
+pub use live::{LiveOptions, Status};
+pub use record::record;
+pub use tls::{RIOT_ROOT_PEM, Trust, install_crypto_provider};
+pub use wamp::parse_frame;

@@ -63,7 +63,7 @@ pub async fn record<W: Write + Send + 'static>(
 }
 
 /// One capture entry for `event` at `ms` since the Unix epoch.
-pub fn capture_line(event: &Event, ms: i64) -> String {
+pub(crate) fn capture_line(event: &Event, ms: i64) -> String {
     json!({
         "timestamp": format_rfc3339_ms(ms),
         "rawData": [8, FIREHOSE, {
@@ -134,7 +134,7 @@ fn personal_field(key: &str) -> Option<Kind> {
 /// Replaces personal data with stable pseudonyms: by field name, every UUID wherever it appears,
 /// and every value already known wherever it appears again (URIs, other strings).
 #[derive(Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     /// Original text → pseudonym, for strings and numbers (as text).
     known: HashMap<String, String>,
     counts: HashMap<Kind, usize>,
@@ -142,7 +142,7 @@ pub struct Redactor {
 
 impl Redactor {
     /// The event with its personal data replaced.
-    pub fn event(&mut self, mut event: Event) -> Event {
+    pub(crate) fn event(&mut self, mut event: Event) -> Event {
         self.learn(&event.data, None);
         for segment in event.uri.split('/') {
             if is_uuid(segment) {
@@ -166,7 +166,7 @@ impl Redactor {
     }
 
     /// How many distinct values were replaced.
-    pub fn replaced(&self) -> usize {
+    pub(crate) fn replaced(&self) -> usize {
         self.known.len()
     }
 

@@ -156,12 +156,12 @@ mod insecure {
     use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
     #[derive(Debug)]
-    pub struct AcceptAnything {
+    pub(super) struct AcceptAnything {
         algorithms: WebPkiSupportedAlgorithms,
     }
 
     impl AcceptAnything {
-        pub fn new() -> AcceptAnything {
+        pub(super) fn new() -> AcceptAnything {
             AcceptAnything {
                 algorithms: rustls::crypto::ring::default_provider()
                     .signature_verification_algorithms,

@@ -27,7 +27,7 @@ struct RawFrame<'a>(u64, IgnoredAny, #[serde(borrow)] Option<RawPayload<'a>>);
 /// `[8, topic, {..., "uri":"<uri>"}]` with `uri` as the payload's last key (the client writes keys
 /// in alphabetical order). An unescaped `,"uri":"` cannot occur inside a JSON string, and the
 /// one whose value ends the frame is the payload's own. `None` when unsure.
-pub fn peek_event_uri(text: &str) -> Option<&str> {
+pub(crate) fn peek_event_uri(text: &str) -> Option<&str> {
     let text = text.trim_end();
     let body = text.strip_prefix("[8,")?.strip_suffix("\"}]")?;
     // A URI with a quote is not peeked, so its opening quote is the last one.
@@ -45,7 +45,7 @@ pub fn peek_event_uri(text: &str) -> Option<&str> {
 /// their URI and type and checked with `wanted(uri, type)`. An event that passes `watched` only
 /// may still be of a type no rule takes: the engine's lookup filters those. `Ok(None)` for frames
 /// that carry no event or that nobody watches.
-pub fn parse_frame_if(
+pub(crate) fn parse_frame_if(
     text: &str,
     mut watched: impl FnMut(&str) -> bool,
     wanted: impl Fn(&str, EventType) -> bool,

@@ -14,14 +14,14 @@ use tokio::time::Instant;
 use crate::language::rule::Breaker;
 
 /// How long after a write an event on the written URI counts as its echo.
-pub const DEFAULT_ECHO_WINDOW: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_ECHO_WINDOW: Duration = Duration::from_secs(2);
 /// How many rules may trigger each other through their writes before the chain is stopped.
-pub const DEFAULT_MAX_DEPTH: usize = 5;
+pub(crate) const DEFAULT_MAX_DEPTH: usize = 5;
 /// The breaker every rule gets unless it says otherwise: more than 20 firings within 10 s. A
 /// loop fires at the pace of request round trips (hundreds a second) and trips it within a
 /// fraction of a second; the busiest legitimate rule seen, auto-accept re-sending on each of a
 /// ready check's once-a-second updates, stays near 12 per check.
-pub const DEFAULT_BREAKER: Breaker = Breaker {
+pub(crate) const DEFAULT_BREAKER: Breaker = Breaker {
     max: 20,
     within: Duration::from_secs(10),
 };
@@ -29,7 +29,7 @@ pub const DEFAULT_BREAKER: Breaker = Breaker {
 const MAX_WRITES: usize = 256;
 
 /// The chain of rules (by index, oldest first) whose writes led to an event or a run.
-pub type Chain = Arc<[u32]>;
+pub(crate) type Chain = Arc<[u32]>;
 
 /// The recent writes, by path (the newest per path) and in the order they were made (to forget
 /// them when they age out), so looking an event's URI up costs one hash, not a scan.
@@ -54,7 +54,7 @@ impl Writes {
 }
 
 /// The engine's recent writes, shared by the engine (reading) and its runs (recording).
-pub struct WriteLog {
+pub(crate) struct WriteLog {
     writes: Mutex<Writes>,
     window: Duration,
     /// Lets the engine skip the lock entirely while nothing was written.
@@ -63,7 +63,7 @@ pub struct WriteLog {
 
 impl WriteLog {
     /// A log whose writes count for echoes within `window`.
-    pub fn new(window: Duration) -> WriteLog {
+    pub(crate) fn new(window: Duration) -> WriteLog {
         WriteLog {
             writes: Mutex::new(Writes::default()),
             window,
@@ -73,7 +73,7 @@ impl WriteLog {
 
     /// Records that a run whose chain is `chain` wrote to `path` at `now` (the query, if any, is
     /// ignored).
-    pub fn record(&self, path: &str, chain: Chain, now: Instant) {
+    pub(crate) fn record(&self, path: &str, chain: Chain, now: Instant) {
         let path: Arc<str> = Arc::from(path.split('?').next().unwrap_or(path));
         let Ok(mut writes) = self.writes.lock() else {
             return;
@@ -88,7 +88,7 @@ impl WriteLog {
 
     /// The chain behind the newest write to `uri` within the window before `now`, if any: the
     /// event on `uri` is taken to be that write's echo.
-    pub fn cause_of(&self, uri: &str, now: Instant) -> Option<Chain> {
+    pub(crate) fn cause_of(&self, uri: &str, now: Instant) -> Option<Chain> {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }
@@ -109,7 +109,7 @@ impl WriteLog {
 
 /// A rule's circuit breaker: the times it fired within the window, and whether it tripped.
 #[derive(Debug, Default)]
-pub struct BreakerState {
+pub(crate) struct BreakerState {
     fired: VecDeque<Instant>,
     /// When it tripped; it stays tripped until reset.
     pub tripped_at: Option<Instant>,
@@ -118,7 +118,7 @@ pub struct BreakerState {
 impl BreakerState {
     /// Counts a firing at `now`; `true` when this one goes over the limit (the breaker trips and
     /// the firing must not run).
-    pub fn fire(&mut self, now: Instant, limits: Breaker) -> bool {
+    pub(crate) fn fire(&mut self, now: Instant, limits: Breaker) -> bool {
         while self
             .fired
             .front()
@@ -136,12 +136,12 @@ impl BreakerState {
     }
 
     /// Whether it is tripped.
-    pub fn tripped(&self) -> bool {
+    pub(crate) fn tripped(&self) -> bool {
         self.tripped_at.is_some()
     }
 
     /// Closes the breaker again.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.tripped_at = None;
         self.fired.clear();
     }

@@ -20,7 +20,7 @@ use crate::language::rule::RuleSet;
 /// Decision records kept per rule and kind by the live service: the last runs and holds, and,
 /// separately, the last near-misses, so a stream of events that stop at a condition can never
 /// push real runs out.
-pub const LIVE_RECORDS_PER_RULE: usize = 50;
+pub(crate) const LIVE_RECORDS_PER_RULE: usize = 50;
 
 /// One event that reached a rule's trigger, and what came of it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -348,7 +348,7 @@ impl Observer for SharedJournal {
 }
 
 /// Sends every trace to each of several observers, in order.
-pub struct Fanout(pub Vec<Arc<dyn Observer>>);
+pub(crate) struct Fanout(pub Vec<Arc<dyn Observer>>);
 
 impl Observer for Fanout {
     fn observe(&self, trace: Trace) {
@@ -362,7 +362,7 @@ impl Observer for Fanout {
 }
 
 /// One line saying what was decided.
-pub fn describe(verdict: &Verdict) -> String {
+pub(crate) fn describe(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Fired { run } => format!("fired (run {run})"),
         Verdict::Queued { run } => format!("queued (run {run})"),
@@ -381,7 +381,7 @@ pub fn describe(verdict: &Verdict) -> String {
 }
 
 /// How a run ended, in words (`None` when it completed: nothing to add).
-pub fn describe_outcome(outcome: &RunOutcome) -> Option<String> {
+pub(crate) fn describe_outcome(outcome: &RunOutcome) -> Option<String> {
     match outcome {
         RunOutcome::Completed => None,
         RunOutcome::Failed { step, error } => Some(format!("failed at step {}: {error}", step + 1)),

@@ -11,12 +11,14 @@
 //! the client is reached.
 
 pub(crate) mod guard;
-pub mod journal;
+pub(crate) mod journal;
 pub mod port;
-pub mod run;
+pub(crate) mod run;
 pub(crate) mod task;
 pub mod trace;
 
+pub use journal::{RuleExplanation, render};
+pub use run::render_request;
 pub use task::{
     Command, DEFAULT_MAX_ACTIVE_RUNS, DEFAULT_SHUTDOWN_GRACE, Engine, EngineConfig, EngineReport,
     EngineStatus, MAX_RATE_KEYS, ReloadSummary, RuleStatus,

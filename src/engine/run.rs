@@ -18,7 +18,7 @@ use crate::language::scope::Scope;
 use crate::language::template::RenderError;
 
 /// Everything a run needs; owned, so the run can live on its own task.
-pub struct RunContext {
+pub(crate) struct RunContext {
     /// The rule.
     pub rule: Arc<Rule>,
     /// The rule's id, shared.
@@ -63,7 +63,7 @@ impl From<String> for StepEnd {
 
 impl RunContext {
     /// Runs every step in order.
-    pub async fn execute(&mut self) -> RunOutcome {
+    pub(crate) async fn execute(&mut self) -> RunOutcome {
         let mut saved: Map<String, Value> = Map::new();
         let rule = self.rule.clone();
         for (index, step) in rule.steps.iter().enumerate() {
@@ -199,7 +199,13 @@ impl RunContext {
             let answer = match tokio::time::timeout_at(deadline, sending).await {
                 Ok(Ok(response)) => check_status(step, response),
                 Ok(Err(error)) => Err((None, error.to_string())),
-                Err(_) => Err((None, format!("no answer within {}", crate::event::duration::human(step.timeout)))),
+                Err(_) => Err((
+                    None,
+                    format!(
+                        "no answer within {}",
+                        crate::event::duration::human(step.timeout)
+                    ),
+                )),
             };
             self.observer.observe(Trace::Request {
                 at: started.saturating_duration_since(self.epoch),
@@ -311,7 +317,7 @@ fn check_status(step: &RequestStep, response: HttpResponse) -> Answer {
 
 /// `after` from `from`, or a moment decades away when that is past what an instant can hold (a
 /// rule may ask for an absurd delay or timeout; adding it would panic).
-pub fn deadline_after(from: Instant, after: Duration) -> Instant {
+pub(crate) fn deadline_after(from: Instant, after: Duration) -> Instant {
     from.checked_add(after)
         .or_else(|| from.checked_add(FAR_FUTURE))
         .unwrap_or(from)
@@ -319,7 +325,6 @@ pub fn deadline_after(from: Instant, after: Duration) -> Instant {
 
 /// What [`deadline_after`] waits for instead of an unrepresentable moment: thirty years.
 const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
-
 
 #[cfg(test)]
 mod tests {

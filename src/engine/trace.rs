@@ -208,7 +208,6 @@ impl Observer for Discard {
     fn observe(&self, _trace: Trace) {}
 }
 
-
 /// Why a trigger was held back, in words.
 pub fn suppressed_text(why: &Suppressed) -> String {
     use Suppressed;

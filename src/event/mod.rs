@@ -12,9 +12,9 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub mod duration;
+pub(crate) mod duration;
 pub(crate) mod frame;
-pub mod recorded;
+pub(crate) mod recorded;
 
 pub use duration::parse_duration;
 pub use recorded::{

@@ -18,11 +18,11 @@ use crate::language::spec::MethodName;
 const EMBEDDED: &str = include_str!("../../schemas/lcu-api-index.json");
 
 /// The format version written in the index.
-pub const FORMAT_VERSION: u64 = 2;
+pub(crate) const FORMAT_VERSION: u64 = 2;
 
 /// A type as the index writes it: `string`, `integer`, `number`, `boolean`, `object`, `any`,
 /// `[T]` for a list of `T`, or the name of a type in `types`.
-pub type TypeRef = String;
+pub(crate) type TypeRef = String;
 
 /// A named type of the client's API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -616,7 +616,7 @@ fn swagger_type(schema: &Value) -> TypeRef {
 }
 
 /// The type name in a [`TypeRef`], if it names one (lists unwrapped).
-pub fn named(type_ref: &str) -> Option<&str> {
+pub(crate) fn named(type_ref: &str) -> Option<&str> {
     let inner = type_ref.trim_start_matches('[').trim_end_matches(']');
     match inner {
         "string" | "integer" | "number" | "boolean" | "object" | "any" => None,

@@ -55,7 +55,7 @@ pub struct TestCase {
 }
 
 /// Compiles a file's test specs, reporting problems into the sink.
-pub fn compile_tests(
+pub(crate) fn compile_tests(
     specs: &[Spanned<TestSpec>],
     file: &Path,
     sink: &mut Sink<'_>,

@@ -24,16 +24,16 @@ use crate::language::template::{BodyTemplate, PathTemplate, Template, TemplateCo
 use crate::language::yaml::{Span, Spanned};
 
 /// Default per-attempt timeout of a request step.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default wait before the first retry.
-pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(250);
+pub(crate) const DEFAULT_BACKOFF: Duration = Duration::from_millis(250);
 /// Default `max` for `queued` and `parallel` (Home Assistant's).
-pub const DEFAULT_MAX: u32 = 10;
+pub(crate) const DEFAULT_MAX: u32 = 10;
 /// The client's type of gameflow phases.
 const PHASE_TYPE: &str = "LolGameflowGameflowPhase";
 
 /// Compiles rules of one file into a shared template registry, reporting into a sink.
-pub struct RuleCompiler<'c, 's> {
+pub(crate) struct RuleCompiler<'c, 's> {
     /// The shared template compiler.
     pub templates: &'c mut TemplateCompiler,
     /// Where diagnostics go.
@@ -69,7 +69,7 @@ fn is_identifier(name: &str) -> bool {
 
 impl RuleCompiler<'_, '_> {
     /// Compiles one rule; `None` when it has errors (all of which are reported).
-    pub fn rule(&mut self, spec: &Spanned<RuleSpec>, file: &Path) -> Option<Rule> {
+    pub(crate) fn rule(&mut self, spec: &Spanned<RuleSpec>, file: &Path) -> Option<Rule> {
         let errors_before = self.error_count();
         let rule = &spec.value;
         let id_ok = !rule.id.is_empty()

@@ -78,7 +78,7 @@ impl fmt::Display for Actual {
 }
 
 /// JSON text cut to a readable length.
-pub fn short_json(value: &Value) -> String {
+pub(crate) fn short_json(value: &Value) -> String {
     let text = value.to_string();
     if text.chars().count() <= 80 {
         text
@@ -435,7 +435,7 @@ fn contains(haystack: &Value, needle: &Value) -> bool {
 }
 
 /// JSON equality where numbers compare by value (`1` equals `1.0`).
-pub fn json_eq(a: &Value, b: &Value) -> bool {
+pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(x), Some(y)) => x == y,
@@ -455,7 +455,7 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
 
 /// Why two top-level conditions can never hold together, if they cannot (both must select at
 /// most one node and compare with literals).
-pub fn contradiction(a: &Condition, b: &Condition) -> Option<String> {
+pub(crate) fn contradiction(a: &Condition, b: &Condition) -> Option<String> {
     let (
         Condition::Test {
             path: pa, op: oa, ..

@@ -229,7 +229,7 @@ impl Diagnostic {
 }
 
 /// Collects the diagnostics of one file, filling in the file name and the source line.
-pub struct Sink<'a> {
+pub(crate) struct Sink<'a> {
     file: &'a Path,
     source: &'a str,
     /// What has been collected so far.
@@ -238,7 +238,7 @@ pub struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     /// A sink for `file`, whose text is `source`.
-    pub fn new(file: &'a Path, source: &'a str) -> Sink<'a> {
+    pub(crate) fn new(file: &'a Path, source: &'a str) -> Sink<'a> {
         Sink {
             file,
             source,
@@ -247,7 +247,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Records a diagnostic; its severity follows from its code.
-    pub fn report(
+    pub(crate) fn report(
         &mut self,
         code: Code,
         span: Span,
@@ -273,7 +273,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Records a YAML-stage error.
-    pub fn report_yaml(&mut self, error: YamlError) {
+    pub(crate) fn report_yaml(&mut self, error: YamlError) {
         let code = match error.kind {
             YamlErrorKind::Syntax => Code::YamlSyntax,
             YamlErrorKind::DuplicateKey => Code::DuplicateKey,
@@ -286,7 +286,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Whether any error (not warning) was recorded.
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.diagnostics
             .iter()
             .any(|d| d.severity == Severity::Error)

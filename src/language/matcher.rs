@@ -6,7 +6,9 @@
 use rustc_hash::FxHashMap;
 
 use crate::event::{EventType, EventTypeMask};
-use crate::language::pattern::{Segment, UriPattern, uri_segments};
+#[cfg(test)]
+use crate::language::pattern::uri_segments;
+use crate::language::pattern::{Segment, UriPattern};
 
 /// What the index stores for a trigger: which rule, which of its triggers, which event types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +39,12 @@ struct Node {
 
 /// The compiled index over every trigger of every enabled rule.
 #[derive(Debug)]
-pub struct Matcher {
+pub(crate) struct Matcher {
     nodes: Vec<Node>,
 }
 
 /// A trigger to index: the rule and trigger numbers, its pattern and its event types.
-pub struct TriggerRef<'a> {
+pub(crate) struct TriggerRef<'a> {
     /// The rule's index in the rule set.
     pub rule: u32,
     /// The trigger's index in the rule.
@@ -55,7 +57,7 @@ pub struct TriggerRef<'a> {
 
 impl Matcher {
     /// Builds the index.
-    pub fn build<'a>(triggers: impl IntoIterator<Item = TriggerRef<'a>>) -> Matcher {
+    pub(crate) fn build<'a>(triggers: impl IntoIterator<Item = TriggerRef<'a>>) -> Matcher {
         let mut matcher = Matcher {
             nodes: vec![Node::default()],
         };
@@ -103,7 +105,7 @@ impl Matcher {
 
     /// The rules whose triggers match `uri` and `event_type`, each rule once (its first matching
     /// trigger), in rule order. `out` is cleared first; reusing it avoids an allocation per event.
-    pub fn matches_into(&self, uri: &str, event_type: EventType, out: &mut Vec<Hit>) {
+    pub(crate) fn matches_into(&self, uri: &str, event_type: EventType, out: &mut Vec<Hit>) {
         out.clear();
         let segments = inline_segments::Segments::of(uri);
         self.walk(0, segments.as_slice(), event_type, out);
@@ -126,12 +128,12 @@ impl Matcher {
     }
 
     /// Whether any trigger matches; stops at the first.
-    pub fn matches_any(&self, uri: &str, event_type: EventType) -> bool {
+    pub(crate) fn matches_any(&self, uri: &str, event_type: EventType) -> bool {
         self.matches_any_of(uri, EventTypeMask(event_type.bit()))
     }
 
     /// Whether any trigger matches this URI for one of the types in `types`.
-    pub fn matches_any_of(&self, uri: &str, types: EventTypeMask) -> bool {
+    pub(crate) fn matches_any_of(&self, uri: &str, types: EventTypeMask) -> bool {
         let segments = inline_segments::Segments::of(uri);
         self.any(0, segments.as_slice(), types)
     }
@@ -156,8 +158,9 @@ impl Matcher {
         }
     }
 
-    /// Convenience wrapper that allocates the result.
-    pub fn matches(&self, uri: &str, event_type: EventType) -> Vec<Hit> {
+    /// Convenience wrapper that allocates the result (for tests).
+    #[cfg(test)]
+    pub(crate) fn matches(&self, uri: &str, event_type: EventType) -> Vec<Hit> {
         let mut out = Vec::new();
         self.matches_into(uri, event_type, &mut out);
         out
@@ -171,7 +174,7 @@ mod inline_segments {
     /// Real LCU URIs have at most 9 segments; deeper ones take the heap.
     const INLINE: usize = 12;
 
-    pub enum Segments<'u> {
+    pub(super) enum Segments<'u> {
         Inline([&'u str; INLINE], usize),
         Heap(Vec<&'u str>),
     }
@@ -179,7 +182,7 @@ mod inline_segments {
     impl<'u> Segments<'u> {
         /// What [`uri_segments`] gives, in one pass over the bytes (`split` costs a search
         /// call per segment, and this runs twice for every event).
-        pub fn of(uri: &'u str) -> Segments<'u> {
+        pub(super) fn of(uri: &'u str) -> Segments<'u> {
             let bytes = uri.as_bytes();
             let mut inline = [""; INLINE];
             let mut depth = 0;
@@ -202,7 +205,7 @@ mod inline_segments {
             }
         }
 
-        pub fn as_slice(&self) -> &[&'u str] {
+        pub(super) fn as_slice(&self) -> &[&'u str] {
             match self {
                 Segments::Inline(inline, depth) => &inline[..*depth],
                 Segments::Heap(all) => all,
@@ -235,7 +238,8 @@ fn finish(out: &mut Vec<Hit>) {
 
 /// The reference matcher: every trigger tried in turn. Used by tests and by `explain`-style
 /// questions about a single rule; never on the hot path.
-pub fn naive_matches<'a>(
+#[cfg(test)]
+pub(crate) fn naive_matches<'a>(
     triggers: impl IntoIterator<Item = TriggerRef<'a>>,
     uri: &str,
     event_type: EventType,

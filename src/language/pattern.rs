@@ -155,7 +155,7 @@ fn is_identifier(name: &str) -> bool {
 
 /// Splits an event URI into the segments patterns match against: the path after the leading `/`,
 /// without any query string.
-pub fn uri_segments(uri: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn uri_segments(uri: &str) -> impl Iterator<Item = &str> {
     // Byte search: `split` with a character set is several times slower on this hot path.
     let end = uri
         .bytes()

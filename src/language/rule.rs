@@ -288,7 +288,7 @@ pub struct RuleSet {
 }
 
 /// The URI of the gameflow phase, which the engine tracks for phase-scoped rules.
-pub const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
+pub(crate) const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
 
 impl std::fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::event::{Event, PathKey, walk_tree};
 
 /// Names a template or a path may start with, besides named values.
-pub const BUILTIN_ROOTS: [&str; 5] = ["data", "uri", "eventType", "params", "steps"];
+pub(crate) const BUILTIN_ROOTS: [&str; 5] = ["data", "uri", "eventType", "params", "steps"];
 
 /// Everything visible to one evaluation or one run.
 #[derive(Clone, Copy)]

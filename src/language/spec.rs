@@ -13,7 +13,7 @@ use crate::language::yaml::{OneOrMany, Shorthand, Spanned, deserialize_shorthand
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "lcu-rules rule file")]
-pub struct RuleFile {
+pub(crate) struct RuleFile {
     /// The rules of this file. Rule ids must be unique across every loaded file.
     #[serde(default)]
     pub rules: Vec<Spanned<RuleSpec>>,
@@ -26,7 +26,7 @@ pub struct RuleFile {
 /// One rule: when an event matching `on` arrives and every `when` condition holds, run `do`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RuleSpec {
+pub(crate) struct RuleSpec {
     /// A unique name, used in logs, `explain` and test expectations.
     #[schemars(
         regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
@@ -104,7 +104,7 @@ pub enum OnReload {
 
 /// A rate limit: a duration, or a mapping with a per-key template.
 #[derive(Debug, Clone)]
-pub struct RateSpec {
+pub(crate) struct RateSpec {
     /// The fields, whichever form was written.
     pub fields: RateFields,
 }
@@ -112,7 +112,7 @@ pub struct RateSpec {
 /// The mapping form of `debounce` and `throttle`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RateFields {
+pub(crate) struct RateFields {
     /// The duration (e.g. `500ms`, `2s`).
     #[schemars(example = "2s")]
     pub duration: Spanned<String>,
@@ -161,7 +161,7 @@ impl JsonSchema for RateSpec {
 
 /// The circuit breaker's setting: `off`, or limits.
 #[derive(Debug, Clone)]
-pub enum BreakerSpec {
+pub(crate) enum BreakerSpec {
     /// Never trip.
     Off,
     /// Trip past these limits.
@@ -171,7 +171,7 @@ pub enum BreakerSpec {
 /// The circuit breaker's limits.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BreakerFields {
+pub(crate) struct BreakerFields {
     /// Firings allowed within the window.
     pub max: Spanned<u32>,
     /// The window (e.g. `10s`).
@@ -237,7 +237,7 @@ pub enum Mode {
 
 /// A trigger: a URI pattern, and optionally which event types to react to.
 #[derive(Debug, Clone)]
-pub struct TriggerSpec {
+pub(crate) struct TriggerSpec {
     /// The URI pattern.
     pub uri: Spanned<String>,
     /// The event types; empty means all.
@@ -247,7 +247,7 @@ pub struct TriggerSpec {
 /// The mapping form of a trigger.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TriggerFields {
+pub(crate) struct TriggerFields {
     /// The event URI pattern: literal segments, `{name}` (one segment, captured as
     /// `params.name`), `*` (any one segment), and a trailing `**` (any rest, even nothing).
     #[schemars(example = "/lol-matchmaking/v1/ready-check")]
@@ -312,7 +312,7 @@ pub enum EventTypeName {
 
 /// A named value: a JSONPath (short form), or a mapping that selects or filters.
 #[derive(Debug, Clone)]
-pub struct BindingSpec {
+pub(crate) struct BindingSpec {
     /// The fields, whichever form was written.
     pub fields: BindingFields,
 }
@@ -320,7 +320,7 @@ pub struct BindingSpec {
 /// The mapping form of a named value. Exactly one of `path` and `from`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BindingFields {
+pub(crate) struct BindingFields {
     /// Where to read the value: a JSONPath starting at `$.data`, `$.uri`, `$.eventType`,
     /// `$.params` or an earlier named value.
     #[serde(default)]
@@ -399,7 +399,7 @@ impl JsonSchema for BindingSpec {
 /// and `exists: false`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConditionSpec {
+pub(crate) struct ConditionSpec {
     /// A JSONPath (RFC 9535) starting at `$.data`, `$.uri`, `$.eventType`, `$.params` or a named
     /// value.
     #[serde(default)]
@@ -453,7 +453,7 @@ pub struct ConditionSpec {
 /// One step of a rule's actions.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum StepSpec {
+pub(crate) enum StepSpec {
     /// Send a request to the connected client: `METHOD /path`, or a mapping.
     Request(Box<Spanned<RequestSpec>>),
     /// Wait this long (`1500ms`, `2s`), or `{for, while}`: wait, and give the run up as soon as
@@ -465,7 +465,7 @@ pub enum StepSpec {
 
 /// A request to the client. The host is always the connected client: a rule names a path only.
 #[derive(Debug, Clone)]
-pub struct RequestSpec {
+pub(crate) struct RequestSpec {
     /// The fields, whichever form was written.
     pub fields: RequestFields,
     /// Whether the short `METHOD /path` form was used (the path's position is then inside it).
@@ -475,7 +475,7 @@ pub struct RequestSpec {
 /// The mapping form of a request step.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RequestFields {
+pub(crate) struct RequestFields {
     /// The HTTP method.
     pub method: Spanned<MethodName>,
     /// The path, a template; values inserted into it are percent-encoded as one segment.
@@ -546,7 +546,7 @@ impl MethodName {
 }
 
 /// Splits `METHOD /path` into its method and path.
-pub fn split_short_request(text: &str) -> Result<(MethodName, &str), String> {
+pub(crate) fn split_short_request(text: &str) -> Result<(MethodName, &str), String> {
     let (method, path) = text
         .trim()
         .split_once(char::is_whitespace)
@@ -612,7 +612,7 @@ impl JsonSchema for RequestSpec {
 /// A test case: events to replay, and the requests they must cause.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TestSpec {
+pub(crate) struct TestSpec {
     /// What the case checks.
     pub name: String,
     /// Inline events, replayed in order.
@@ -633,7 +633,7 @@ pub struct TestSpec {
 /// An inline test event.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TestEventSpec {
+pub(crate) struct TestEventSpec {
     /// The event's URI.
     pub uri: String,
     /// The event type (default `Update`).
@@ -649,7 +649,7 @@ pub struct TestEventSpec {
 
 /// An expected request.
 #[derive(Debug, Clone)]
-pub struct ExpectSpec {
+pub(crate) struct ExpectSpec {
     /// The fields, whichever form was written.
     pub fields: ExpectFields,
 }
@@ -657,7 +657,7 @@ pub struct ExpectSpec {
 /// The mapping form of an expected request.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ExpectFields {
+pub(crate) struct ExpectFields {
     /// The method.
     pub method: MethodName,
     /// The exact path sent (after rendering and encoding, with the query string if any).
@@ -717,7 +717,7 @@ impl JsonSchema for ExpectSpec {
 /// A canned answer used by `test` for requests that match.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResponseSpec {
+pub(crate) struct ResponseSpec {
     /// The request it answers, `METHOD /path`.
     pub request: String,
     /// The status (default 200).
@@ -734,7 +734,7 @@ fn default_status() -> u16 {
 
 /// A delay: a duration, or a mapping whose `while` conditions must keep holding.
 #[derive(Debug, Clone)]
-pub struct DelaySpec {
+pub(crate) struct DelaySpec {
     /// The fields, whichever form was written.
     pub fields: DelayFields,
 }
@@ -742,7 +742,7 @@ pub struct DelaySpec {
 /// The mapping form of a delay.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DelayFields {
+pub(crate) struct DelayFields {
     /// How long to wait (e.g. `3s`).
     #[serde(rename = "for")]
     #[schemars(example = "3s")]

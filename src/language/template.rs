@@ -409,7 +409,7 @@ fn push_encoded_segment(out: &mut String, text: &str) {
 }
 
 /// The JSON kind of a value, for messages.
-pub fn kind_of(value: &Value) -> &'static str {
+pub(crate) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

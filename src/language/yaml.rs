@@ -232,7 +232,7 @@ fn span_of(span: &saphyr_parser::Span, text_len: Option<usize>) -> Span {
 }
 
 /// Parses one YAML document into a node tree. An empty document gives `None`.
-pub fn parse(source: &str) -> Result<Option<Node>, YamlError> {
+pub(crate) fn parse(source: &str) -> Result<Option<Node>, YamlError> {
     let mut builder = TreeBuilder::default();
     for next in Parser::new_from_str(source) {
         let (event, span) = next.map_err(|error| {
@@ -418,7 +418,7 @@ fn resolve_plain(text: &str) -> Resolved<'_> {
 }
 
 /// Parses and deserializes a whole document (an empty document reads as null).
-pub fn from_str<T: de::DeserializeOwned>(source: &str) -> Result<T, YamlError> {
+pub(crate) fn from_str<T: de::DeserializeOwned>(source: &str) -> Result<T, YamlError> {
     let null = Node {
         kind: NodeKind::Scalar {
             text: String::new(),
@@ -811,7 +811,7 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
 
 /// One value or a list of them: `on: /a` and `on: [/a, /b]` both read as a list.
 #[derive(Debug, Clone)]
-pub struct OneOrMany<T>(pub Vec<T>);
+pub(crate) struct OneOrMany<T>(pub Vec<T>);
 
 impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -856,7 +856,7 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for OneOrMany<T> {
 
 /// Reads a value written either as a short string or as a full mapping (`request: POST /x` or
 /// `request: {method: POST, path: /x}`). `T::Fields` is the mapping form.
-pub trait Shorthand: Sized {
+pub(crate) trait Shorthand: Sized {
     /// The mapping form.
     type Fields: de::DeserializeOwned;
     /// Reads the short string form.
@@ -866,7 +866,7 @@ pub trait Shorthand: Sized {
 }
 
 /// Deserializes a [`Shorthand`] type; call it from the type's `Deserialize` impl.
-pub fn deserialize_shorthand<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(crate) fn deserialize_shorthand<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: de::Deserializer<'de>,
     T: Shorthand,

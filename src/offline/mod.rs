@@ -6,5 +6,8 @@
 //! May use: [`crate::engine`], [`crate::language`], [`crate::event`]. Must never: open a socket
 //! or read the clock of the real world (everything runs on tokio's paused clock).
 
-pub mod explain;
-pub mod testing;
+pub(crate) mod explain;
+pub(crate) mod testing;
+
+pub use explain::explain;
+pub use testing::{Collector, default_rule_paths, render_timeline, replay, run_case};

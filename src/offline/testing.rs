@@ -13,10 +13,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::port::{ClientPort, HttpRequest, HttpResponse, PortFuture};
-use crate::event::duration::human;
 use crate::engine::trace::{Observer, RunOutcome, Trace, Verdict};
 use crate::engine::{Engine, EngineConfig, EngineReport};
 use crate::event::TimedEvent;
+use crate::event::duration::human;
 use crate::language::cases::{CannedResponse, ExpectedRequest, TestCase};
 use crate::language::condition::{json_eq, short_json};
 use crate::language::rule::RuleSet;
@@ -31,7 +31,7 @@ pub struct SentRequest {
 }
 
 /// A port that records every request and answers from canned responses (200 `{}` otherwise).
-pub struct RecordingPort {
+pub(crate) struct RecordingPort {
     epoch: Instant,
     responses: Vec<CannedResponse>,
     sent: Mutex<Vec<SentRequest>>,
@@ -39,7 +39,7 @@ pub struct RecordingPort {
 
 impl RecordingPort {
     /// A port whose clock starts now.
-    pub fn new(responses: Vec<CannedResponse>) -> RecordingPort {
+    pub(crate) fn new(responses: Vec<CannedResponse>) -> RecordingPort {
         RecordingPort {
             epoch: Instant::now(),
             responses,
@@ -48,7 +48,7 @@ impl RecordingPort {
     }
 
     /// Everything sent so far.
-    pub fn sent(&self) -> Vec<SentRequest> {
+    pub(crate) fn sent(&self) -> Vec<SentRequest> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }
@@ -213,7 +213,7 @@ fn matches_expected(expected: &ExpectedRequest, sent: &SentRequest) -> bool {
 }
 
 /// Compares expected and sent requests in order; `None` when they agree.
-pub fn compare(expected: &[ExpectedRequest], sent: &[SentRequest]) -> Option<String> {
+pub(crate) fn compare(expected: &[ExpectedRequest], sent: &[SentRequest]) -> Option<String> {
     let agree = expected.len() == sent.len()
         && expected
             .iter()

@@ -1,8 +1,7 @@
 //! Reloading rules while the service runs. The whole rule set is loaded and validated to the side
 //! and swapped in only when it has no error: a broken edit never unloads working rules. The rule
 //! folders are watched (folders, not files: editors save through temporary files and renames),
-//! and every saved change of a `.yaml`/`.yml` file triggers a reload. On Linux the watch is an
-//! inotify descriptor read on the runtime itself, so the service stays one thread.
+//! and every saved change of a `.yaml`/`.yml` file triggers a reload (`watch.rs`).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
