@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use lcu_rules::event::Event;
 use lcu_rules::sim::SimClient;
-use lcu_rules::sim::state::{READY_CHECK, ready_check};
+use lcu_rules::sim::{READY_CHECK, ready_check};
 
 const ACCEPT: &str = "/lol-matchmaking/v1/ready-check/accept";
 const BASELINE_VARIABLE: &str = "LCU_RULES_BENCH_BASELINE";

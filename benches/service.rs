@@ -28,9 +28,9 @@ use lcu_rules::engine::EngineConfig;
 use lcu_rules::engine::trace::Discard;
 use lcu_rules::event::{Event, EventType};
 use lcu_rules::language::load;
+use lcu_rules::service::Reloader;
 use lcu_rules::service::Service;
 use lcu_rules::service::control::{self, Request};
-use lcu_rules::service::reload::Reloader;
 use lcu_rules::sim::SimClient;
 
 fn main() {
@@ -107,7 +107,7 @@ async fn reload_latency() {
         ms(samples[samples.len() / 2]),
         ms(samples[samples.len() * 95 / 100]),
         ms(samples[samples.len() - 1]),
-        lcu_rules::service::reload::WATCH_DEBOUNCE.as_millis()
+        lcu_rules::service::WATCH_DEBOUNCE.as_millis()
     );
 }
 

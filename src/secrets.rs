@@ -55,7 +55,7 @@ pub(crate) fn redact(text: &str) -> Cow<'_, str> {
 
 /// A writer that redacts secrets from everything written through it. tracing's formatter writes
 /// each event in one call, so a secret is never split across writes.
-pub struct RedactingWriter<W: Write>(pub W);
+pub(crate) struct RedactingWriter<W: Write>(pub W);
 
 impl<W: Write> Write for RedactingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -17,7 +17,7 @@ use lcu_rules::language::load;
 use lcu_rules::offline::Collector;
 use lcu_rules::service::Service;
 use lcu_rules::sim::SimClient;
-use lcu_rules::sim::state::{READY_CHECK, ready_check};
+use lcu_rules::sim::{READY_CHECK, ready_check};
 
 use crate::util::{Dir, Home, rules_dir};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lcu_rules::service::control::{self, Request};
 use lcu_rules::sim::SimClient;
-use lcu_rules::sim::state::{READY_CHECK, ready_check};
+use lcu_rules::sim::{READY_CHECK, ready_check};
 
 use crate::util::{Dir, Home, Running, rules_dir};
 

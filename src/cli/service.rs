@@ -8,9 +8,9 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use lcu_rules::client::LiveOptions;
+use lcu_rules::service::Paths;
 use lcu_rules::service::app::{self, ServiceSetup, init_logging, runtime};
 use lcu_rules::service::control::{self, Request};
-use lcu_rules::service::paths::Paths;
 
 use crate::cli::args::{AutostartAction, ConnectArgs, Format, LogFormat};
 
@@ -30,7 +30,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
     let config_file = args.config.unwrap_or_else(|| paths.config_file.clone());
     let first_run = app::prepare_first_run(&paths, &config_file, args.rules.is_empty())?;
-    let mut settings = match lcu_rules::service::config::read(&config_file) {
+    let mut settings = match lcu_rules::service::read_config(&config_file) {
         Ok(settings) => settings,
         Err(errors) => {
             for error in errors {
@@ -186,7 +186,7 @@ fn with_newline(text: &str) -> String {
 pub fn demo(rules: &[PathBuf], pace: f64) -> anyhow::Result<ExitCode> {
     init_logging("warn");
     let out: Box<dyn std::io::Write + Send> = Box::new(std::io::stdout());
-    match runtime()?.block_on(lcu_rules::service::demo::run(rules, pace.max(0.0), out)) {
+    match runtime()?.block_on(lcu_rules::service::run_demo(rules, pace.max(0.0), out)) {
         Ok(summary) => {
             println!(
                 "\ndemo finished: the ready check was accepted {:.2} ms after it reached the socket, and play-again was sent after the game",
@@ -222,7 +222,7 @@ async fn play(dir: Option<PathBuf>, pace: f64, sessions: Option<u32>) -> anyhow:
         sim.lockfile().display(),
         sim.ca_file().display()
     );
-    let recorded = lcu_rules::event::parse_recording(lcu_rules::service::demo::CHAMP_SELECT)
+    let recorded = lcu_rules::event::parse_recording(lcu_rules::service::CHAMP_SELECT)
         .map_err(|(line, error)| anyhow::anyhow!("capture line {line}: {error}"))?;
     let champ_select = lcu_rules::event::timed(recorded, std::time::Duration::ZERO);
     let stop = CancellationToken::new();
@@ -232,8 +232,7 @@ async fn play(dir: Option<PathBuf>, pace: f64, sessions: Option<u32>) -> anyhow:
         stopper.cancel();
     });
     let mut out = std::io::stdout();
-    lcu_rules::sim::script::play_sessions(&sim, &champ_select, pace, sessions, &mut out, &stop)
-        .await;
+    lcu_rules::sim::play_sessions(&sim, &champ_select, pace, sessions, &mut out, &stop).await;
     sim.stop();
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);

@@ -48,7 +48,7 @@ impl fmt::Display for AuthToken {
 
 /// Where credentials were found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// The process command line (with its pid).
     CommandLine(u32),
     /// A lockfile.
@@ -59,7 +59,7 @@ pub enum Origin {
 
 /// How to reach the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// The HTTPS/WSS port on 127.0.0.1.
     pub port: u16,
     /// The auth token.
@@ -72,7 +72,7 @@ pub struct Credentials {
 
 /// Why no credentials could be found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DiscoveryError {
+pub(crate) enum DiscoveryError {
     /// No client process and no lockfile.
     #[error("the League client is not running")]
     NotRunning,
@@ -202,7 +202,7 @@ pub enum Discovery {
 
 impl Discovery {
     /// Looks for the client once.
-    pub fn find(&self) -> Result<Credentials, DiscoveryError> {
+    pub(crate) fn find(&self) -> Result<Credentials, DiscoveryError> {
         match self {
             Discovery::Lockfile(path) => read_lockfile(path),
             Discovery::Explicit { port, token } => Ok(Credentials {

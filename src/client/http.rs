@@ -24,7 +24,7 @@ pub(crate) const MAX_IN_FLIGHT: usize = 8;
 const KEPT_URLS: usize = 256;
 
 /// An HTTPS client bound to one client instance (one port and token).
-pub struct LcuHttp {
+pub(crate) struct LcuHttp {
     client: reqwest::Client,
     /// `https://127.0.0.1:<port>/`, parsed once: each request only sets its path and query.
     base: reqwest::Url,
@@ -36,7 +36,7 @@ pub struct LcuHttp {
 
 impl LcuHttp {
     /// A client for these credentials, trusting `trust`.
-    pub fn new(credentials: &Credentials, trust: &Trust) -> Result<LcuHttp, TlsError> {
+    pub(crate) fn new(credentials: &Credentials, trust: &Trust) -> Result<LcuHttp, TlsError> {
         crate::client::tls::install_crypto_provider();
         let mut auth = HeaderValue::from_str(&credentials.token.basic_auth_header())
             .map_err(|_| TlsError::Client("the token is not valid header text".into()))?;
@@ -71,23 +71,23 @@ impl LcuHttp {
     }
 
     /// Sends a request and reads the whole answer.
-    pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PortError> {
+    pub(crate) async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PortError> {
         let permit = self.reserve().await.ok_or(PortError::NotConnected)?;
         self.send_holding(request, permit).await
     }
 
     /// Room for one request now, if there is some.
-    pub fn try_reserve(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) fn try_reserve(&self) -> Option<OwnedSemaphorePermit> {
         self.permits.clone().try_acquire_owned().ok()
     }
 
     /// Room for one request, once there is some; `None` once this connection is replaced.
-    pub async fn reserve(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn reserve(&self) -> Option<OwnedSemaphorePermit> {
         self.permits.clone().acquire_owned().await.ok()
     }
 
     /// Sends a request in room reserved before and reads the whole answer.
-    pub async fn send_holding(
+    pub(crate) async fn send_holding(
         &self,
         request: &HttpRequest,
         permit: OwnedSemaphorePermit,
@@ -160,7 +160,7 @@ impl LcuHttp {
     }
 
     /// `GET path`.
-    pub async fn get(&self, path: &str) -> Result<HttpResponse, PortError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<HttpResponse, PortError> {
         self.send(&HttpRequest {
             rule: Arc::from("lcu-rules"),
             method: MethodName::GET,
@@ -218,7 +218,7 @@ impl LivePort {
     /// Makes `http` the connection requests go through (`None`: disconnected). Requests still
     /// waiting for room on the previous connection fail as not connected, and a wait for room
     /// ends, so that runs go on with the new connection rather than a dead one.
-    pub fn set(&self, http: Option<Arc<LcuHttp>>) {
+    pub(crate) fn set(&self, http: Option<Arc<LcuHttp>>) {
         let Ok(mut current) = self.current.write() else {
             return;
         };
@@ -233,7 +233,7 @@ impl LivePort {
     }
 
     /// The current connection.
-    pub fn current(&self) -> Option<Arc<LcuHttp>> {
+    pub(crate) fn current(&self) -> Option<Arc<LcuHttp>> {
         self.current.read().ok().and_then(|c| c.clone())
     }
 }

@@ -104,7 +104,7 @@ pub struct StreamStats {
 
 /// A copy of [`StreamStats`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct StreamCounts {
+pub(crate) struct StreamCounts {
     /// Text frames read.
     pub frames: u64,
     /// Events a rule can react to.
@@ -125,7 +125,7 @@ pub struct StreamCounts {
 
 impl StreamStats {
     /// The counters now.
-    pub fn counts(&self) -> StreamCounts {
+    pub(crate) fn counts(&self) -> StreamCounts {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         StreamCounts {
             frames: read(&self.frames),

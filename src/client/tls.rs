@@ -66,7 +66,7 @@ impl Trust {
     }
 
     /// This trust plus the certificates of PEM text.
-    pub fn with_pem(self, pem: &[u8], source_name: &str) -> Result<Trust, TlsError> {
+    pub(crate) fn with_pem(self, pem: &[u8], source_name: &str) -> Result<Trust, TlsError> {
         match self {
             Trust::Pinned(mut roots) => {
                 roots.extend(parse_pem(pem, source_name)?);
@@ -104,7 +104,7 @@ impl Trust {
 
     /// Applies this trust to a reqwest builder: certificate-only trust (the operating system's
     /// roots are not consulted).
-    pub fn apply(
+    pub(crate) fn apply(
         &self,
         builder: reqwest::ClientBuilder,
     ) -> Result<reqwest::ClientBuilder, TlsError> {
@@ -124,7 +124,7 @@ impl Trust {
     }
 
     /// Whether verification is off.
-    pub fn is_insecure(&self) -> bool {
+    pub(crate) fn is_insecure(&self) -> bool {
         matches!(self, Trust::Insecure)
     }
 }

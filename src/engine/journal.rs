@@ -125,7 +125,7 @@ struct RuleRecords {
 }
 
 /// Decision records per rule, built from traces; bounded per rule when `limit` is set.
-pub struct Journal {
+pub(crate) struct Journal {
     rules: Vec<(String, bool)>,
     records: Vec<RuleRecords>,
     index: FxHashMap<String, usize>,
@@ -136,7 +136,7 @@ pub struct Journal {
 
 impl Journal {
     /// A journal for `rules`, keeping at most `limit` records per rule and kind (`None`: all).
-    pub fn new(rules: &RuleSet, limit: Option<usize>) -> Journal {
+    pub(crate) fn new(rules: &RuleSet, limit: Option<usize>) -> Journal {
         let list: Vec<(String, bool)> = rules
             .rules
             .iter()
@@ -157,7 +157,7 @@ impl Journal {
     }
 
     /// Follows a reload: records of rules that are still there are kept, new rules start empty.
-    pub fn retarget(&mut self, rules: &RuleSet) {
+    pub(crate) fn retarget(&mut self, rules: &RuleSet) {
         let run_ids: Vec<(u64, String)> = self
             .runs
             .drain()
@@ -193,7 +193,7 @@ impl Journal {
     }
 
     /// Takes one trace into account.
-    pub fn record(&mut self, trace: Trace) {
+    pub(crate) fn record(&mut self, trace: Trace) {
         match trace {
             Trace::Event { .. } | Trace::Log { .. } => {}
             Trace::Decision {
@@ -288,7 +288,7 @@ impl Journal {
     }
 
     /// The records of every rule (or of `only`), each rule's rows in event order.
-    pub fn explanations(&self, only: Option<&str>) -> Vec<RuleExplanation> {
+    pub(crate) fn explanations(&self, only: Option<&str>) -> Vec<RuleExplanation> {
         self.rules
             .iter()
             .zip(&self.records)
@@ -312,11 +312,11 @@ impl Journal {
 }
 
 /// A [`Journal`] shared with the engine as an observer (the live service's decision buffers).
-pub struct SharedJournal(pub Mutex<Journal>);
+pub(crate) struct SharedJournal(pub Mutex<Journal>);
 
 impl SharedJournal {
     /// A bounded journal for the live service.
-    pub fn live(rules: &RuleSet) -> Arc<SharedJournal> {
+    pub(crate) fn live(rules: &RuleSet) -> Arc<SharedJournal> {
         Arc::new(SharedJournal(Mutex::new(Journal::new(
             rules,
             Some(LIVE_RECORDS_PER_RULE),
@@ -324,14 +324,14 @@ impl SharedJournal {
     }
 
     /// Follows a reload (see [`Journal::retarget`]).
-    pub fn retarget(&self, rules: &RuleSet) {
+    pub(crate) fn retarget(&self, rules: &RuleSet) {
         if let Ok(mut journal) = self.0.lock() {
             journal.retarget(rules);
         }
     }
 
     /// The current records.
-    pub fn explanations(&self, only: Option<&str>) -> Vec<RuleExplanation> {
+    pub(crate) fn explanations(&self, only: Option<&str>) -> Vec<RuleExplanation> {
         match self.0.lock() {
             Ok(journal) => journal.explanations(only),
             Err(_) => Vec::new(),

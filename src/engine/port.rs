@@ -62,7 +62,7 @@ impl Reservation {
     }
 
     /// What the port put in it.
-    pub fn into_room(self) -> Option<Box<dyn std::any::Any + Send>> {
+    pub(crate) fn into_room(self) -> Option<Box<dyn std::any::Any + Send>> {
         self.0
     }
 }

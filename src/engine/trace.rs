@@ -209,7 +209,7 @@ impl Observer for Discard {
 }
 
 /// Why a trigger was held back, in words.
-pub fn suppressed_text(why: &Suppressed) -> String {
+pub(crate) fn suppressed_text(why: &Suppressed) -> String {
     use Suppressed;
     match why {
         Suppressed::Busy => "single mode: a run is active".into(),

@@ -35,7 +35,7 @@ pub enum EventType {
 
 impl EventType {
     /// This type's bit in an [`EventTypeMask`].
-    pub fn bit(self) -> u8 {
+    pub(crate) fn bit(self) -> u8 {
         match self {
             EventType::Create => 1,
             EventType::Update => 2,
@@ -44,7 +44,7 @@ impl EventType {
     }
 
     /// The name as the client writes it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EventType::Create => "Create",
             EventType::Update => "Update",
@@ -62,7 +62,7 @@ impl EventTypeMask {
     pub const ALL: EventTypeMask = EventTypeMask(7);
 
     /// Whether `event_type` is in the set.
-    pub fn contains(self, event_type: EventType) -> bool {
+    pub(crate) fn contains(self, event_type: EventType) -> bool {
         self.0 & event_type.bit() != 0
     }
 }
@@ -105,7 +105,7 @@ impl Payload {
     }
 
     /// The payload as an owned tree.
-    pub fn into_value(self) -> Value {
+    pub(crate) fn into_value(self) -> Value {
         self.0
     }
 }
@@ -192,7 +192,7 @@ pub enum FrameError {
 
 impl FrameError {
     /// A short name of the kind of error, for counting malformed frames by kind.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             FrameError::Json(_) => "json",
             FrameError::Shape(_) => "shape",

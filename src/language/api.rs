@@ -35,7 +35,7 @@ pub enum TypeDef {
 
 /// What a field lookup finds in a type.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldLookup {
+pub(crate) enum FieldLookup {
     /// The field exists, with this type.
     Found(TypeRef),
     /// The object type has no such field.
@@ -79,7 +79,7 @@ pub struct ApiIndex {
 
 /// The outcome of checking a request against the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestCheck {
+pub(crate) enum RequestCheck {
     /// The endpoint exists and takes the method.
     Known,
     /// No endpoint has this path; the closest ones.
@@ -329,7 +329,7 @@ impl ApiIndex {
 
     /// The type of the events a trigger pattern matches, when every endpoint path it matches
     /// (segment for segment) has the same known type.
-    pub fn resource_type(&self, pattern: &UriPattern) -> Option<&str> {
+    pub(crate) fn resource_type(&self, pattern: &UriPattern) -> Option<&str> {
         if pattern.segments.iter().any(|s| matches!(s, Segment::Rest)) {
             return None;
         }
@@ -347,7 +347,7 @@ impl ApiIndex {
     }
 
     /// What a field of a type is.
-    pub fn field(&self, type_ref: &str, field: &str) -> FieldLookup {
+    pub(crate) fn field(&self, type_ref: &str, field: &str) -> FieldLookup {
         let Some(TypeDef::Object(fields)) = self.types.get(type_ref) else {
             return FieldLookup::Unknown;
         };
@@ -370,7 +370,7 @@ impl ApiIndex {
     }
 
     /// The schema path of the endpoint a request of this shape reaches with this method.
-    pub fn endpoint_path(&self, method: MethodName, shape: &[Option<&str>]) -> Option<&str> {
+    pub(crate) fn endpoint_path(&self, method: MethodName, shape: &[Option<&str>]) -> Option<&str> {
         self.endpoints
             .iter()
             .find(|e| e.accepts(shape) && e.methods.iter().any(|m| m == method.as_str()))
@@ -378,7 +378,7 @@ impl ApiIndex {
     }
 
     /// The values of an enum type.
-    pub fn enum_values(&self, type_ref: &str) -> Option<&[String]> {
+    pub(crate) fn enum_values(&self, type_ref: &str) -> Option<&[String]> {
         match self.types.get(type_ref) {
             Some(TypeDef::Enum(values)) => Some(values),
             _ => None,
@@ -386,7 +386,7 @@ impl ApiIndex {
     }
 
     /// Checks a request: `shape` is its path's segments, `None` where a template fills a value.
-    pub fn check_request(&self, method: MethodName, shape: &[Option<&str>]) -> RequestCheck {
+    pub(crate) fn check_request(&self, method: MethodName, shape: &[Option<&str>]) -> RequestCheck {
         let matching: Vec<&Endpoint> = self.endpoints.iter().filter(|e| e.accepts(shape)).collect();
         if matching.is_empty() {
             return RequestCheck::UnknownPath {
@@ -439,7 +439,7 @@ impl ApiIndex {
     }
 
     /// The endpoint paths closest to a trigger pattern, for a "did you mean".
-    pub fn nearest_to_pattern(&self, pattern: &UriPattern) -> Vec<String> {
+    pub(crate) fn nearest_to_pattern(&self, pattern: &UriPattern) -> Vec<String> {
         let shape: Vec<Option<&str>> = pattern
             .segments
             .iter()
@@ -455,7 +455,7 @@ impl ApiIndex {
     /// Whether the client is known to send events that `pattern` can match: some endpoint path
     /// it can match (resources send events when they change), or some websocket topic it falls
     /// under.
-    pub fn knows_events_for(&self, pattern: &UriPattern) -> bool {
+    pub(crate) fn knows_events_for(&self, pattern: &UriPattern) -> bool {
         self.endpoints
             .iter()
             .any(|e| pattern_meets(pattern, &e.segments, false))

@@ -151,7 +151,7 @@ pub enum Op {
 
 impl Op {
     /// The operator's name as written in rules.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Op::Equals(_) => "equals",
             Op::NotEquals(_) => "not_equals",
@@ -249,7 +249,7 @@ pub enum Condition {
 
 impl Condition {
     /// A text that is the same for conditions that test the same thing (without their place).
-    pub fn signature(&self) -> String {
+    pub(crate) fn signature(&self) -> String {
         match self {
             Condition::Test { path, expected, .. } => format!("{} {expected}", path.text),
             Condition::All { items, .. } => format!(
@@ -273,7 +273,7 @@ impl Condition {
     }
 
     /// A path-and-operator condition.
-    pub fn test(at: impl Into<Arc<str>>, path: CompiledPath, op: Op) -> Condition {
+    pub(crate) fn test(at: impl Into<Arc<str>>, path: CompiledPath, op: Op) -> Condition {
         let expected = op.describe().into();
         Condition::Test {
             at: at.into(),
@@ -284,7 +284,11 @@ impl Condition {
     }
 
     /// Evaluates the condition; `Err` says where and why it failed.
-    pub fn check(&self, scope: &Scope<'_>, registry: &Handlebars<'_>) -> Result<(), Box<Miss>> {
+    pub(crate) fn check(
+        &self,
+        scope: &Scope<'_>,
+        registry: &Handlebars<'_>,
+    ) -> Result<(), Box<Miss>> {
         match self {
             Condition::Test {
                 at,
@@ -573,7 +577,7 @@ pub struct Binding {
 
 impl Binding {
     /// Computes the value, or says why the rule stops here.
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         &self,
         scope: &Scope<'_>,
         registry: &Handlebars<'_>,

@@ -84,7 +84,7 @@ pub enum Code {
 
 impl Code {
     /// The stable code text, e.g. `E102`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Code::YamlSyntax => "E100",
             Code::DuplicateKey => "E101",
@@ -150,7 +150,7 @@ impl Code {
     ];
 
     /// Whether this code is a warning rather than an error.
-    pub fn severity(self) -> Severity {
+    pub(crate) fn severity(self) -> Severity {
         if self.as_str().starts_with('W') {
             Severity::Warning
         } else {

@@ -26,7 +26,7 @@ pub struct UriPattern {
 
 /// A pattern error: the message and the character offset in the pattern it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PatternError {
+pub(crate) struct PatternError {
     /// What is wrong.
     pub message: String,
     /// Character offset of the offending segment in the pattern text.
@@ -37,7 +37,7 @@ pub struct PatternError {
 
 impl UriPattern {
     /// Compiles a pattern; see the module docs for the syntax.
-    pub fn parse(text: &str) -> Result<UriPattern, PatternError> {
+    pub(crate) fn parse(text: &str) -> Result<UriPattern, PatternError> {
         let Some(body) = text.strip_prefix('/') else {
             return Err(PatternError {
                 message: format!("a URI pattern starts with `/`: write `/{text}`"),
@@ -102,7 +102,7 @@ impl UriPattern {
     }
 
     /// The names of this pattern's captures, in order.
-    pub fn capture_names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn capture_names(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().filter_map(|s| match s {
             Segment::Capture(name) => Some(name.as_str()),
             _ => None,
@@ -110,7 +110,8 @@ impl UriPattern {
     }
 
     /// Whether the pattern matches a URI given as its segments.
-    pub fn matches(&self, uri_segments: &[&str]) -> bool {
+    #[cfg(test)]
+    pub(crate) fn matches(&self, uri_segments: &[&str]) -> bool {
         for (index, segment) in self.segments.iter().enumerate() {
             match segment {
                 Segment::Rest => return true,
@@ -130,7 +131,7 @@ impl UriPattern {
     }
 
     /// The captured values of a URI this pattern matches, in capture order.
-    pub fn captures<'u>(&self, uri_segments: &[&'u str]) -> Vec<&'u str> {
+    pub(crate) fn captures<'u>(&self, uri_segments: &[&'u str]) -> Vec<&'u str> {
         self.segments
             .iter()
             .zip(uri_segments)
@@ -140,7 +141,7 @@ impl UriPattern {
     }
 
     /// Whether the pattern is a plain URI with no wildcard or capture.
-    pub fn is_literal(&self) -> bool {
+    pub(crate) fn is_literal(&self) -> bool {
         self.segments
             .iter()
             .all(|s| matches!(s, Segment::Literal(_)))

@@ -149,7 +149,7 @@ pub struct Rule {
 
 impl Rule {
     /// Whether the rule applies in gameflow phase `phase` (`None`: not known yet).
-    pub fn applies_in(&self, phase: Option<&str>) -> bool {
+    pub(crate) fn applies_in(&self, phase: Option<&str>) -> bool {
         match (&self.phases, phase) {
             (None, _) => true,
             (Some(phases), Some(phase)) => phases.iter().any(|p| p == phase),
@@ -158,7 +158,7 @@ impl Rule {
     }
 
     /// Whether any delay step watches newer events.
-    pub fn has_guarded_delays(&self) -> bool {
+    pub(crate) fn has_guarded_delays(&self) -> bool {
         self.steps
             .iter()
             .any(|s| matches!(s, Step::Delay(d) if !d.hold.is_empty()))
@@ -186,7 +186,7 @@ pub enum Decision {
 impl Rule {
     /// What the rule reacts to, as text: the same for two rules that fire on exactly the same
     /// events (triggers, named values and conditions alike).
-    pub fn reaction_signature(&self) -> String {
+    pub(crate) fn reaction_signature(&self) -> String {
         let mut triggers: Vec<String> = self
             .triggers
             .iter()
@@ -333,28 +333,23 @@ impl RuleSet {
         }
     }
 
-    /// An empty rule set.
-    pub fn empty() -> RuleSet {
-        RuleSet::new(Vec::new(), Arc::new(Handlebars::new()), false)
-    }
-
     /// Which rules' triggers match (conditions not yet evaluated). `out` is reused.
     pub fn candidates(&self, uri: &str, event_type: EventType, out: &mut Vec<Hit>) {
         self.matcher.matches_into(uri, event_type, out);
     }
 
     /// Whether any indexed rule's trigger matches this URI and type (before parsing a payload).
-    pub fn watches(&self, uri: &str, event_type: EventType) -> bool {
+    pub(crate) fn watches(&self, uri: &str, event_type: EventType) -> bool {
         self.matcher.matches_any(uri, event_type) || (self.tracks_phase && uri == GAMEFLOW_PHASE)
     }
 
     /// Whether the engine must follow the gameflow phase.
-    pub fn tracks_phase(&self) -> bool {
+    pub(crate) fn tracks_phase(&self) -> bool {
         self.tracks_phase
     }
 
     /// Whether any indexed rule's trigger matches this URI for some event type.
-    pub fn watches_uri(&self, uri: &str) -> bool {
+    pub(crate) fn watches_uri(&self, uri: &str) -> bool {
         self.matcher.matches_any_of(uri, EventTypeMask::ALL)
             || (self.tracks_phase && uri == GAMEFLOW_PHASE)
     }
@@ -370,7 +365,7 @@ impl RuleSet {
     }
 
     /// Every literal URI that an enabled rule triggers on (what a resync reads after connecting).
-    pub fn literal_trigger_uris(&self) -> Vec<String> {
+    pub(crate) fn literal_trigger_uris(&self) -> Vec<String> {
         let mut uris: Vec<String> = self
             .rules
             .iter()

@@ -35,7 +35,7 @@ pub struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     /// A scope inside a `where` filter, with `item` as `$`.
-    pub fn with_item(self, item: &'a Value) -> Scope<'a> {
+    pub(crate) fn with_item(self, item: &'a Value) -> Scope<'a> {
         Scope {
             item: Some(item),
             ..self
@@ -43,7 +43,7 @@ impl<'a> Scope<'a> {
     }
 
     /// The value of a root name, if it exists in this scope.
-    pub fn root(&self, root: &Root) -> Option<Cow<'a, Value>> {
+    pub(crate) fn root(&self, root: &Root) -> Option<Cow<'a, Value>> {
         Some(match root {
             Root::Data => Cow::Borrowed(&self.event.data),
             Root::Uri => Cow::Owned(Value::String(self.event.uri.clone())),
@@ -61,7 +61,7 @@ impl<'a> Scope<'a> {
     }
 
     /// The whole namespace as one JSON object, for Handlebars (which renders from a `Value`).
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(self) -> Value {
         let mut object = Map::new();
         object.insert("uri".into(), Value::String(self.event.uri.clone()));
         object.insert(
@@ -87,7 +87,7 @@ impl<'a> Scope<'a> {
 
 /// Where a path or expression starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Root {
+pub(crate) enum Root {
     /// `data`: the event payload.
     Data,
     /// `uri`: the event URI.
@@ -106,12 +106,16 @@ pub enum Root {
 
 /// Which roots a path or template may use where it is written.
 #[derive(Debug, Clone, Copy)]
-pub struct RootRules<'a> {
+pub(crate) struct RootRules<'a> {
     /// Named values defined so far (a `let` can only see earlier ones).
     pub bindings: &'a [String],
-    /// Saved step names visible here (none in conditions).
+    /// Saved step names visible here (none in conditions). Not yet checked against: a
+    /// `{{steps.x}}` where no step is visible passes `check` (a defect the rule-language issue
+    /// lists).
+    #[allow(dead_code)]
     pub steps: &'a [String],
-    /// URI capture names available from every trigger.
+    /// URI capture names available from every trigger (not yet checked against either).
+    #[allow(dead_code)]
     pub params: &'a [String],
     /// Whether `$` is a `where` candidate.
     pub item: bool,
@@ -119,7 +123,7 @@ pub struct RootRules<'a> {
 
 impl RootRules<'_> {
     /// Resolves a root name, or explains why it is not available.
-    pub fn resolve(&self, name: &str) -> Result<Root, String> {
+    pub(crate) fn resolve(&self, name: &str) -> Result<Root, String> {
         match name {
             "data" => return Ok(Root::Data),
             "uri" => return Ok(Root::Uri),
@@ -163,7 +167,7 @@ pub struct CompiledPath {
 
 /// One step of a plain path, as [`CompiledPath::data_steps`] gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathStep<'a> {
+pub(crate) enum PathStep<'a> {
     /// A field name.
     Key(&'a str),
     /// A list index.
@@ -186,7 +190,7 @@ enum Step {
 
 /// Why a path did not compile: a message and an optional hint.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PathError {
+pub(crate) struct PathError {
     /// What is wrong.
     pub message: String,
     /// A suggestion.
@@ -198,7 +202,7 @@ pub struct PathError {
 impl CompiledPath {
     /// Compiles `text` (RFC 9535 JSONPath). Outside `where` the first segment must name a root
     /// (`$.data...`); inside `where`, `$` is the candidate.
-    pub fn compile(text: &str, roots: &RootRules<'_>) -> Result<CompiledPath, PathError> {
+    pub(crate) fn compile(text: &str, roots: &RootRules<'_>) -> Result<CompiledPath, PathError> {
         let query = jsonpath_rust::parser::parse_json_path(text).map_err(|e| PathError {
             message: format!("invalid JSONPath `{text}`: {}", first_line(&e.to_string())),
             hint: Some(
@@ -259,7 +263,7 @@ impl CompiledPath {
     }
 
     /// The nodes the path selects (possibly none).
-    pub fn select<'a>(&self, scope: &Scope<'a>) -> Vec<Cow<'a, Value>> {
+    pub(crate) fn select<'a>(&self, scope: &Scope<'a>) -> Vec<Cow<'a, Value>> {
         let Some(root) = scope.root(&self.root) else {
             return Vec::new();
         };
@@ -289,19 +293,14 @@ impl CompiledPath {
         }
     }
 
-    /// The root the path starts at.
-    pub fn root(&self) -> &Root {
-        &self.root
-    }
-
     /// Whether the path can select at most one node (a plain chain of names and indexes).
-    pub fn selects_at_most_one(&self) -> bool {
+    pub(crate) fn selects_at_most_one(&self) -> bool {
         matches!(self.rest, Rest::Simple(_))
     }
 
     /// The steps after `$.data` when the path starts there and is a plain chain of names and
     /// indexes (what the API checks can follow through the client's types).
-    pub fn data_steps(&self) -> Option<Vec<PathStep<'_>>> {
+    pub(crate) fn data_steps(&self) -> Option<Vec<PathStep<'_>>> {
         let (Root::Data, Rest::Simple(steps)) = (&self.root, &self.rest) else {
             return None;
         };
@@ -314,23 +313,6 @@ impl CompiledPath {
                 })
                 .collect(),
         )
-    }
-
-    /// The keys the path follows after its root, when it is a plain chain of names (used by
-    /// tooling that checks field names against the client's schema).
-    pub fn simple_keys(&self) -> Option<Vec<&str>> {
-        match &self.rest {
-            Rest::Simple(steps) => Some(
-                steps
-                    .iter()
-                    .filter_map(|s| match s {
-                        Step::Key(k) => Some(k.as_str()),
-                        Step::Index(_) => None,
-                    })
-                    .collect(),
-            ),
-            Rest::Query(_) => None,
-        }
     }
 }
 

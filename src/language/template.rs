@@ -44,7 +44,7 @@ const BUILTIN_HELPERS: [&str; 17] = [
 
 /// Why a template could not be compiled.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TemplateError {
+pub(crate) struct TemplateError {
     /// What is wrong.
     pub message: String,
     /// Whether it names an unknown variable (rather than being malformed).
@@ -104,7 +104,7 @@ pub struct Expr {
 
 impl Expr {
     /// The value, or which part is missing.
-    pub fn resolve<'a>(&self, scope: &Scope<'a>) -> Result<Cow<'a, Value>, RenderError> {
+    pub(crate) fn resolve<'a>(&self, scope: &Scope<'a>) -> Result<Cow<'a, Value>, RenderError> {
         let missing = |part: &str| RenderError::Missing {
             expression: self.text.clone(),
             missing: part.to_string(),
@@ -131,7 +131,7 @@ fn lookup<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
 }
 
 /// Compiles templates into one shared Handlebars registry.
-pub struct TemplateCompiler {
+pub(crate) struct TemplateCompiler {
     registry: Handlebars<'static>,
     counter: usize,
 }
@@ -150,7 +150,7 @@ impl Default for TemplateCompiler {
 
 impl TemplateCompiler {
     /// Compiles `source`, checking that every variable it names exists under `roots`.
-    pub fn compile(
+    pub(crate) fn compile(
         &mut self,
         source: &str,
         roots: &RootRules<'_>,
@@ -186,7 +186,7 @@ impl TemplateCompiler {
     }
 
     /// The registry holding every `Text` template compiled so far.
-    pub fn finish(self) -> Handlebars<'static> {
+    pub(crate) fn finish(self) -> Handlebars<'static> {
         self.registry
     }
 }
@@ -261,7 +261,7 @@ fn check_variables(
 
 impl Template {
     /// Renders to a JSON value: `Expr` keeps its type, the rest are strings.
-    pub fn render_value(
+    pub(crate) fn render_value(
         &self,
         scope: &Scope<'_>,
         registry: &Handlebars<'_>,
@@ -274,7 +274,7 @@ impl Template {
     }
 
     /// Renders to text; a non-string value is written as JSON.
-    pub fn render_string(
+    pub(crate) fn render_string(
         &self,
         scope: &Scope<'_>,
         registry: &Handlebars<'_>,
@@ -287,11 +287,6 @@ impl Template {
             }),
             Template::Text { name, .. } => render_text(name, scope, registry),
         }
-    }
-
-    /// Whether the template has no expressions.
-    pub fn is_static(&self) -> bool {
-        matches!(self, Template::Static(_))
     }
 }
 
@@ -316,7 +311,7 @@ pub struct PathTemplate {
 impl PathTemplate {
     /// Compiles a path template. It must start with `/`, and its literal text may not carry a
     /// query string or fragment (use `query:`).
-    pub fn compile(
+    pub(crate) fn compile(
         source: &str,
         compiler: &mut TemplateCompiler,
         roots: &RootRules<'_>,
@@ -350,7 +345,7 @@ impl PathTemplate {
     }
 
     /// Renders the path. Each segment's value is percent-encoded so it stays exactly one segment.
-    pub fn render(
+    pub(crate) fn render(
         &self,
         scope: &Scope<'_>,
         registry: &Handlebars<'_>,
@@ -383,7 +378,7 @@ impl PathTemplate {
     }
 
     /// The path's segments: the text of literal ones, `None` where a template fills a value.
-    pub fn shape(&self) -> Vec<Option<&str>> {
+    pub(crate) fn shape(&self) -> Vec<Option<&str>> {
         self.segments
             .iter()
             .map(|segment| match segment {
@@ -391,11 +386,6 @@ impl PathTemplate {
                 _ => None,
             })
             .collect()
-    }
-
-    /// How many segments the path has.
-    pub fn segment_count(&self) -> usize {
-        self.segments.len()
     }
 }
 
@@ -476,7 +466,7 @@ pub enum BodyTemplate {
 
 impl BodyTemplate {
     /// Compiles every string leaf that holds `{{`.
-    pub fn compile(
+    pub(crate) fn compile(
         value: &Value,
         compiler: &mut TemplateCompiler,
         roots: &RootRules<'_>,
@@ -502,7 +492,7 @@ impl BodyTemplate {
     }
 
     /// Renders the body; it is always valid JSON because it is built as a value, never as text.
-    pub fn render(
+    pub(crate) fn render(
         &self,
         scope: &Scope<'_>,
         registry: &Handlebars<'_>,

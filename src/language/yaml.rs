@@ -29,7 +29,7 @@ pub struct Span {
 
 impl Span {
     /// A span starting at `line:col` that covers `len` characters.
-    pub fn new(line: u32, col: u32, len: u32) -> Span {
+    pub(crate) fn new(line: u32, col: u32, len: u32) -> Span {
         Span {
             line,
             col,
@@ -38,7 +38,7 @@ impl Span {
     }
 
     /// The same start, shifted right by `chars` characters and covering `len`.
-    pub fn shifted(self, chars: u32, len: u32) -> Span {
+    pub(crate) fn shifted(self, chars: u32, len: u32) -> Span {
         Span::new(self.line, self.col + chars, len)
     }
 }
@@ -60,7 +60,7 @@ pub struct Node {
 
 impl Node {
     /// The node as text without positions: equal for nodes that say the same thing.
-    pub fn canonical(&self) -> String {
+    pub(crate) fn canonical(&self) -> String {
         let mut out = String::new();
         self.write_canonical(&mut out);
         out
@@ -727,7 +727,7 @@ impl<'de> de::MapAccess<'de> for SpannedAccess<'de> {
 /// A value together with where it was written. Only the YAML deserializer of this module fills
 /// the position; the rule types use it wherever a later check may need to point at a value.
 #[derive(Debug, Clone)]
-pub struct Spanned<T> {
+pub(crate) struct Spanned<T> {
     /// Where the value starts.
     pub span: Span,
     /// The value.
@@ -736,7 +736,7 @@ pub struct Spanned<T> {
 
 impl<T> Spanned<T> {
     /// Wraps a value written at `span`.
-    pub fn new(span: Span, value: T) -> Spanned<T> {
+    pub(crate) fn new(span: Span, value: T) -> Spanned<T> {
         Spanned { span, value }
     }
 }

@@ -17,7 +17,7 @@ use crate::language::yaml::{self, Span, Spanned};
 /// The config file as written. Every key is optional.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigFile {
+pub(crate) struct ConfigFile {
     /// Rule files or folders to load (default: the user's rules folder). Relative paths are
     /// relative to the config file's folder; `~/` is the home folder.
     #[serde(default)]
@@ -46,7 +46,7 @@ fn default_true() -> bool {
 /// The engine's limits as written.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct EngineSection {
+pub(crate) struct EngineSection {
     /// Runs active at once across all rules (default 128).
     #[serde(default)]
     pub max_active_runs: Option<Spanned<u32>>,
@@ -71,7 +71,7 @@ pub struct EngineSection {
 /// The default circuit breaker as written.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BreakerSection {
+pub(crate) struct BreakerSection {
     /// Firings allowed within the window.
     pub max: Spanned<u32>,
     /// The window (e.g. `10s`).
@@ -112,7 +112,7 @@ impl Default for Config {
 }
 
 /// The starting config file written on first run.
-pub const STARTER: &str = "\
+pub(crate) const STARTER: &str = "\
 # lcu-rules configuration. Every key is optional; command-line flags override these.
 # Reference: `lcu-rules paths` shows where this file and the rules live.
 
@@ -163,7 +163,7 @@ pub fn read(path: &Path) -> Result<Config, Vec<Diagnostic>> {
 }
 
 /// Parses config text (named `path` in errors).
-pub fn parse(path: &Path, source: &str) -> Result<Config, Vec<Diagnostic>> {
+pub(crate) fn parse(path: &Path, source: &str) -> Result<Config, Vec<Diagnostic>> {
     let mut sink = Sink::new(path, source);
     let file: ConfigFile = if source.trim().is_empty() {
         ConfigFile::default()

@@ -78,7 +78,7 @@ pub struct Reply {
 
 impl Reply {
     /// A successful answer.
-    pub fn ok(text: impl Into<String>, data: Value) -> Reply {
+    pub(crate) fn ok(text: impl Into<String>, data: Value) -> Reply {
         Reply {
             ok: true,
             text: text.into(),
@@ -87,7 +87,7 @@ impl Reply {
     }
 
     /// A refusal or failure.
-    pub fn error(text: impl Into<String>) -> Reply {
+    pub(crate) fn error(text: impl Into<String>) -> Reply {
         Reply {
             ok: false,
             text: text.into(),
@@ -148,7 +148,7 @@ pub struct ControlServer {
 impl ControlServer {
     /// Opens the channel in `dir` and answers requests with `handler` until stopped. Fails with
     /// [`ControlError::AlreadyRunning`] when another service answers there.
-    pub async fn start(
+    pub(crate) async fn start(
         dir: &Path,
         handler: Arc<dyn Handler>,
     ) -> Result<ControlServer, ControlError> {
@@ -170,7 +170,7 @@ impl ControlServer {
     }
 
     /// Closes the channel.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         if !self.stop.is_cancelled() {
             self.stop.cancel();
             let _ = std::fs::remove_file(self.dir.join(TOKEN_FILE));

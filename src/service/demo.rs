@@ -27,7 +27,7 @@ use crate::sim::state::{CHAMP_SELECT_SESSION, GAMEFLOW_PHASE, READY_CHECK, ready
 /// The example rule files and the capture their tests replay, by path inside a rules folder:
 /// what `demo` uses when no `rules/` folder is at hand and what a first `run` copies into the
 /// user's rules folder.
-pub const EXAMPLES: [(&str, &str); 6] = [
+pub(crate) const EXAMPLES: [(&str, &str); 6] = [
     (
         "accept-ready-check.yaml",
         include_str!("../../rules/accept-ready-check.yaml"),
@@ -52,7 +52,7 @@ pub const EXAMPLES: [(&str, &str); 6] = [
 pub const CHAMP_SELECT: &str = include_str!("../../rules/fixtures/champ-select-rez-20251208.jsonl");
 
 /// Writes the [`EXAMPLES`] into `dir`.
-pub fn write_examples(dir: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn write_examples(dir: &std::path::Path) -> std::io::Result<()> {
     for (name, text) in EXAMPLES {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {

@@ -25,7 +25,7 @@ use crate::service::control::{Handler, Reply, Request};
 /// Events waiting between the socket reader and the engine. When full, the reader waits (and
 /// the client's socket with it), up to the lag limit of the overflow policy described at
 /// [`StreamStats`](crate::client::live::StreamStats).
-pub const EVENT_QUEUE: usize = 256;
+pub(crate) const EVENT_QUEUE: usize = 256;
 
 /// A running service.
 pub struct Service {
@@ -127,7 +127,7 @@ impl ServiceHandle {
 
     /// Swaps in a new, already validated rule set (see [`Command::Replace`]); `None` when the
     /// engine has stopped.
-    pub async fn replace(&self, rules: Arc<RuleSet>) -> Option<ReloadSummary> {
+    pub(crate) async fn replace(&self, rules: Arc<RuleSet>) -> Option<ReloadSummary> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Replace {
@@ -158,12 +158,12 @@ impl ServiceHandle {
     }
 
     /// Pauses or resumes every rule.
-    pub fn pause(&self, paused: bool) {
+    pub(crate) fn pause(&self, paused: bool) {
         let _ = self.commands.send(Command::Pause(paused));
     }
 
     /// Switches a rule off or on.
-    pub fn switch(&self, rule: &str, on: bool) {
+    pub(crate) fn switch(&self, rule: &str, on: bool) {
         let _ = self.commands.send(Command::Switch {
             rule: rule.to_string(),
             on,
@@ -171,22 +171,22 @@ impl ServiceHandle {
     }
 
     /// The connection's status.
-    pub fn connection(&self) -> Status {
+    pub(crate) fn connection(&self) -> Status {
         self.status.borrow().clone()
     }
 
     /// The recent decision records.
-    pub fn journal(&self) -> &SharedJournal {
+    pub(crate) fn journal(&self) -> &SharedJournal {
         &self.journal
     }
 
     /// What the socket reader counted.
-    pub fn stream(&self) -> crate::client::live::StreamCounts {
+    pub(crate) fn stream(&self) -> crate::client::live::StreamCounts {
         self.stream.counts()
     }
 
     /// How long the service has been up.
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
 }
@@ -268,7 +268,7 @@ impl Handler for ServiceControl {
 }
 
 /// The connection status in words.
-pub fn describe_connection(status: &Status) -> String {
+pub(crate) fn describe_connection(status: &Status) -> String {
     match status {
         Status::Waiting => "waiting for the League client".into(),
         Status::Connecting { port } => format!("connecting to the client on port {port}"),
@@ -281,7 +281,7 @@ pub fn describe_connection(status: &Status) -> String {
 }
 
 /// `lcu-rules status` as text.
-pub fn render_status(
+pub(crate) fn render_status(
     connection: &Status,
     engine: &EngineStatus,
     stream: &crate::client::live::StreamCounts,

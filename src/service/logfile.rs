@@ -17,7 +17,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use crate::secrets::RedactingWriter;
 
 /// How long a written line may wait in memory before it reaches the file.
-pub const FLUSH_DELAY: Duration = Duration::from_millis(250);
+pub(crate) const FLUSH_DELAY: Duration = Duration::from_millis(250);
 /// Daily files kept.
 const KEEP_FILES: usize = 7;
 /// Bytes buffered before a write reaches the file regardless of the delay.
@@ -40,7 +40,7 @@ struct Buffered {
 
 impl LogFile {
     /// Opens (creating the folder if needed) today's `lcu-rules.<date>.log` in `dir`.
-    pub fn open(dir: &Path) -> std::io::Result<Arc<LogFile>> {
+    pub(crate) fn open(dir: &Path) -> std::io::Result<Arc<LogFile>> {
         std::fs::create_dir_all(dir)?;
         let appender = RollingFileAppender::builder()
             .rotation(Rotation::DAILY)
@@ -61,7 +61,7 @@ impl LogFile {
 
     /// From now on, the lines a [`Tee`] writes to standard error wait in memory with the file's
     /// and are written to `stderr` on the same flushes.
-    pub fn buffer_stderr(&self, stderr: Box<dyn Write + Send>) {
+    pub(crate) fn buffer_stderr(&self, stderr: Box<dyn Write + Send>) {
         if let Ok(mut out) = self.out.lock() {
             out.stderr = Some(BufWriter::with_capacity(BUFFER, stderr));
         }
@@ -80,7 +80,7 @@ impl LogFile {
 
     /// Flushes [`FLUSH_DELAY`] after the first line of every burst, forever; run it on the
     /// service's runtime. It sleeps while nothing is logged.
-    pub async fn flush_in_background(self: Arc<Self>) {
+    pub(crate) async fn flush_in_background(self: Arc<Self>) {
         loop {
             self.pending.notified().await;
             tokio::time::sleep(FLUSH_DELAY).await;
@@ -112,7 +112,7 @@ impl LogFile {
 
 /// Makes redacting writers into the log file, for `tracing_subscriber`.
 #[derive(Clone)]
-pub struct FileSink(pub Arc<LogFile>);
+pub(crate) struct FileSink(pub Arc<LogFile>);
 
 impl<'a> MakeWriter<'a> for FileSink {
     type Writer = RedactingWriter<LineTo<'a>>;
@@ -128,7 +128,7 @@ impl<'a> MakeWriter<'a> for FileSink {
 /// Makes redacting writers into standard error and, if there is one, the log file: the line is
 /// formatted and redacted once for both.
 #[derive(Clone)]
-pub struct Tee(pub Option<Arc<LogFile>>);
+pub(crate) struct Tee(pub Option<Arc<LogFile>>);
 
 impl<'a> MakeWriter<'a> for Tee {
     type Writer = RedactingWriter<LineTo<'a>>;
@@ -142,7 +142,7 @@ impl<'a> MakeWriter<'a> for Tee {
 }
 
 /// Where one formatted line goes.
-pub struct LineTo<'a> {
+pub(crate) struct LineTo<'a> {
     file: Option<&'a LogFile>,
     stderr: bool,
 }

@@ -18,7 +18,7 @@ use crate::engine::trace::{Observer, RunOutcome, Suppressed, Trace, Verdict};
 
 /// The line format (see the module documentation).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct KeyValue;
+pub(crate) struct KeyValue;
 
 impl<S, N> FormatEvent<S, N> for KeyValue
 where
@@ -152,14 +152,14 @@ fn write_u64(out: &mut Writer<'_>, mut value: u64) -> fmt::Result {
 
 /// A duration in milliseconds to the hundredth (`0.5`, `12.34`, `3.0`), as text made without
 /// `fmt`: a request line carries one, and float formatting costs more than the rest of the line.
-pub struct Millis {
+pub(crate) struct Millis {
     text: [u8; 32],
     len: usize,
 }
 
 impl Millis {
     /// `duration`, rounded to the nearest hundredth of a millisecond.
-    pub fn of(duration: std::time::Duration) -> Millis {
+    pub(crate) fn of(duration: std::time::Duration) -> Millis {
         let hundredths = u64::try_from((duration.as_nanos() + 5_000) / 10_000).unwrap_or(u64::MAX);
         let mut text = [0u8; 32];
         let mut len = 0;
@@ -182,7 +182,7 @@ impl Millis {
     }
 
     /// The text.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.text[..self.len]).unwrap_or("0.0")
     }
 }

@@ -13,17 +13,20 @@
 
 pub mod app;
 pub mod autostart;
-pub mod config;
+pub(crate) mod config;
 pub mod control;
-pub mod demo;
+pub(crate) mod demo;
 pub(crate) mod lifecycle;
-pub mod logfile;
-pub mod logfmt;
-pub mod paths;
-pub mod reload;
-pub mod tray;
+pub(crate) mod logfile;
+pub(crate) mod logfmt;
+pub(crate) mod paths;
+pub(crate) mod reload;
+pub(crate) mod tray;
 pub(crate) mod watch;
 
-pub use lifecycle::{
-    EVENT_QUEUE, Reload, Service, ServiceControl, ServiceHandle, describe_connection, render_status,
-};
+pub use config::read as read_config;
+pub use demo::{CHAMP_SELECT, run as run_demo};
+pub use lifecycle::{Service, ServiceControl, ServiceHandle};
+pub use logfmt::LogObserver;
+pub use paths::Paths;
+pub use reload::{Reloader, WATCH_DEBOUNCE};

@@ -38,20 +38,10 @@ impl Paths {
                 .join("control"),
         })
     }
-
-    /// Everything under one folder (tests, portable installs).
-    pub fn under(root: &Path) -> Paths {
-        Paths {
-            config_file: root.join("config.yaml"),
-            rules_dir: root.join("rules"),
-            log_dir: root.join("logs"),
-            control_dir: root.join("control"),
-        }
-    }
 }
 
 /// Creates `dir` (and its parents) readable by the current user only.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
@@ -63,7 +53,7 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Writes `text` to `path` readable by the current user only (created so from the start: the
 /// file is never readable by others, not even for a moment).
-pub fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let _ = std::fs::remove_file(path);
     let mut options = std::fs::OpenOptions::new();

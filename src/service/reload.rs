@@ -15,16 +15,17 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::engine::ReloadSummary;
 use crate::language::diag::Severity;
 use crate::language::loader::load_with;
+use crate::service::ServiceHandle;
 use crate::service::control::Reply;
+use crate::service::lifecycle::Reload;
 use crate::service::watch::RuleChanges;
-use crate::service::{Reload, ServiceHandle};
 
 /// How long the watcher waits for a burst of file events (a save is often several) to settle.
 pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(40);
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ReloadOutcome {
+pub(crate) enum ReloadOutcome {
     /// The new rules are in force.
     Applied(ReloadSummary),
     /// The new rules have errors; the previous ones stay in force.
@@ -37,7 +38,7 @@ pub enum ReloadOutcome {
 }
 
 /// A reload's outcome, for whoever shows it (log, tray).
-pub trait ReloadListener: Send + Sync + 'static {
+pub(crate) trait ReloadListener: Send + Sync + 'static {
     /// Called after every reload attempt.
     fn reloaded(&self, outcome: &ReloadOutcome);
 }
@@ -63,14 +64,14 @@ impl Reloader {
     }
 
     /// Also tells `listener` about every reload.
-    pub fn listen(&self, listener: Arc<dyn ReloadListener>) {
+    pub(crate) fn listen(&self, listener: Arc<dyn ReloadListener>) {
         if let Ok(mut listeners) = self.listeners.lock() {
             listeners.push(listener);
         }
     }
 
     /// Loads every rule file to the side and, if nothing has an error, swaps the new rules in.
-    pub async fn reload_now(&self) -> ReloadOutcome {
+    pub(crate) async fn reload_now(&self) -> ReloadOutcome {
         let _one_at_a_time = self.busy.lock().await;
         let paths = self.paths.clone();
         // API checks only warn: skipped here, as at start (`check` shows them).
@@ -177,7 +178,7 @@ impl Reload for Reloader {
 }
 
 /// A reload's summary in words.
-pub fn describe_summary(summary: &ReloadSummary) -> String {
+pub(crate) fn describe_summary(summary: &ReloadSummary) -> String {
     let part = |label: &str, ids: &[String]| {
         (!ids.is_empty()).then(|| format!("{label} {}", ids.join(", ")))
     };

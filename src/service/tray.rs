@@ -25,7 +25,7 @@ use crate::service::reload::{ReloadListener, ReloadOutcome, Reloader};
 
 /// What the icon's look says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrayState {
+pub(crate) enum TrayState {
     /// No client (yet), or reconnecting.
     Waiting,
     /// Connected; rules fire.
@@ -39,7 +39,7 @@ pub enum TrayState {
 
 /// What the model is computed from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// The connection.
     pub connection: Status,
     /// The engine.
@@ -52,7 +52,7 @@ pub struct Snapshot {
 
 /// How a menu entry looks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     /// A plain item.
     Action,
     /// A checkbox, checked or not.
@@ -63,7 +63,7 @@ pub enum EntryKind {
 
 /// One entry of the menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MenuEntry {
+pub(crate) struct MenuEntry {
     /// Stable id (what a click reports).
     pub id: String,
     /// What it says.
@@ -76,7 +76,7 @@ pub struct MenuEntry {
 
 /// Everything the tray shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrayView {
+pub(crate) struct TrayView {
     /// The icon's state.
     pub state: TrayState,
     /// The one-line status under the pointer.
@@ -87,7 +87,7 @@ pub struct TrayView {
 
 /// What a click asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrayAction {
+pub(crate) enum TrayAction {
     /// Pause every rule.
     Pause,
     /// Resume.
@@ -114,7 +114,7 @@ pub enum TrayAction {
 const RULE_PREFIX: &str = "rule:";
 
 /// What the tray shows for `snapshot`.
-pub fn view(snapshot: &Snapshot) -> TrayView {
+pub(crate) fn view(snapshot: &Snapshot) -> TrayView {
     let engine = &snapshot.engine;
     let tripped: Vec<&str> = engine
         .rules
@@ -203,7 +203,7 @@ pub fn view(snapshot: &Snapshot) -> TrayView {
 }
 
 /// What clicking the entry `id` of `view` asks for.
-pub fn action(view: &TrayView, id: &str) -> Option<TrayAction> {
+pub(crate) fn action(view: &TrayView, id: &str) -> Option<TrayAction> {
     let entry = view.entries.iter().find(|e| e.id == id)?;
     if !entry.enabled {
         return None;
@@ -252,7 +252,7 @@ fn ago_text(ms: u64) -> String {
 }
 
 /// The icon's pixels: a filled circle whose colour says the state (RGBA, `size` × `size`).
-pub fn icon_pixels(state: TrayState, size: u32) -> Vec<u8> {
+pub(crate) fn icon_pixels(state: TrayState, size: u32) -> Vec<u8> {
     let colour: [u8; 3] = match state {
         TrayState::Waiting => [0x8a, 0x8f, 0x98],
         TrayState::Connected => [0x2e, 0xb8, 0x5c],
@@ -274,13 +274,13 @@ pub fn icon_pixels(state: TrayState, size: u32) -> Vec<u8> {
 }
 
 /// The running tray; [`TrayHandle::close`] removes the icon.
-pub struct TrayHandle {
+pub(crate) struct TrayHandle {
     stop: CancellationToken,
 }
 
 impl TrayHandle {
     /// Removes the icon.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.stop.cancel();
     }
 }
@@ -300,7 +300,7 @@ impl ReloadListener for ReloadErrors {
 
 /// The icon's half of the tray: its loop, which owns the platform icon and must run on the
 /// thread the platform wants (the main thread on macOS; a thread of its own elsewhere).
-pub struct IconLoop {
+pub(crate) struct IconLoop {
     views: std::sync::mpsc::Receiver<TrayView>,
     actions: mpsc::UnboundedSender<TrayAction>,
     ready: tokio::sync::oneshot::Sender<Result<(), String>>,
@@ -309,13 +309,13 @@ pub struct IconLoop {
 
 impl IconLoop {
     /// Shows the icon and runs its loop until the service closes it (or goes away).
-    pub fn run(self) {
+    pub(crate) fn run(self) {
         platform::run(self.views, self.actions, self.ready, self.stop);
     }
 }
 
 /// The service's half of the tray: what [`attach`] feeds views into and takes clicks from.
-pub struct TrayFeed {
+pub(crate) struct TrayFeed {
     views: std::sync::mpsc::Sender<TrayView>,
     actions: mpsc::UnboundedReceiver<TrayAction>,
     ready: tokio::sync::oneshot::Receiver<Result<(), String>>,
@@ -324,10 +324,10 @@ pub struct TrayFeed {
 
 /// Whether the icon's loop must run on the process's main thread (macOS: the menu bar belongs
 /// to the main thread's run loop).
-pub const ICON_ON_MAIN_THREAD: bool = cfg!(target_os = "macos");
+pub(crate) const ICON_ON_MAIN_THREAD: bool = cfg!(target_os = "macos");
 
 /// The two halves of a tray, joined by channels.
-pub fn channels() -> (TrayFeed, IconLoop) {
+pub(crate) fn channels() -> (TrayFeed, IconLoop) {
     let (views_tx, views_rx) = std::sync::mpsc::channel::<TrayView>();
     let (actions_tx, actions_rx) = mpsc::unbounded_channel::<TrayAction>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -351,7 +351,7 @@ pub fn channels() -> (TrayFeed, IconLoop) {
 /// Starts the icon's loop on a thread of its own and returns its feed for [`attach`]; `None`
 /// (with a warning) when the thread cannot start. Where the icon must live on the main thread
 /// ([`ICON_ON_MAIN_THREAD`]), run an [`IconLoop`] there instead.
-pub fn spawn_icon() -> Option<TrayFeed> {
+pub(crate) fn spawn_icon() -> Option<TrayFeed> {
     let (feed, icon) = channels();
     let spawned = std::thread::Builder::new()
         .name("lcu-rules-tray".into())
@@ -366,7 +366,7 @@ pub fn spawn_icon() -> Option<TrayFeed> {
 /// Shows the tray icon for the service behind `handle`: feeds the icon's loop (see
 /// [`spawn_icon`], [`IconLoop`]) with the service's state and carries out its clicks. `None` (with
 /// a warning) when this desktop has no tray to show it in. Quit cancels `shutdown`.
-pub async fn attach(
+pub(crate) async fn attach(
     feed: TrayFeed,
     handle: ServiceHandle,
     reloader: Arc<Reloader>,

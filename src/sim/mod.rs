@@ -5,9 +5,9 @@
 //! a new port and token, answer with errors, answer slowly, stop listening). `demo` and the
 //! integration tests use it; it is part of the product, not a mock.
 
-pub mod script;
+pub(crate) mod script;
 mod server;
-pub mod state;
+pub(crate) mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::discovery::AuthToken;
 use crate::event::{Event, EventType};
+pub use script::play_sessions;
 pub use server::topic_of;
 use state::{Answer, SimState};
+pub use state::{READY_CHECK, ready_check};
 
 /// How many events a slow websocket reader may fall behind before it misses some.
 const EVENT_BUFFER: usize = 16_384;
@@ -87,7 +89,6 @@ struct Listening {
 
 struct Inner {
     dir: PathBuf,
-    ca_pem: String,
     acceptor_config: Mutex<Option<Arc<rustls::ServerConfig>>>,
     issuer: Mutex<Option<CertAuthority>>,
     state: Mutex<SimState>,
@@ -230,7 +231,6 @@ impl SimClient {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
-            ca_pem,
             acceptor_config: Mutex::new(None),
             issuer: Mutex::new(Some(authority)),
             state: Mutex::new(SimState::new()),
@@ -318,11 +318,6 @@ impl SimClient {
     /// The file holding its CA certificate (what `--ca` takes).
     pub fn ca_file(&self) -> PathBuf {
         self.inner.dir.join("ca.pem")
-    }
-
-    /// Its CA certificate, PEM.
-    pub fn ca_pem(&self) -> &str {
-        &self.inner.ca_pem
     }
 
     /// Stops listening and drops every connection, like a client that exits.
@@ -497,11 +492,6 @@ impl SimClient {
     /// Requests refused for a wrong or missing token.
     pub fn unauthorized_requests(&self) -> u64 {
         self.inner.unauthorized.load(Ordering::Relaxed)
-    }
-
-    /// Websocket sessions that have subscribed.
-    pub fn open_sockets(&self) -> u64 {
-        self.inner.sockets.load(Ordering::SeqCst)
     }
 
     /// Events published but not yet taken by the slowest websocket session (what a publisher

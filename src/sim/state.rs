@@ -13,9 +13,9 @@ use crate::event::EventType;
 /// The ready check URI.
 pub const READY_CHECK: &str = "/lol-matchmaking/v1/ready-check";
 /// The gameflow phase URI.
-pub const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
+pub(crate) const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
 /// The champion-select session URI.
-pub const CHAMP_SELECT_SESSION: &str = "/lol-champ-select/v1/session";
+pub(crate) const CHAMP_SELECT_SESSION: &str = "/lol-champ-select/v1/session";
 
 /// Endpoints the simulated client knows even while they have no state (they answer 404 with the
 /// client's "No active delegate" body then, not "Invalid function").
@@ -28,7 +28,7 @@ const KNOWN_STATEFUL: [&str; 4] = [
 
 /// A change the client publishes as an event.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
+pub(crate) struct Change {
     /// The resource.
     pub uri: String,
     /// Create, Update or Delete.
@@ -39,7 +39,7 @@ pub struct Change {
 
 /// An HTTP answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// Status.
     pub status: u16,
     /// JSON body (`None`: empty body).
@@ -62,7 +62,7 @@ impl Answer {
     }
 
     /// The client's answer to a path it does not serve.
-    pub fn invalid_function() -> Answer {
+    pub(crate) fn invalid_function() -> Answer {
         Answer {
             status: 404,
             body: Some(
@@ -95,20 +95,20 @@ pub fn ready_check(state: &str, player_response: &str, timer: f64) -> Value {
 
 /// The resources and the rules by which requests change them.
 #[derive(Debug, Default)]
-pub struct SimState {
+pub(crate) struct SimState {
     resources: HashMap<String, Value>,
 }
 
 impl SimState {
     /// A client sitting in no phase.
-    pub fn new() -> SimState {
+    pub(crate) fn new() -> SimState {
         let mut state = SimState::default();
         state.resources.insert(GAMEFLOW_PHASE.into(), json!("None"));
         state
     }
 
     /// Sets (or with `None` removes) a resource and returns the change to publish.
-    pub fn set(&mut self, uri: &str, value: Option<Value>) -> Change {
+    pub(crate) fn set(&mut self, uri: &str, value: Option<Value>) -> Change {
         match value {
             Some(value) => {
                 let event_type = if self.resources.contains_key(uri) {
@@ -135,12 +135,12 @@ impl SimState {
     }
 
     /// The current value of a resource.
-    pub fn resource(&self, uri: &str) -> Option<&Value> {
+    pub(crate) fn resource(&self, uri: &str) -> Option<&Value> {
         self.resources.get(uri)
     }
 
     /// Answers a request; returns the answer and the changes it caused.
-    pub fn handle(
+    pub(crate) fn handle(
         &mut self,
         method: &str,
         path: &str,
