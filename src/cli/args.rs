@@ -14,19 +14,19 @@ use lcu_rules::client::{AuthToken, Discovery};
     version,
     about = "Automate the League of Legends client with small YAML rules"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check rule files and report every problem with file:line:col.
     Check {
         /// Rule files or folders (default: rules/).
@@ -179,7 +179,7 @@ pub enum Command {
 
 /// How to find and trust the client.
 #[derive(clap::Args)]
-pub struct ConnectArgs {
+pub(crate) struct ConnectArgs {
     /// Use this lockfile instead of finding the client's process.
     #[arg(long, value_name = "FILE")]
     pub lockfile: Option<PathBuf>,
@@ -196,7 +196,7 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    pub fn discovery(&self) -> anyhow::Result<Discovery> {
+    pub(crate) fn discovery(&self) -> anyhow::Result<Discovery> {
         Ok(match (&self.lockfile, self.port) {
             (Some(path), _) => Discovery::Lockfile(path.clone()),
             (None, Some(port)) => {
@@ -212,7 +212,7 @@ impl ConnectArgs {
         })
     }
 
-    pub fn trust(&self) -> anyhow::Result<Trust> {
+    pub(crate) fn trust(&self) -> anyhow::Result<Trust> {
         Ok(match (self.insecure, &self.ca) {
             (true, _) => Trust::Insecure,
             (false, Some(ca)) => Trust::riot_and_file(ca)?,
@@ -222,7 +222,7 @@ impl ConnectArgs {
 }
 
 #[derive(Subcommand, Clone, Copy)]
-pub enum AutostartAction {
+pub(crate) enum AutostartAction {
     /// Start `lcu-rules run --tray` at login (current user only).
     Enable,
     /// No longer start at login.
@@ -232,10 +232,10 @@ pub enum AutostartAction {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 /// The environment variable `run --port` reads the token from.
-pub const TOKEN_VARIABLE: &str = "LCU_RULES_TOKEN";
+pub(crate) const TOKEN_VARIABLE: &str = "LCU_RULES_TOKEN";

@@ -2,6 +2,6 @@
 //! work on ([`rules`]: rule files offline; [`service`]: the client and the running service).
 //! `anyhow` lives here and in `main.rs` only: the library's errors are typed.
 
-pub mod args;
-pub mod rules;
-pub mod service;
+pub(crate) mod args;
+pub(crate) mod rules;
+pub(crate) mod service;

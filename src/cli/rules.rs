@@ -21,7 +21,7 @@ use lcu_rules::service::app::print_load_errors;
 use crate::cli::args::Format;
 
 /// The rule paths given, or the default ones when none were.
-pub fn or_default(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+pub(crate) fn or_default(paths: Vec<PathBuf>) -> Vec<PathBuf> {
     if paths.is_empty() {
         lcu_rules::offline::default_rule_paths()
     } else {
@@ -29,7 +29,7 @@ pub fn or_default(paths: Vec<PathBuf>) -> Vec<PathBuf> {
     }
 }
 
-pub fn read_api_dump(swagger: &Path, events: Option<&Path>) -> anyhow::Result<ApiIndex> {
+pub(crate) fn read_api_dump(swagger: &Path, events: Option<&Path>) -> anyhow::Result<ApiIndex> {
     let text = std::fs::read_to_string(swagger)
         .with_context(|| format!("cannot read `{}`", swagger.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
@@ -43,7 +43,7 @@ pub fn read_api_dump(swagger: &Path, events: Option<&Path>) -> anyhow::Result<Ap
 }
 
 /// Lists endpoints and topics; stops quietly when the reader goes away (`| head`).
-pub fn list_endpoints(filter: &str) {
+pub(crate) fn list_endpoints(filter: &str) {
     use std::io::Write as _;
     let index = ApiIndex::embedded();
     let endpoints = index.search(filter);
@@ -94,7 +94,7 @@ pub fn list_endpoints(filter: &str) {
     let _ = write();
 }
 
-pub fn check(
+pub(crate) fn check(
     paths: &[PathBuf],
     format: Format,
     deny_warnings: bool,
@@ -136,7 +136,7 @@ pub fn check(
     }
 }
 
-pub fn run_tests(paths: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_tests(paths: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
     let loaded = load(paths);
     if print_load_errors(&loaded) {
         eprintln!("the rules have errors; fix them first (see `lcu-rules check`)");
@@ -182,7 +182,7 @@ pub fn run_tests(paths: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn explain_session(
+pub(crate) fn explain_session(
     paths: &[PathBuf],
     events: &Path,
     rule: Option<&str>,
@@ -228,7 +228,7 @@ pub fn explain_session(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn replay_session(
+pub(crate) fn replay_session(
     paths: &[PathBuf],
     events: &Path,
     include_disabled: bool,

@@ -15,7 +15,7 @@ use lcu_rules::service::control::{self, Request};
 use crate::cli::args::{AutostartAction, ConnectArgs, Format, LogFormat};
 
 /// What `run` was given on its command line.
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     pub rules: Vec<PathBuf>,
     pub config: Option<PathBuf>,
     pub tray: bool,
@@ -26,7 +26,7 @@ pub struct RunArgs {
 }
 
 /// `lcu-rules run`: reads the config, applies the command line over it and runs the service.
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
     let config_file = args.config.unwrap_or_else(|| paths.config_file.clone());
     let first_run = app::prepare_first_run(&paths, &config_file, args.rules.is_empty())?;
@@ -75,7 +75,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `lcu-rules record`: the client's events written to `output` until Ctrl-C.
-pub fn record(output: PathBuf, redact: bool, connect: ConnectArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn record(
+    output: PathBuf,
+    redact: bool,
+    connect: ConnectArgs,
+) -> anyhow::Result<ExitCode> {
     init_logging("info");
     let options = LiveOptions::new(connect.discovery()?, connect.trust()?, Vec::new());
     let file = std::fs::File::create(&output)
@@ -110,7 +114,7 @@ pub fn record(output: PathBuf, redact: bool, connect: ConnectArgs) -> anyhow::Re
 }
 
 /// `lcu-rules autostart enable|disable|status`.
-pub fn autostart(action: AutostartAction) -> anyhow::Result<ExitCode> {
+pub(crate) fn autostart(action: AutostartAction) -> anyhow::Result<ExitCode> {
     use lcu_rules::service::autostart;
     match action {
         AutostartAction::Enable => {
@@ -134,7 +138,7 @@ pub fn autostart(action: AutostartAction) -> anyhow::Result<ExitCode> {
 }
 
 /// `lcu-rules paths`.
-pub fn paths(format: Format) -> anyhow::Result<ExitCode> {
+pub(crate) fn paths(format: Format) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&paths)?),
@@ -149,7 +153,7 @@ pub fn paths(format: Format) -> anyhow::Result<ExitCode> {
 }
 
 /// Sends one request to the running service and prints its answer.
-pub fn ask_service(request: Request, format: Format) -> anyhow::Result<ExitCode> {
+pub(crate) fn ask_service(request: Request, format: Format) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
     let reply = runtime()?.block_on(control::request(&paths.control_dir, &request));
     match reply {
@@ -183,7 +187,7 @@ fn with_newline(text: &str) -> String {
 }
 
 /// `lcu-rules demo`: the rules against the in-process simulated client.
-pub fn demo(rules: &[PathBuf], pace: f64) -> anyhow::Result<ExitCode> {
+pub(crate) fn demo(rules: &[PathBuf], pace: f64) -> anyhow::Result<ExitCode> {
     init_logging("warn");
     let out: Box<dyn std::io::Write + Send> = Box::new(std::io::stdout());
     match runtime()?.block_on(lcu_rules::service::run_demo(rules, pace.max(0.0), out)) {
@@ -202,7 +206,11 @@ pub fn demo(rules: &[PathBuf], pace: f64) -> anyhow::Result<ExitCode> {
 }
 
 /// `lcu-rules sim`: the simulated client on its own.
-pub fn sim(dir: Option<PathBuf>, pace: f64, sessions: Option<u32>) -> anyhow::Result<ExitCode> {
+pub(crate) fn sim(
+    dir: Option<PathBuf>,
+    pace: f64,
+    sessions: Option<u32>,
+) -> anyhow::Result<ExitCode> {
     init_logging("warn");
     runtime()?.block_on(play(dir, pace.max(0.0), sessions))
 }
