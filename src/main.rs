@@ -83,23 +83,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             ..
         } => rules::explain_session(&rules::or_default(paths), &events, rule.as_deref(), format),
         Command::Explain { .. } => anyhow::bail!("give --events FILE or --live"),
-        Command::Run {
-            rules,
-            config,
-            tray,
-            no_watch,
-            log_level,
-            log_format,
-            connect,
-        } => service::run(service::RunArgs {
-            rules,
-            config,
-            tray,
-            no_watch,
-            log_level,
-            log_format,
-            connect,
-        }),
+        Command::Run(args) => service::run(args),
         Command::Record {
             output,
             redact,

@@ -92,28 +92,7 @@ pub(crate) enum Command {
     },
     /// Connect to the running League client and fire the rules (Ctrl-C to stop). Rule files
     /// are watched and reloaded when saved.
-    Run {
-        /// Rule files or folders (repeatable; default: the config's, or the user's rules folder).
-        #[arg(long = "rules", value_name = "PATH")]
-        rules: Vec<PathBuf>,
-        /// Read this config file instead of the one in the OS config folder.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Show the system-tray icon.
-        #[arg(long)]
-        tray: bool,
-        /// Do not watch the rule files for changes.
-        #[arg(long)]
-        no_watch: bool,
-        /// Log level (overrides the config; `RUST_LOG` overrides both).
-        #[arg(long, value_name = "LEVEL")]
-        log_level: Option<String>,
-        /// Terminal log format.
-        #[arg(long, value_enum)]
-        log_format: Option<LogFormat>,
-        #[command(flatten)]
-        connect: ConnectArgs,
-    },
+    Run(RunArgs),
     /// Record the client's event stream, with timestamps, to a file that `test --events`,
     /// `explain --events` and the simulated client replay (Ctrl-C to stop).
     Record {
@@ -239,3 +218,28 @@ pub(crate) enum LogFormat {
 
 /// The environment variable `run --port` reads the token from.
 pub(crate) const TOKEN_VARIABLE: &str = "LCU_RULES_TOKEN";
+
+/// What `run` is given: where the rules and config are, how to log, how to reach the client.
+#[derive(clap::Args)]
+pub(crate) struct RunArgs {
+    /// Rule files or folders (repeatable; default: the config's, or the user's rules folder).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub(crate) rules: Vec<PathBuf>,
+    /// Read this config file instead of the one in the OS config folder.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Show the system-tray icon.
+    #[arg(long)]
+    pub(crate) tray: bool,
+    /// Do not watch the rule files for changes.
+    #[arg(long)]
+    pub(crate) no_watch: bool,
+    /// Log level (overrides the config; `RUST_LOG` overrides both).
+    #[arg(long, value_name = "LEVEL")]
+    pub(crate) log_level: Option<String>,
+    /// Terminal log format.
+    #[arg(long, value_enum)]
+    pub(crate) log_format: Option<LogFormat>,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}

@@ -12,18 +12,7 @@ use lcu_rules::service::Paths;
 use lcu_rules::service::app::{self, ServiceSetup, init_logging, runtime};
 use lcu_rules::service::control::{self, Request};
 
-use crate::cli::args::{AutostartAction, ConnectArgs, Format, LogFormat};
-
-/// What `run` was given on its command line.
-pub(crate) struct RunArgs {
-    pub rules: Vec<PathBuf>,
-    pub config: Option<PathBuf>,
-    pub tray: bool,
-    pub no_watch: bool,
-    pub log_level: Option<String>,
-    pub log_format: Option<LogFormat>,
-    pub connect: ConnectArgs,
-}
+use crate::cli::args::{AutostartAction, ConnectArgs, Format, LogFormat, RunArgs};
 
 /// `lcu-rules run`: reads the config, applies the command line over it and runs the service.
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
