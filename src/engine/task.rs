@@ -335,51 +335,89 @@ struct RunDone {
 pub struct Engine {
     rules: Arc<RuleSet>,
     port: Arc<dyn ClientPort>,
+    observer: Arc<dyn Observer>,
+    config: EngineConfig,
+    commands: Option<mpsc::UnboundedReceiver<Command>>,
+    report: EngineReport,
+    /// What the engine keeps per rule of the current set, and across all of them.
+    per_rule: PerRule,
+    /// Runs waiting for room on the port (see [`Engine::start`]).
+    room: Room,
+    /// The runs in flight: their tasks, how they report back, who owns them.
+    runs: Runs,
+    /// Firings held back by a debounce, and when each is due.
+    debounce: Debounces,
+    /// The matcher's reused answer buffers.
+    matching: Matching,
+    /// What the engine has seen: when it started, how events are numbered, the runs' writes, and
+    /// the latest events that guarded delays watch.
+    history: History,
+}
+
+/// What the engine keeps per rule of the current set, and across all of them.
+struct PerRule {
+    states: Vec<RuleState>,
+    rule_ids: Vec<Arc<str>>,
+    /// Each rule's chain when nothing caused its firing (made once: a firing needs one).
+    solo_chains: Vec<Chain>,
+    /// Rules switched off by id (kept across reloads).
+    switched_off: std::collections::HashSet<String>,
+    /// Whether every rule is paused.
+    paused: bool,
+    /// The gameflow phase, when some rule is scoped to phases.
+    phase: Option<Arc<str>>,
+}
+
+/// Runs waiting for room on the port (see [`Engine::start`]).
+struct Room {
     /// Runs that start with a request and wait for room on the port, oldest first. While one
     /// waits, the engine takes no new event: see [`Engine::start`].
     waiting: VecDeque<WaitingRun>,
     /// The port's answer to "room for one more", while runs wait.
     asking: Option<ReserveFuture>,
-    observer: Arc<dyn Observer>,
-    config: EngineConfig,
-    states: Vec<RuleState>,
-    rule_ids: Vec<Arc<str>>,
+}
+
+/// The runs in flight: their tasks, how they report back, who owns them.
+struct Runs {
     tracker: TaskTracker,
     done_tx: mpsc::UnboundedSender<RunDone>,
     done_rx: mpsc::UnboundedReceiver<RunDone>,
-    commands: Option<mpsc::UnboundedReceiver<Command>>,
-    next_run: u64,
-    next_seq: u64,
     /// Active runs across all rules.
     active_total: usize,
-    epoch: Instant,
-    report: EngineReport,
-    hits: Vec<Hit>,
-    /// The matcher's answer for the last URI and event type: the client sends runs of events
-    /// on one URI. Cleared when the rules are replaced.
-    recent: Option<RecentMatch>,
-    /// The runs' writes, for echo and causal-chain detection.
-    writes: Arc<WriteLog>,
-    /// The gameflow phase, when some rule is scoped to phases.
-    phase: Option<Arc<str>>,
-    /// The latest event per URI that a run's guarded delay watches.
-    updates: HashMap<String, watch::Sender<Arc<Event>>>,
+    /// The rule (by index in the current set) each active run belongs to; runs of rules a
+    /// reload changed or removed are no longer here.
+    owners: FxHashMap<u64, u32>,
+    /// Runs of rules a reload changed or removed that were left to finish.
+    orphans: Vec<ActiveRun>,
+    next_run: u64,
+}
+
+/// Firings held back by a debounce, and when each is due.
+struct Debounces {
     /// Firings waiting on debounces, by rule and key.
     debounced: HashMap<(u32, String), Debounced>,
     /// Their deadlines, earliest first.
     deadlines: BTreeMap<(Instant, u64), (u32, String)>,
     next_ticket: u64,
-    /// The rule (by index in the current set) each active run belongs to; runs of rules a
-    /// reload changed or removed are no longer here.
-    owners: FxHashMap<u64, u32>,
-    /// Each rule's chain when nothing caused its firing (made once: a firing needs one).
-    solo_chains: Vec<Chain>,
-    /// Runs of rules a reload changed or removed that were left to finish.
-    orphans: Vec<ActiveRun>,
-    /// Whether every rule is paused.
-    paused: bool,
-    /// Rules switched off by id (kept across reloads).
-    switched_off: std::collections::HashSet<String>,
+}
+
+/// The matcher's reused answer buffers.
+struct Matching {
+    hits: Vec<Hit>,
+    /// The matcher's answer for the last URI and event type: the client sends runs of events
+    /// on one URI. Cleared when the rules are replaced.
+    recent: Option<RecentMatch>,
+}
+
+/// What the engine has seen: when it started, how events are numbered, the runs' writes, and
+/// the latest events that guarded delays watch.
+struct History {
+    epoch: Instant,
+    next_seq: u64,
+    /// The runs' writes, for echo and causal-chain detection.
+    writes: Arc<WriteLog>,
+    /// The latest event per URI that a run's guarded delay watches.
+    updates: HashMap<String, watch::Sender<Arc<Event>>>,
 }
 
 impl Engine {
@@ -402,34 +440,46 @@ impl Engine {
         Engine {
             rules,
             port,
-            waiting: VecDeque::new(),
-            asking: None,
             observer,
             config,
-            states,
-            rule_ids,
-            tracker: TaskTracker::new(),
-            done_tx,
-            done_rx,
             commands: None,
-            next_run: 1,
-            next_seq: 1,
-            active_total: 0,
-            epoch: Instant::now(),
             report: EngineReport::default(),
-            hits: Vec::with_capacity(8),
-            recent: None,
-            writes,
-            phase: None,
-            updates: HashMap::new(),
-            debounced: HashMap::new(),
-            deadlines: BTreeMap::new(),
-            next_ticket: 1,
-            owners: FxHashMap::default(),
-            solo_chains,
-            orphans: Vec::new(),
-            paused: false,
-            switched_off: std::collections::HashSet::new(),
+            per_rule: PerRule {
+                states,
+                rule_ids,
+                solo_chains,
+                switched_off: std::collections::HashSet::new(),
+                paused: false,
+                phase: None,
+            },
+            room: Room {
+                waiting: VecDeque::new(),
+                asking: None,
+            },
+            runs: Runs {
+                tracker: TaskTracker::new(),
+                done_tx,
+                done_rx,
+                active_total: 0,
+                owners: FxHashMap::default(),
+                orphans: Vec::new(),
+                next_run: 1,
+            },
+            debounce: Debounces {
+                debounced: HashMap::new(),
+                deadlines: BTreeMap::new(),
+                next_ticket: 1,
+            },
+            matching: Matching {
+                hits: Vec::with_capacity(8),
+                recent: None,
+            },
+            history: History {
+                epoch: Instant::now(),
+                next_seq: 1,
+                writes,
+                updates: HashMap::new(),
+            },
         }
     }
 
@@ -460,13 +510,13 @@ impl Engine {
         tokio::pin!(stop);
         let cancelled = loop {
             self.drop_cancelled_waits();
-            let saturated = self.active_total >= cap;
+            let saturated = self.runs.active_total >= cap;
             if saturated && !was_saturated {
                 self.report.saturated += 1;
                 unwarned += 1;
                 if warned_at.is_none_or(|at| at.elapsed() >= SATURATION_NOTICE) {
                     tracing::warn!(
-                        active_runs = self.active_total,
+                        active_runs = self.runs.active_total,
                         times = unwarned,
                         "run limit reached: taking no new event until a run ends"
                     );
@@ -475,19 +525,19 @@ impl Engine {
                 }
             }
             was_saturated = saturated;
-            let next_deadline = self.deadlines.keys().next().map(|(at, _)| *at);
+            let next_deadline = self.debounce.deadlines.keys().next().map(|(at, _)| *at);
             tokio::select! {
                 biased;
-                Some(done) = self.done_rx.recv() => {
+                Some(done) = self.runs.done_rx.recv() => {
                     self.on_run_done(done);
                     self.take_finished_runs();
                 }
-                room = next_room(&mut self.asking, &self.port), if !self.waiting.is_empty() => {
+                room = next_room(&mut self.room.asking, &self.port), if !self.room.waiting.is_empty() => {
                     self.start_waiting(room);
                 }
                 Some(command) = next_command(&mut self.commands) => self.on_command(command),
                 _ = sleep_until_some(next_deadline), if next_deadline.is_some() => self.fire_debounced(),
-                input = events.recv(), if !saturated && self.waiting.is_empty() => match input {
+                input = events.recv(), if !saturated && self.room.waiting.is_empty() => match input {
                     Some(event) => {
                         self.on_event(event);
                         self.take_queued_events(&mut events, cap);
@@ -510,7 +560,7 @@ impl Engine {
     /// instead of going round the select (and the rest of the runtime) for each one.
     fn take_finished_runs(&mut self) {
         for _ in 1..BATCH {
-            match self.done_rx.try_recv() {
+            match self.runs.done_rx.try_recv() {
                 Ok(done) => self.on_run_done(done),
                 Err(_) => return,
             }
@@ -521,7 +571,7 @@ impl Engine {
     /// [`Self::take_finished_runs`]).
     fn take_queued_events(&mut self, events: &mut mpsc::Receiver<Event>, cap: usize) {
         for _ in 1..BATCH {
-            if self.active_total >= cap || !self.waiting.is_empty() {
+            if self.runs.active_total >= cap || !self.room.waiting.is_empty() {
                 return;
             }
             match events.try_recv() {
@@ -534,7 +584,7 @@ impl Engine {
     /// The rules whose triggers match (see [`RuleSet::candidates`]), from `recent` when the URI
     /// and type are the last ones'.
     fn candidates(&mut self, uri: &str, event_type: EventType, out: &mut Vec<Hit>) {
-        if let Some(recent) = &self.recent
+        if let Some(recent) = &self.matching.recent
             && recent.event_type == event_type
             && recent.uri == uri
         {
@@ -544,7 +594,7 @@ impl Engine {
         }
         self.rules.candidates(uri, event_type, out);
         // The last answer's buffers are reused for this one.
-        let mut recent = self.recent.take().unwrap_or(RecentMatch {
+        let mut recent = self.matching.recent.take().unwrap_or(RecentMatch {
             uri: String::new(),
             event_type,
             hits: Vec::new(),
@@ -553,24 +603,24 @@ impl Engine {
         recent.uri.push_str(uri);
         recent.event_type = event_type;
         recent.hits.clone_from(out);
-        self.recent = Some(recent);
+        self.matching.recent = Some(recent);
     }
 
     /// Handles one event: match, evaluate, admit, spawn. Never awaits.
     fn on_event(&mut self, event: Event) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.history.next_seq;
+        self.history.next_seq += 1;
         self.report.events += 1;
         let event = Arc::new(event);
         // One clock reading for everything decided about this event: on a VM a reading costs
         // tens of nanoseconds, and an accept used to take fifteen.
         let now = Instant::now();
-        let at = now.saturating_duration_since(self.epoch);
-        let cause = self.writes.cause_of(&event.uri, now);
+        let at = now.saturating_duration_since(self.history.epoch);
+        let cause = self.history.writes.cause_of(&event.uri, now);
         let caused_by = cause
             .as_ref()
             .and_then(|c| c.last())
-            .map(|r| self.rule_ids[*r as usize].clone());
+            .map(|r| self.per_rule.rule_ids[*r as usize].clone());
         self.observer.observe(Trace::Event {
             at,
             seq,
@@ -580,15 +630,15 @@ impl Engine {
         if self.rules.tracks_phase() && event.uri == GAMEFLOW_PHASE {
             self.follow_phase(&event);
         }
-        if !self.updates.is_empty()
-            && let Some(latest) = self.updates.get(&event.uri)
+        if !self.history.updates.is_empty()
+            && let Some(latest) = self.history.updates.get(&event.uri)
         {
             latest.send_replace(event.clone());
         }
-        let mut hits = std::mem::take(&mut self.hits);
+        let mut hits = std::mem::take(&mut self.matching.hits);
         self.candidates(&event.uri, event.event_type, &mut hits);
         if hits.is_empty() {
-            self.hits = hits;
+            self.matching.hits = hits;
             return;
         }
         let origin = Origin {
@@ -611,16 +661,18 @@ impl Engine {
                 };
             self.decided(&origin, hit.rule, verdict, at);
         }
-        self.hits = hits;
+        self.matching.hits = hits;
     }
 
     /// Books and reports `rule`'s verdict on the event of `origin`, reached `at` (since the engine
     /// started).
     fn decided(&mut self, origin: &Origin, rule: u32, verdict: Verdict, at: Duration) {
         match &verdict {
-            Verdict::Fired { .. } | Verdict::Queued { .. } => self.states[rule as usize].fired += 1,
+            Verdict::Fired { .. } | Verdict::Queued { .. } => {
+                self.per_rule.states[rule as usize].fired += 1
+            }
             Verdict::Suppressed { .. } => {
-                self.states[rule as usize].suppressed += 1;
+                self.per_rule.states[rule as usize].suppressed += 1;
                 self.report.suppressed += 1;
             }
             Verdict::Stopped { .. } | Verdict::Debounced { .. } => {}
@@ -629,9 +681,9 @@ impl Engine {
             at,
             seq: origin.seq,
             event: origin.event.clone(),
-            event_at: origin.now.saturating_duration_since(self.epoch),
+            event_at: origin.now.saturating_duration_since(self.history.epoch),
             caused_by: origin.caused_by.clone(),
-            rule: self.rule_ids[rule as usize].clone(),
+            rule: self.per_rule.rule_ids[rule as usize].clone(),
             verdict,
         });
     }
@@ -647,22 +699,22 @@ impl Engine {
         cause: Option<&Chain>,
     ) -> Verdict {
         let suppressed = |why| Verdict::Suppressed { why };
-        if self.paused {
+        if self.per_rule.paused {
             return suppressed(Suppressed::Paused);
         }
-        if !self.switched_off.is_empty() && self.switched_off.contains(&rule.id) {
+        if !self.per_rule.switched_off.is_empty() && self.per_rule.switched_off.contains(&rule.id) {
             return suppressed(Suppressed::SwitchedOff);
         }
-        if self.states[index as usize].breaker.tripped() {
+        if self.per_rule.states[index as usize].breaker.tripped() {
             return suppressed(Suppressed::Breaker { tripped_now: false });
         }
-        if !rule.applies_in(self.phase.as_deref()) {
+        if !rule.applies_in(self.per_rule.phase.as_deref()) {
             return suppressed(Suppressed::Phase {
-                phase: self.phase.as_deref().map(str::to_string),
+                phase: self.per_rule.phase.as_deref().map(str::to_string),
             });
         }
         let chain: Chain = match cause {
-            None => self.solo_chains[index as usize].clone(),
+            None => self.per_rule.solo_chains[index as usize].clone(),
             Some(cause) => {
                 if cause.last() == Some(&index) && !rule.allow_echo {
                     return suppressed(Suppressed::Echo);
@@ -670,7 +722,7 @@ impl Engine {
                 if cause.len() >= self.config.max_depth {
                     let mut names: Vec<String> = cause
                         .iter()
-                        .map(|r| self.rule_ids[*r as usize].to_string())
+                        .map(|r| self.per_rule.rule_ids[*r as usize].to_string())
                         .collect();
                     names.push(rule.id.clone());
                     return suppressed(Suppressed::Depth { chain: names });
@@ -699,18 +751,27 @@ impl Engine {
             Err(miss) => return Verdict::Stopped { miss },
         };
         let slot = (index, key.clone().unwrap_or_default());
-        if let Some(old) = self.debounced.remove(&slot) {
-            self.deadlines.remove(&(old.deadline, old.ticket));
-        } else if self.debounced.keys().filter(|(r, _)| *r == index).count() >= MAX_RATE_KEYS {
+        if let Some(old) = self.debounce.debounced.remove(&slot) {
+            self.debounce.deadlines.remove(&(old.deadline, old.ticket));
+        } else if self
+            .debounce
+            .debounced
+            .keys()
+            .filter(|(r, _)| *r == index)
+            .count()
+            >= MAX_RATE_KEYS
+        {
             return Verdict::Suppressed {
                 why: Suppressed::TooManyKeys,
             };
         }
         let deadline = crate::engine::run::deadline_after(Instant::now(), debounce.duration);
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        self.deadlines.insert((deadline, ticket), slot.clone());
-        self.debounced.insert(
+        let ticket = self.debounce.next_ticket;
+        self.debounce.next_ticket += 1;
+        self.debounce
+            .deadlines
+            .insert((deadline, ticket), slot.clone());
+        self.debounce.debounced.insert(
             slot,
             Debounced {
                 deadline,
@@ -729,18 +790,18 @@ impl Engine {
     /// Admits every debounced firing whose window has passed.
     fn fire_debounced(&mut self) {
         let now = Instant::now();
-        while let Some(entry) = self.deadlines.first_entry() {
+        while let Some(entry) = self.debounce.deadlines.first_entry() {
             if entry.key().0 > now {
                 break;
             }
             let slot = entry.remove();
-            let Some(due) = self.debounced.remove(&slot) else {
+            let Some(due) = self.debounce.debounced.remove(&slot) else {
                 continue;
             };
             let rule = self.rules.rule(slot.0).clone();
             let verdict =
                 self.admit_now(slot.0, &rule, &due.origin.event, due.firing, due.chain, now);
-            let at = now.saturating_duration_since(self.epoch);
+            let at = now.saturating_duration_since(self.history.epoch);
             self.decided(&due.origin, slot.0, verdict, at);
         }
     }
@@ -768,7 +829,7 @@ impl Engine {
             BreakerSetting::Off => None,
             BreakerSetting::Limits(limits) => Some(limits),
         };
-        let state = &mut self.states[index as usize];
+        let state = &mut self.per_rule.states[index as usize];
         if let (Some(cooldown), Some(last)) = (rule.cooldown, state.last_fired) {
             let until = last + cooldown;
             if now < until {
@@ -817,8 +878,8 @@ impl Engine {
             }
             state.throttled.insert(key.unwrap_or_default(), now);
         }
-        let run = self.next_run;
-        self.next_run += 1;
+        let run = self.runs.next_run;
+        self.runs.next_run += 1;
         match rule.mode {
             Mode::Queued if busy => {
                 state.queue.push_back(Pending {
@@ -878,16 +939,16 @@ impl Engine {
     /// debounced firings.
     fn follow_phase(&mut self, event: &Event) {
         let phase: Option<Arc<str>> = event.data.as_str().map(Arc::from);
-        if phase == self.phase {
+        if phase == self.per_rule.phase {
             return;
         }
-        let left = std::mem::replace(&mut self.phase, phase.clone());
+        let left = std::mem::replace(&mut self.per_rule.phase, phase.clone());
         let now = phase.as_deref().unwrap_or("unknown");
         for (index, rule) in self.rules.rules.iter().enumerate() {
             if rule.phases.is_none() || rule.applies_in(phase.as_deref()) {
                 continue;
             }
-            let state = &mut self.states[index];
+            let state = &mut self.per_rule.states[index];
             let reason = format!(
                 "left phase {} (now {now})",
                 left.as_deref().unwrap_or("unknown")
@@ -898,14 +959,17 @@ impl Engine {
             }
             state.queue.clear();
             let slots: Vec<(u32, String)> = self
+                .debounce
                 .debounced
                 .keys()
                 .filter(|(r, _)| *r as usize == index)
                 .cloned()
                 .collect();
             for slot in slots {
-                if let Some(gone) = self.debounced.remove(&slot) {
-                    self.deadlines.remove(&(gone.deadline, gone.ticket));
+                if let Some(gone) = self.debounce.debounced.remove(&slot) {
+                    self.debounce
+                        .deadlines
+                        .remove(&(gone.deadline, gone.ticket));
                 }
             }
         }
@@ -914,13 +978,14 @@ impl Engine {
     /// Spawns a run on the tracker.
     fn start(&mut self, rule: u32, run: u64, event: Arc<Event>, firing: Firing, chain: Chain) {
         let abandon = Arc::new(OnceLock::new());
-        self.active_total += 1;
+        self.runs.active_total += 1;
         self.report.runs_started += 1;
-        self.owners.insert(run, rule);
-        let rule_id = self.rule_ids[rule as usize].clone();
+        self.runs.owners.insert(run, rule);
+        let rule_id = self.per_rule.rule_ids[rule as usize].clone();
         let spec = self.rules.rule(rule).clone();
         let updates = spec.has_guarded_delays().then(|| {
             let latest = self
+                .history
                 .updates
                 .entry(event.uri.clone())
                 .or_insert_with(|| watch::channel(event.clone()).0);
@@ -931,11 +996,11 @@ impl Engine {
         let end = RunEnd {
             run,
             rule: rule_id.clone(),
-            epoch: self.epoch,
+            epoch: self.history.epoch,
             outcome: None,
             abandon: abandon.clone(),
             observer: self.observer.clone(),
-            done: self.done_tx.clone(),
+            done: self.runs.done_tx.clone(),
         };
         let mut context = RunContext {
             rule: spec,
@@ -946,9 +1011,9 @@ impl Engine {
             port: self.port.clone(),
             observer: self.observer.clone(),
             run,
-            epoch: self.epoch,
+            epoch: self.history.epoch,
             chain,
-            writes: self.writes.clone(),
+            writes: self.history.writes.clone(),
             updates,
             reservation: None,
         };
@@ -965,11 +1030,13 @@ impl Engine {
             }
         }
         let task = self.spawn_run(context, end);
-        self.states[rule as usize].active.push_back(ActiveRun {
-            run,
-            stop: Stop::Task(task),
-            abandon,
-        });
+        self.per_rule.states[rule as usize]
+            .active
+            .push_back(ActiveRun {
+                run,
+                stop: Stop::Task(task),
+                abandon,
+            });
     }
 
     /// Starts a run's task. Ending the run is aborting it: no cancellation future is polled
@@ -978,7 +1045,8 @@ impl Engine {
         // The task works on `context` and `end` where it captured them: moving them into the
         // run's own future or into locals would store each twice in the task, which is copied
         // whole when spawned and waits, in a burst, among a hundred others.
-        self.tracker
+        self.runs
+            .tracker
             .spawn(async move {
                 let outcome = context.execute().await;
                 end.report(outcome);
@@ -988,7 +1056,7 @@ impl Engine {
 
     /// Room on the port for a run that starts now: none while others wait for it (they go first).
     fn room_now(&self) -> Option<Reservation> {
-        match self.waiting.is_empty() {
+        match self.room.waiting.is_empty() {
             true => self.port.try_reserve(),
             false => None,
         }
@@ -1003,12 +1071,14 @@ impl Engine {
         end: RunEnd,
     ) {
         let cancelled = Arc::new(AtomicBool::new(false));
-        self.states[rule as usize].active.push_back(ActiveRun {
-            run: context.run,
-            stop: Stop::Waiting(cancelled.clone()),
-            abandon,
-        });
-        self.waiting.push_back(WaitingRun {
+        self.per_rule.states[rule as usize]
+            .active
+            .push_back(ActiveRun {
+                run: context.run,
+                stop: Stop::Waiting(cancelled.clone()),
+                abandon,
+            });
+        self.room.waiting.push_back(WaitingRun {
             context,
             end,
             cancelled,
@@ -1021,7 +1091,7 @@ impl Engine {
         while let Some(reserved) = room.take() {
             let Some(WaitingRun {
                 mut context, end, ..
-            }) = self.waiting.pop_front()
+            }) = self.room.waiting.pop_front()
             else {
                 return;
             };
@@ -1029,17 +1099,17 @@ impl Engine {
             let run = context.run;
             let task = self.spawn_run(context, end);
             // A reload may have moved the run's rule to another index, or left it an orphan.
-            let active = match self.owners.get(&run) {
-                Some(&rule) => self.states[rule as usize]
+            let active = match self.runs.owners.get(&run) {
+                Some(&rule) => self.per_rule.states[rule as usize]
                     .active
                     .iter_mut()
                     .find(|a| a.run == run),
-                None => self.orphans.iter_mut().find(|a| a.run == run),
+                None => self.runs.orphans.iter_mut().find(|a| a.run == run),
             };
             if let Some(active) = active {
                 active.stop = Stop::Task(task);
             }
-            if !self.waiting.is_empty() {
+            if !self.room.waiting.is_empty() {
                 room = self.port.try_reserve();
             }
         }
@@ -1047,8 +1117,9 @@ impl Engine {
 
     /// Drops the waiting runs that were cancelled: their [`RunEnd`]s report them.
     fn drop_cancelled_waits(&mut self) {
-        if !self.waiting.is_empty() {
-            self.waiting
+        if !self.room.waiting.is_empty() {
+            self.room
+                .waiting
                 .retain(|waiting| !waiting.cancelled.load(Ordering::Relaxed));
         }
     }
@@ -1064,16 +1135,18 @@ impl Engine {
                 .cancelled
                 .push((done.rule_id.to_string(), done.run)),
         }
-        self.active_total = self.active_total.saturating_sub(1);
-        if !self.updates.is_empty() {
-            self.updates.retain(|_, latest| latest.receiver_count() > 0);
+        self.runs.active_total = self.runs.active_total.saturating_sub(1);
+        if !self.history.updates.is_empty() {
+            self.history
+                .updates
+                .retain(|_, latest| latest.receiver_count() > 0);
         }
         // A run whose rule a reload changed or removed has no owner any more.
-        let Some(rule) = self.owners.remove(&done.run) else {
-            self.orphans.retain(|orphan| orphan.run != done.run);
+        let Some(rule) = self.runs.owners.remove(&done.run) else {
+            self.runs.orphans.retain(|orphan| orphan.run != done.run);
             return;
         };
-        let state = &mut self.states[rule as usize];
+        let state = &mut self.per_rule.states[rule as usize];
         // Runs mostly end in the order they started: the search and the shift are short.
         if let Some(at) = state
             .active
@@ -1093,8 +1166,14 @@ impl Engine {
     fn replace(&mut self, rules: Arc<RuleSet>) -> ReloadSummary {
         let mut summary = ReloadSummary::default();
         let mut old: HashMap<String, (u32, RuleState)> = HashMap::new();
-        for (index, state) in std::mem::take(&mut self.states).into_iter().enumerate() {
-            old.insert(self.rule_ids[index].to_string(), (index as u32, state));
+        for (index, state) in std::mem::take(&mut self.per_rule.states)
+            .into_iter()
+            .enumerate()
+        {
+            old.insert(
+                self.per_rule.rule_ids[index].to_string(),
+                (index as u32, state),
+            );
         }
         let mut moved: HashMap<u32, u32> = HashMap::new();
         let mut states = Vec::with_capacity(rules.rules.len());
@@ -1105,7 +1184,7 @@ impl Engine {
                 {
                     state.breaker.reset();
                     for active in &state.active {
-                        self.owners.insert(active.run, index as u32);
+                        self.runs.owners.insert(active.run, index as u32);
                     }
                     moved.insert(old_index, index as u32);
                     summary.unchanged.push(rule.id.clone());
@@ -1128,24 +1207,25 @@ impl Engine {
             summary.cancelled_runs += self.retire(old_index, state, "removed");
             summary.removed.push(id);
         }
-        let debounced = std::mem::take(&mut self.debounced);
-        self.deadlines.clear();
+        let debounced = std::mem::take(&mut self.debounce.debounced);
+        self.debounce.deadlines.clear();
         for ((rule, key), pending) in debounced {
             if let Some(&index) = moved.get(&rule) {
-                self.deadlines
+                self.debounce
+                    .deadlines
                     .insert((pending.deadline, pending.ticket), (index, key.clone()));
-                self.debounced.insert((index, key), pending);
+                self.debounce.debounced.insert((index, key), pending);
             }
         }
-        self.rule_ids = rules
+        self.per_rule.rule_ids = rules
             .rules
             .iter()
             .map(|r| Arc::from(r.id.as_str()))
             .collect();
-        self.states = states;
-        self.solo_chains = solo_chains(&rules);
+        self.per_rule.states = states;
+        self.per_rule.solo_chains = solo_chains(&rules);
         self.rules = rules;
-        self.recent = None;
+        self.matching.recent = None;
         summary
     }
 
@@ -1156,9 +1236,9 @@ impl Engine {
             self.rules.rule(old_index).on_reload == crate::language::spec::OnReload::Finish;
         let mut cancelled = 0;
         for active in state.active {
-            self.owners.remove(&active.run);
+            self.runs.owners.remove(&active.run);
             if finish {
-                self.orphans.push(active);
+                self.runs.orphans.push(active);
             } else {
                 let _ = active
                     .abandon
@@ -1174,8 +1254,8 @@ impl Engine {
         match command {
             Command::ResetBreaker { rule, reply } => {
                 let mut reset = Vec::new();
-                for (index, state) in self.states.iter_mut().enumerate() {
-                    let id = &self.rule_ids[index];
+                for (index, state) in self.per_rule.states.iter_mut().enumerate() {
+                    let id = &self.per_rule.rule_ids[index];
                     if rule.as_deref().is_none_or(|r| r == &**id) && state.breaker.tripped() {
                         state.breaker.reset();
                         reset.push(id.to_string());
@@ -1193,7 +1273,7 @@ impl Engine {
                 let _ = reply.send(self.replace(rules));
             }
             Command::Pause(paused) => {
-                if self.paused != paused {
+                if self.per_rule.paused != paused {
                     tracing::info!(
                         paused,
                         "{}",
@@ -1204,14 +1284,14 @@ impl Engine {
                         }
                     );
                 }
-                self.paused = paused;
+                self.per_rule.paused = paused;
             }
             Command::Switch { rule, on } => {
                 tracing::info!(rule = %rule, on, "rule switched {}", if on { "on" } else { "off" });
                 if on {
-                    self.switched_off.remove(&rule);
+                    self.per_rule.switched_off.remove(&rule);
                 } else {
-                    self.switched_off.insert(rule);
+                    self.per_rule.switched_off.insert(rule);
                 }
             }
         }
@@ -1223,7 +1303,7 @@ impl Engine {
             .rules
             .rules
             .iter()
-            .zip(&self.states)
+            .zip(&self.per_rule.states)
             .enumerate()
             .map(|(index, (rule, state))| RuleStatus {
                 id: rule.id.clone(),
@@ -1233,79 +1313,81 @@ impl Engine {
                 active_runs: state.active.len(),
                 queued: state.queue.len(),
                 debouncing: self
+                    .debounce
                     .debounced
                     .keys()
                     .filter(|(r, _)| *r as usize == index)
                     .count(),
                 tripped: state.breaker.tripped(),
-                switched_off: self.switched_off.contains(&rule.id),
+                switched_off: self.per_rule.switched_off.contains(&rule.id),
                 last_fired_ms_ago: state.last_fired.map(|at| at.elapsed().as_millis() as u64),
             })
             .collect();
         EngineStatus {
             events: self.report.events,
-            phase: self.phase.as_deref().map(str::to_string),
-            active_runs: self.active_total,
-            paused: self.paused,
+            phase: self.per_rule.phase.as_deref().map(str::to_string),
+            active_runs: self.runs.active_total,
+            paused: self.per_rule.paused,
             rules,
         }
     }
 
     fn active_runs(&self) -> usize {
-        self.active_total
+        self.runs.active_total
     }
 
     /// The event stream ended (a replayed session is over): let every run, queued run and
     /// debounced firing finish, unless shutdown is asked meanwhile.
     async fn drain(&mut self, shutdown: &CancellationToken) {
-        while self.active_runs() > 0 || !self.deadlines.is_empty() {
-            let next_deadline = self.deadlines.keys().next().map(|(at, _)| *at);
+        while self.active_runs() > 0 || !self.debounce.deadlines.is_empty() {
+            let next_deadline = self.debounce.deadlines.keys().next().map(|(at, _)| *at);
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return self.shut_down().await,
-                Some(done) = self.done_rx.recv() => self.on_run_done(done),
-                room = next_room(&mut self.asking, &self.port), if !self.waiting.is_empty() => {
+                Some(done) = self.runs.done_rx.recv() => self.on_run_done(done),
+                room = next_room(&mut self.room.asking, &self.port), if !self.room.waiting.is_empty() => {
                     self.start_waiting(room);
                 }
                 _ = sleep_until_some(next_deadline), if next_deadline.is_some() => self.fire_debounced(),
             }
             self.drop_cancelled_waits();
         }
-        self.tracker.close();
-        self.tracker.wait().await;
+        self.runs.tracker.close();
+        self.runs.tracker.wait().await;
     }
 
     /// Shutdown: no queued run starts, nor one still waiting for room on the port; active runs
     /// get the grace period, then are cancelled.
     async fn shut_down(&mut self) {
-        for state in &mut self.states {
+        for state in &mut self.per_rule.states {
             state.queue.clear();
         }
-        self.asking = None;
-        self.waiting.clear();
+        self.room.asking = None;
+        self.room.waiting.clear();
         let deadline = Instant::now() + self.config.shutdown_grace;
         while self.active_runs() > 0 {
             tokio::select! {
-                Some(done) = self.done_rx.recv() => self.on_run_done(done),
+                Some(done) = self.runs.done_rx.recv() => self.on_run_done(done),
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
         for active in self
+            .per_rule
             .states
             .iter()
             .flat_map(|state| &state.active)
-            .chain(&self.orphans)
+            .chain(&self.runs.orphans)
         {
             active.cancel();
         }
         while self.active_runs() > 0 {
-            match self.done_rx.recv().await {
+            match self.runs.done_rx.recv().await {
                 Some(done) => self.on_run_done(done),
                 None => break,
             }
         }
-        self.tracker.close();
-        self.tracker.wait().await;
+        self.runs.tracker.close();
+        self.runs.tracker.wait().await;
     }
 }
 
