@@ -1,0 +1,91 @@
+//! Commands from outside the engine (status, pause, reset, switch off) and the status report.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn on_command(&mut self, command: Command) {
+        match command {
+            Command::ResetBreaker { rule, reply } => {
+                let mut reset = Vec::new();
+                for (index, state) in self.per_rule.states.iter_mut().enumerate() {
+                    let id = &self.per_rule.rule_ids[index];
+                    if rule.as_deref().is_none_or(|r| r == &**id) && state.breaker.tripped() {
+                        state.breaker.reset();
+                        reset.push(id.to_string());
+                    }
+                }
+                if !reset.is_empty() {
+                    tracing::info!(rules = %reset.join(", "), "circuit breaker reset");
+                }
+                let _ = reply.send(reset);
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Replace { rules, reply } => {
+                let _ = reply.send(self.replace(rules));
+            }
+            Command::Pause(paused) => {
+                if self.per_rule.paused != paused {
+                    tracing::info!(
+                        paused,
+                        "{}",
+                        if paused {
+                            "all rules paused"
+                        } else {
+                            "rules resumed"
+                        }
+                    );
+                }
+                self.per_rule.paused = paused;
+            }
+            Command::Switch { rule, on } => {
+                tracing::info!(rule = %rule, on, "rule switched {}", if on { "on" } else { "off" });
+                if on {
+                    self.per_rule.switched_off.remove(&rule);
+                } else {
+                    self.per_rule.switched_off.insert(rule);
+                }
+            }
+        }
+    }
+
+    /// The engine's state and per-rule counters.
+    pub(super) fn status(&self) -> EngineStatus {
+        let rules = self
+            .rules
+            .rules
+            .iter()
+            .zip(&self.per_rule.states)
+            .enumerate()
+            .map(|(index, (rule, state))| RuleStatus {
+                id: rule.id.clone(),
+                enabled: rule.enabled,
+                fired: state.fired,
+                suppressed: state.suppressed,
+                active_runs: state.active.len(),
+                queued: state.queue.len(),
+                debouncing: self
+                    .debounce
+                    .debounced
+                    .keys()
+                    .filter(|(r, _)| *r as usize == index)
+                    .count(),
+                tripped: state.breaker.tripped(),
+                switched_off: self.per_rule.switched_off.contains(&rule.id),
+                last_fired_ms_ago: state.last_fired.map(|at| at.elapsed().as_millis() as u64),
+            })
+            .collect();
+        EngineStatus {
+            events: self.report.events,
+            phase: self.per_rule.phase.as_deref().map(str::to_string),
+            active_runs: self.runs.active_total,
+            paused: self.per_rule.paused,
+            rules,
+        }
+    }
+
+    pub(super) fn active_runs(&self) -> usize {
+        self.runs.active_total
+    }
+}
