@@ -13,6 +13,15 @@
 //! unrelated events each; peak RSS during each scenario (VmHWM, reset before each) and idle RSS
 //! after connecting.
 //!
+//! `-- --realistic` runs the load a real client makes instead (about 90 s): the recorded
+//! champion selects (`rules/fixtures/` and the real captures in `../shared/lcu-data/captures/`)
+//! replayed at 10× their real pace to both contenders at once, each framed by gameflow-phase
+//! events, while every half second one of them gets a ready check after 20 unrelated events;
+//! lcu-rules runs the rule library of `rules/` beside the accept rule. It reports each
+//! contender's ready-check latency, CPU time and peak RSS over the whole replay: the figures
+//! that decide whether a piece of machinery stays (with `LCU_RULES_BENCH_AGAINST` naming the
+//! build without it).
+//!
 //! Run: `cargo bench --bench e2e` (about two minutes; `-- --quick` for a shorter pass). With
 //! `taskset` and two or more CPUs it pins the simulated client to CPU 0 and the contenders to CPU
 //! 1 (`LCU_RULES_BENCH_PIN=0` leaves placement to the scheduler). `-- --compare` alternates
@@ -99,8 +108,12 @@ impl Contender {
                 .spawn()
                 .expect("baseline"),
             _ => {
-                let rules = dir.path().join("bench-rule.yaml");
-                std::fs::write(&rules, BENCH_RULE).expect("rule file");
+                let rules = dir.path().join("rules");
+                std::fs::create_dir(&rules).expect("rules folder");
+                std::fs::write(rules.join("bench-rule.yaml"), BENCH_RULE).expect("rule file");
+                if std::env::args().any(|a| a == "--realistic") {
+                    realistic::copy_library(&rules);
+                }
                 // The product's defaults, except under a profiler: everything is many times
                 // slower there, the rules would fall behind and the reader would coalesce ready
                 // checks, so the lag limit is lifted.
@@ -592,6 +605,9 @@ async fn bench(quick: bool) {
     if std::env::args().any(|a| a == "--compare") {
         return compare_flat_out().await;
     }
+    if std::env::args().any(|a| a == "--realistic") {
+        return realistic::run().await;
+    }
     let (sequential, flat_out, mixed) = if quick {
         (300, 2_000, 300)
     } else {
@@ -787,5 +803,263 @@ mod baseline {
     fn base64_encode(text: &str) -> String {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(text)
+    }
+}
+
+/// The realistic workload (see the module documentation).
+mod realistic {
+    use super::*;
+    use lcu_rules::event::EventType;
+
+    /// How much faster than real time the recordings are replayed.
+    const PACE: f64 = 10.0;
+    /// Time between two ready checks (they alternate between the contenders).
+    const READY_CHECK_EVERY: Duration = Duration::from_millis(500);
+    const PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
+    const SESSION: &str = "/lol-champ-select/v1/session";
+
+    /// The library's rules, but for the accept rule, which the bench rule stands in for (the
+    /// library's has a `single` mode meant for one ready check at a time).
+    pub(super) fn copy_library(into: &Path) {
+        let library = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
+        for entry in std::fs::read_dir(&library).expect("rules folder").flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.extension().is_some_and(|e| e == "yaml") && name != "accept-ready-check.yaml" {
+                std::fs::copy(&path, into.join(name)).expect("copy rule");
+            }
+        }
+        // The library's tests read their recordings from there.
+        let fixtures = into.join("fixtures");
+        std::fs::create_dir_all(&fixtures).expect("fixtures folder");
+        for entry in std::fs::read_dir(library.join("fixtures"))
+            .expect("fixtures")
+            .flatten()
+        {
+            std::fs::copy(entry.path(), fixtures.join(entry.file_name())).expect("copy fixture");
+        }
+    }
+
+    /// One step of the replay: when (from the start, already sped up) and what.
+    struct Step {
+        at: Duration,
+        uri: String,
+        event_type: EventType,
+        data: Value,
+    }
+
+    fn phase(at: Duration, phase: &str) -> Step {
+        Step {
+            at,
+            uri: PHASE.into(),
+            event_type: EventType::Update,
+            data: Value::String(phase.into()),
+        }
+    }
+
+    /// Every recorded champion select, one after the other, at `PACE`.
+    fn timeline() -> Vec<Step> {
+        let mut steps = Vec::new();
+        let mut start = Duration::ZERO;
+        for session in sessions() {
+            steps.push(phase(start, "ChampSelect"));
+            let first = session.first().map_or(0.0, |(ms, ..)| *ms);
+            let mut last = start;
+            for (ms, uri, event_type, data) in session {
+                let at = start + Duration::from_secs_f64((ms - first).max(0.0) / 1000.0 / PACE);
+                last = at;
+                steps.push(Step {
+                    at,
+                    uri,
+                    event_type,
+                    data,
+                });
+            }
+            steps.push(phase(last + Duration::from_millis(100), "InProgress"));
+            start = last + Duration::from_millis(500);
+        }
+        steps
+    }
+
+    type Recorded = (f64, String, EventType, Value);
+
+    fn sessions() -> Vec<Vec<Recorded>> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut sessions = Vec::new();
+        let fixture = root.join("rules/fixtures/champ-select-rez-20251208.jsonl");
+        let recorded = lcu_rules::event::read_recording(&fixture).expect("fixture");
+        sessions.push(
+            recorded
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.time_ms.unwrap_or(0.0),
+                        r.event.uri.clone(),
+                        r.event.event_type,
+                        r.event.data.value().clone(),
+                    )
+                })
+                .collect(),
+        );
+        let captures = root.join("../shared/lcu-data/captures/champ-select");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&captures)
+            .map(|dir| dir.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for file in files {
+            if let Some(points) = data_points(&file) {
+                sessions.push(points);
+            }
+        }
+        sessions
+    }
+
+    /// A capture of session snapshots (`{"dataPoints": [{time, isChampSelectActive, session}]}`)
+    /// as the session updates the client would have sent.
+    fn data_points(file: &Path) -> Option<Vec<Recorded>> {
+        let text = std::fs::read_to_string(file).ok()?;
+        let value: Value = serde_json::from_str(&text).ok()?;
+        let points = value.get("dataPoints")?.as_array()?;
+        let parsed = points
+            .iter()
+            .filter(|p| p["isChampSelectActive"] == Value::Bool(true))
+            .filter_map(|p| {
+                let time = chrono_ms(p["time"].as_str()?)?;
+                Some((
+                    time,
+                    SESSION.to_string(),
+                    EventType::Update,
+                    p["session"].clone(),
+                ))
+            })
+            .collect();
+        Some(parsed)
+    }
+
+    /// Milliseconds of an RFC 3339 time (`2019-10-27T08:15:18.012Z`), through the same parser the
+    /// recordings use.
+    fn chrono_ms(text: &str) -> Option<f64> {
+        let line = serde_json::json!({"timestamp": text, "uri": PHASE, "eventType": "Update", "data": null});
+        lcu_rules::event::parse_recording(&line.to_string())
+            .ok()?
+            .into_iter()
+            .next()?
+            .time_ms
+    }
+
+    struct Figures {
+        latencies: Vec<Duration>,
+        cpu: Duration,
+        peak_kb: u64,
+    }
+
+    async fn replay(pair: [&Contender; 2], steps: &[Step]) {
+        let started = Instant::now();
+        for step in steps {
+            tokio::time::sleep_until(started + step.at).await;
+            for contender in pair {
+                contender
+                    .sim
+                    .publish(&step.uri, step.event_type, step.data.clone());
+            }
+        }
+    }
+
+    async fn ready_checks(pair: [&Contender; 2], until: Duration) -> [Vec<Duration>; 2] {
+        let unrelated = unrelated_events();
+        let started = Instant::now();
+        let mut samples = [Vec::new(), Vec::new()];
+        let mut next = started;
+        let mut which = 0;
+        while next.duration_since(started) < until {
+            tokio::time::sleep_until(next).await;
+            if let Some(sample) = one_latency(pair[which], &unrelated).await {
+                samples[which].push(sample);
+            }
+            which = 1 - which;
+            next += READY_CHECK_EVERY;
+        }
+        samples
+    }
+
+    pub(super) async fn run() {
+        let steps = timeline();
+        let length = steps.last().map_or(Duration::ZERO, |s| s.at);
+        println!(
+            "lcu-rules realistic benchmark: {} recorded events over {:.0} s ({}× real pace), a ready check every {} ms",
+            steps.len(),
+            length.as_secs_f64(),
+            PACE,
+            READY_CHECK_EVERY.as_millis()
+        );
+        let base = Contender::start("baseline").await;
+        let ours = Contender::start("lcu-rules").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let pair = [&base, &ours];
+        pair.iter().for_each(|c| c.reset_peak());
+        let cpu_before = pair.map(|c| cpu_time(c.child.id()));
+        let ((), samples) = tokio::join!(replay(pair, &steps), ready_checks(pair, length));
+        let figures: Vec<Figures> = pair
+            .iter()
+            .zip(samples)
+            .zip(cpu_before)
+            .map(|((c, mut latencies), before)| {
+                latencies.sort();
+                Figures {
+                    latencies,
+                    cpu: cpu_time(c.child.id()).saturating_sub(before),
+                    peak_kb: c.status_kb("VmHWM:"),
+                }
+            })
+            .collect();
+        let lagged = base.sim.lagged_events() + ours.sim.lagged_events();
+        let names = [
+            if std::env::var_os(AGAINST_VARIABLE).is_some() {
+                "against"
+            } else {
+                "baseline"
+            },
+            "lcu-rules",
+        ];
+        base.stop();
+        ours.stop();
+        println!(
+            "{:<24} {:>10} {:>10} {:>7}",
+            "", names[0], names[1], "ratio"
+        );
+        let [a, b] = [&figures[0], &figures[1]];
+        for (name, p) in [("ready check p50", 0.50), ("ready check p99", 0.99)] {
+            let (x, y) = (percentile(&a.latencies, p), percentile(&b.latencies, p));
+            println!(
+                "{name:<24} {:>10} {:>10} {:>7}",
+                micros(x),
+                micros(y),
+                ratio(y.as_secs_f64(), x.as_secs_f64())
+            );
+        }
+        println!(
+            "{:<24} {:>8}ms {:>8}ms {:>7}",
+            "CPU time over the replay",
+            a.cpu.as_millis(),
+            b.cpu.as_millis(),
+            ratio(b.cpu.as_secs_f64(), a.cpu.as_secs_f64())
+        );
+        println!(
+            "{:<24} {:>7} KB {:>7} KB {:>7}",
+            "peak RSS",
+            a.peak_kb,
+            b.peak_kb,
+            ratio(b.peak_kb as f64, a.peak_kb as f64)
+        );
+        println!(
+            "({} and {} ready checks)",
+            a.latencies.len(),
+            b.latencies.len()
+        );
+        if lagged > 0 {
+            println!(
+                "warning: the simulator's readers lagged by {lagged} events: figures are not valid"
+            );
+        }
     }
 }

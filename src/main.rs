@@ -12,13 +12,6 @@ use cli::{rules, service};
 use lcu_rules::language::ApiIndex;
 use lcu_rules::service::control::Request;
 
-/// mimalloc rather than the system allocator: glibc's malloc and free took 12 % of the CPU time
-/// of each accept under load (callgrind on `cargo bench --bench e2e -- --profile`), mimalloc
-/// about half that. Built as v2 without transparent huge pages, which otherwise grew the idle
-/// RSS from 11.5 MB to 19 MB.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     lcu_rules::client::install_crypto_provider();
     match run(Cli::parse().command) {

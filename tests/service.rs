@@ -339,7 +339,7 @@ fn autostart_writes_and_removes_the_login_entry() {
     assert!(text.starts_with("[Desktop Entry]\n"), "{text}");
     assert!(
         text.contains(&format!(
-            "Exec={} run --tray",
+            "Exec=\"{}\" run --tray",
             env!("CARGO_BIN_EXE_lcu-rules")
         )),
         "{text}"

@@ -9,4 +9,5 @@ mod replay;
 mod schema;
 mod service;
 mod structure;
+mod trust;
 mod util;

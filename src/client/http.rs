@@ -20,6 +20,12 @@ use crate::language::spec::MethodName;
 
 /// How many requests may be in flight on one connection at once.
 pub(crate) const MAX_IN_FLIGHT: usize = 8;
+/// The longest a request may take, from connecting to the last byte of its answer: the client
+/// answers in milliseconds, so a request still open after this is a client that will not answer.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest response body read (the biggest the client sends, its full game-data lists, are a
+/// few MiB).
+pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Request paths whose URL is kept parsed (rules send to a few paths over and over).
 const KEPT_URLS: usize = 256;
 
@@ -36,7 +42,10 @@ pub(crate) struct LcuHttp {
 
 impl LcuHttp {
     /// A client for these credentials, trusting `trust`.
-    pub(crate) fn new(credentials: &Credentials, trust: &Trust) -> Result<LcuHttp, TlsError> {
+    pub(crate) fn new(
+        credentials: &Credentials,
+        tls: &rustls::ClientConfig,
+    ) -> Result<LcuHttp, TlsError> {
         crate::client::tls::install_crypto_provider();
         let mut auth = HeaderValue::from_str(&credentials.token.basic_auth_header())
             .map_err(|_| TlsError::Client("the token is not valid header text".into()))?;
@@ -55,9 +64,9 @@ impl LcuHttp {
             .tcp_nodelay(true)
             .pool_max_idle_per_host(MAX_IN_FLIGHT)
             .pool_idle_timeout(Duration::from_secs(90))
-            .connect_timeout(Duration::from_secs(3));
-        let client = trust
-            .apply(builder)?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(REQUEST_TIMEOUT);
+        let client = Trust::apply(builder, tls)
             .build()
             .map_err(|e| TlsError::Client(error_chain(&e)))?;
         let base = reqwest::Url::parse(&format!("https://127.0.0.1:{}/", credentials.port))
@@ -122,10 +131,7 @@ impl LcuHttp {
             .await
             .map_err(|e| PortError::Transport(describe_request_error(&e)))?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| PortError::Transport(describe_request_error(&e)))?;
+        let bytes = read_capped(response).await?;
         Ok(HttpResponse {
             status,
             body: parse_body(&bytes),
@@ -171,6 +177,35 @@ impl LcuHttp {
     }
 }
 
+/// Reads a body up to [`MAX_BODY_BYTES`]: a bigger one is an error of the request, read no
+/// further, so a client that answers with gigabytes costs no more than the limit.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, PortError> {
+    let too_big = || {
+        PortError::Transport(format!(
+            "the response body is larger than the limit of {} MiB; it was not read",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_BODY_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| PortError::Transport(describe_request_error(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A response body as JSON: `null` when empty, a string when it is not JSON.
 fn parse_body(bytes: &[u8]) -> Value {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -196,11 +231,23 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The certificate policy's reason, when that is why a request failed.
+fn certificate_refusal(error: &reqwest::Error) -> Option<crate::client::verifier::Refusal> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(refusal) = crate::client::verifier::find_refusal(cause) {
+            return Some(refusal);
+        }
+        source = cause.source();
+    }
+    None
+}
+
 /// A request error in words a player can act on.
 fn describe_request_error(error: &reqwest::Error) -> String {
     let chain = error_chain(error);
-    if chain.contains("UnknownIssuer") || chain.contains("invalid peer certificate") {
-        format!("the client's certificate is not signed by a trusted root ({chain})")
+    if let Some(refusal) = certificate_refusal(error) {
+        refusal.to_string()
     } else if chain.contains("Connection refused") || chain.contains("connection refused") {
         "connection refused (the client is not listening on that port)".to_string()
     } else {
@@ -301,7 +348,8 @@ mod tests {
             pid: None,
             origin: Origin::Explicit,
         };
-        Arc::new(LcuHttp::new(&credentials, &Trust::riot()).unwrap())
+        let tls = Trust::riot().rustls_config().unwrap();
+        Arc::new(LcuHttp::new(&credentials, &tls).unwrap())
     }
 
     /// Room is taken up to the bound; a wait for room on a connection that is replaced ends,

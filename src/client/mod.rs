@@ -14,6 +14,7 @@ pub(crate) mod http;
 pub(crate) mod live;
 pub(crate) mod record;
 pub(crate) mod tls;
+pub(crate) mod verifier;
 pub(crate) mod wamp;
 
 pub use discovery::{AuthToken, Discovery};

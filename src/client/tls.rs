@@ -1,13 +1,16 @@
 //! Trust: which certificates lcu-rules accepts from the client. The default trusts exactly one
 //! root, Riot's, embedded in the binary; `--ca` adds an explicit extra root (how the simulated
 //! client is trusted). Verification is never switched off silently: `--insecure` exists only as a
-//! loud escape hatch. HTTP (reqwest) and the websocket (rustls) are built from the same roots.
+//! loud escape hatch. HTTP (reqwest) and the websocket (rustls) share one configuration per
+//! connection, with the certificate policy of [`crate::client::verifier`].
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+
+use crate::client::verifier::PinnedVerifier;
 
 /// Riot's root certificate, "LoL Game Engineering Certificate Authority".
 pub const RIOT_ROOT_PEM: &[u8] = include_bytes!("../../certs/riotgames.pem");
@@ -76,13 +79,14 @@ impl Trust {
         }
     }
 
-    /// A rustls client configuration for the websocket (ALPN `http/1.1`).
+    /// The TLS configuration of one connection to the client, for HTTPS and the websocket alike
+    /// (ALPN `http/1.1`): the pinned roots under the policy of [`PinnedVerifier`].
     pub fn rustls_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Client(e.to_string()))?;
-        let mut config = match self {
+        let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = match self {
             Trust::Pinned(roots) => {
                 let mut store = rustls::RootCertStore::empty();
                 for root in roots {
@@ -91,36 +95,31 @@ impl Trust {
                         reason: e.to_string(),
                     })?;
                 }
-                builder.with_root_certificates(store).with_no_client_auth()
+                let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(store),
+                    provider,
+                )
+                .build()
+                .map_err(|e| TlsError::Client(e.to_string()))?;
+                Arc::new(PinnedVerifier::new(webpki))
             }
-            Trust::Insecure => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(insecure::AcceptAnything::new()))
-                .with_no_client_auth(),
+            Trust::Insecure => Arc::new(insecure::AcceptAnything::new()),
         };
+        let mut config = builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 
-    /// Applies this trust to a reqwest builder: certificate-only trust (the operating system's
-    /// roots are not consulted).
+    /// Applies a configuration from [`Trust::rustls_config`] to a reqwest builder: the operating
+    /// system's roots are never consulted.
     pub(crate) fn apply(
-        &self,
         builder: reqwest::ClientBuilder,
-    ) -> Result<reqwest::ClientBuilder, TlsError> {
-        match self {
-            Trust::Pinned(roots) => {
-                let certs = roots
-                    .iter()
-                    .map(|der| {
-                        reqwest::Certificate::from_der(der)
-                            .map_err(|e| TlsError::Client(e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(builder.tls_certs_only(certs))
-            }
-            Trust::Insecure => Ok(builder.tls_danger_accept_invalid_certs(true)),
-        }
+        config: &rustls::ClientConfig,
+    ) -> reqwest::ClientBuilder {
+        builder.tls_backend_preconfigured(config.clone())
     }
 
     /// Whether verification is off.

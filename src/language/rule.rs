@@ -269,7 +269,12 @@ impl Rule {
             .pattern
             .capture_names()
             .zip(trigger.pattern.captures(&segments))
-            .map(|(name, value)| (name.to_string(), value.to_string()))
+            // The URI carries a captured segment percent-encoded; the rule sees the value, so a
+            // path template that re-encodes it sends the segment the client sent.
+            .map(|(name, value)| {
+                let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                (name.to_string(), value.into_owned())
+            })
             .collect()
     }
 }

@@ -203,6 +203,11 @@ impl CompiledPath {
     /// Compiles `text` (RFC 9535 JSONPath). Outside `where` the first segment must name a root
     /// (`$.data...`); inside `where`, `$` is the candidate.
     pub(crate) fn compile(text: &str, roots: &RootRules<'_>) -> Result<CompiledPath, PathError> {
+        crate::language::limits::check_path(text).map_err(|message| PathError {
+            message,
+            hint: None,
+            unknown_variable: false,
+        })?;
         let query = jsonpath_rust::parser::parse_json_path(text).map_err(|e| PathError {
             message: format!("invalid JSONPath `{text}`: {}", first_line(&e.to_string())),
             hint: Some(

@@ -75,6 +75,16 @@ pub enum RenderError {
     /// Handlebars refused to render (strict mode, a helper error).
     #[error("{0}")]
     Handlebars(String),
+    /// A path segment rendered to nothing, `.` or `..`, which would change the path's shape.
+    #[error(
+        "a segment of the path `{expression}` rendered to `{value}`, which is not a path segment"
+    )]
+    BadSegment {
+        /// The path as written.
+        expression: String,
+        /// What the segment rendered to.
+        value: String,
+    },
 }
 
 /// A compiled template.
@@ -158,6 +168,10 @@ impl TemplateCompiler {
         if !source.contains("{{") {
             return Ok(Template::Static(source.to_string()));
         }
+        crate::language::limits::check_template(source).map_err(|message| TemplateError {
+            message,
+            unknown_variable: false,
+        })?;
         let parsed = HbTemplate::compile(source).map_err(|e| TemplateError {
             message: format!("invalid template `{source}`: {}", e.reason()),
             unknown_variable: false,
@@ -295,9 +309,38 @@ fn render_text(
     scope: &Scope<'_>,
     registry: &Handlebars<'_>,
 ) -> Result<String, RenderError> {
-    registry
-        .render(name, &scope.to_json())
-        .map_err(|e| RenderError::Handlebars(e.to_string()))
+    let mut out = Capped(Vec::new());
+    let rendered = registry.render_to_write(name, &scope.to_json(), &mut out);
+    if out.0.len() > MAX_RENDERED_BYTES {
+        return Err(RenderError::Handlebars(format!(
+            "the rendered text is over {MAX_RENDERED_BYTES} bytes long"
+        )));
+    }
+    rendered.map_err(|e| RenderError::Handlebars(e.to_string()))?;
+    String::from_utf8(out.0).map_err(|e| RenderError::Handlebars(e.to_string()))
+}
+
+/// The most text one template may render, in bytes: past it the rendering stops with an error.
+pub(crate) const MAX_RENDERED_BYTES: usize = 1024 * 1024;
+
+/// A buffer that refuses to grow past [`MAX_RENDERED_BYTES`], so a template looping over a huge
+/// list from the client stops there instead of filling memory.
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_RENDERED_BYTES {
+            // One byte past the limit marks the buffer as overflowed for the caller.
+            self.0.resize(MAX_RENDERED_BYTES + 1, 0);
+            return Err(std::io::Error::other("rendered text too long"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A request path compiled segment by segment.
@@ -372,7 +415,7 @@ impl PathTemplate {
                 },
                 Template::Text { .. } => segment.render_string(scope, registry)?,
             };
-            push_encoded_segment(&mut out, &text);
+            push_encoded_segment(&mut out, &text, &self.source)?;
         }
         Ok(out)
     }
@@ -389,13 +432,18 @@ impl PathTemplate {
     }
 }
 
-/// Appends one percent-encoded segment; `.` and `..` are encoded too, so they cannot climb.
-fn push_encoded_segment(out: &mut String, text: &str) {
-    match text {
-        "." => out.push_str("%2E"),
-        ".." => out.push_str("%2E%2E"),
-        _ => out.extend(utf8_percent_encode(text, SEGMENT)),
+/// Appends one percent-encoded segment. A value of `.`, `..` or nothing would change the path's
+/// shape (URL parsers resolve `.`, `..` and their encodings `%2E`, `%2E%2E` as steps up), so it
+/// fails the render: what is logged and what is sent stay the same bytes.
+fn push_encoded_segment(out: &mut String, text: &str, source: &str) -> Result<(), RenderError> {
+    if matches!(text, "" | "." | "..") {
+        return Err(RenderError::BadSegment {
+            expression: source.to_string(),
+            value: text.to_string(),
+        });
     }
+    out.extend(utf8_percent_encode(text, SEGMENT));
+    Ok(())
 }
 
 /// The JSON kind of a value, for messages.
@@ -641,7 +689,8 @@ mod tests {
         let registry = compiler.finish();
         for (x, expected) in [
             (json!("a/b?c#d"), "/lol/a%2Fb%3Fc%23d/v-a%2Fb%3Fc%23d"),
-            (json!(".."), "/lol/%2E%2E/v-.."),
+            (json!("..."), "/lol/.../v-..."),
+            (json!("a@pvp.net"), "/lol/a@pvp.net/v-a@pvp.net"),
             (json!(17), "/lol/17/v-17"),
         ] {
             let event = Event::new("/x", EventType::Update, json!({"x": x}));
@@ -650,8 +699,10 @@ mod tests {
                 expected
             );
         }
-        let event = Event::new("/x", EventType::Update, json!({"x": {"a": 1}}));
-        assert!(path.render(&scope(&event, &[], &names), &registry).is_err());
+        for unshaped in [json!({"a": 1}), json!(".."), json!("."), json!("")] {
+            let event = Event::new("/x", EventType::Update, json!({"x": unshaped}));
+            assert!(path.render(&scope(&event, &[], &names), &registry).is_err());
+        }
     }
 
     proptest! {
@@ -671,7 +722,12 @@ mod tests {
             let event = Event::new("/x", EventType::Update, json!({"s": text.clone()}));
             let scope = scope(&event, &[], &names);
 
-            let rendered = path.render(&scope, &registry).unwrap();
+            let rendered = path.render(&scope, &registry);
+            if matches!(text.as_str(), "" | "." | "..") {
+                prop_assert!(rendered.is_err());
+                return Ok(());
+            }
+            let rendered = rendered.unwrap();
             let segments: Vec<&str> = rendered.split('/').collect();
             prop_assert_eq!(segments.len(), 5);
             prop_assert_eq!(segments[0], "");

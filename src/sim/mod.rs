@@ -89,6 +89,7 @@ struct Listening {
 
 struct Inner {
     dir: PathBuf,
+    leaf: Leaf,
     acceptor_config: Mutex<Option<Arc<rustls::ServerConfig>>>,
     issuer: Mutex<Option<CertAuthority>>,
     state: Mutex<SimState>,
@@ -224,6 +225,11 @@ pub struct SimClient {
 impl SimClient {
     /// Starts a client whose lockfile and CA certificate are written into `dir`.
     pub async fn start(dir: &Path) -> Result<SimClient, SimError> {
+        SimClient::start_with(dir, Leaf::default()).await
+    }
+
+    /// Starts a client that serves a certificate of this shape (to test the trust policy).
+    pub async fn start_with(dir: &Path, leaf: Leaf) -> Result<SimClient, SimError> {
         crate::client::tls::install_crypto_provider();
         std::fs::create_dir_all(dir)?;
         let (authority, ca_pem) = new_authority()?;
@@ -231,6 +237,7 @@ impl SimClient {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
+            leaf,
             acceptor_config: Mutex::new(None),
             issuer: Mutex::new(Some(authority)),
             state: Mutex::new(SimState::new()),
@@ -289,7 +296,7 @@ impl SimClient {
         let authority = guard
             .as_ref()
             .ok_or_else(|| SimError::Certificates("no CA".into()))?;
-        let config = leaf_config(authority)?;
+        let config = leaf_config(authority, &self.inner.leaf)?;
         *lock(&self.inner.acceptor_config) = Some(config.clone());
         Ok(config)
     }
@@ -531,20 +538,39 @@ fn new_authority() -> Result<(CertAuthority, String), SimError> {
     Ok((CertAuthority { key, params }, cert.pem()))
 }
 
-fn leaf_config(authority: &CertAuthority) -> Result<Arc<rustls::ServerConfig>, SimError> {
+fn leaf_config(
+    authority: &CertAuthority,
+    leaf: &Leaf,
+) -> Result<Arc<rustls::ServerConfig>, SimError> {
     let error = |e: rcgen::Error| SimError::Certificates(e.to_string());
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(error)?;
-    params
-        .subject_alt_names
-        .push(rcgen::SanType::IpAddress(std::net::IpAddr::V4(
-            std::net::Ipv4Addr::LOCALHOST,
-        )));
+    let mut params = rcgen::CertificateParams::new(leaf.dns_names.clone()).map_err(error)?;
+    if leaf.ip_address {
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress(std::net::IpAddr::V4(
+                std::net::Ipv4Addr::LOCALHOST,
+            )));
+    }
     params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, "127.0.0.1");
+        .push(rcgen::DnType::CommonName, leaf.common_name.as_str());
+    if let Some((from, to)) = leaf.valid {
+        params.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
+        params.not_after = rcgen::date_time_ymd(to.0, to.1, to.2);
+    }
     let key = rcgen::KeyPair::generate().map_err(error)?;
-    let issuer = rcgen::Issuer::from_params(&authority.params, &authority.key);
-    let cert = params.signed_by(&key, &issuer).map_err(error)?;
+    let cert = match leaf.signer {
+        Signer::TheCa => {
+            let issuer = rcgen::Issuer::from_params(&authority.params, &authority.key);
+            params.signed_by(&key, &issuer).map_err(error)?
+        }
+        Signer::AnotherCa => {
+            let (other, _) = new_authority()?;
+            let issuer = rcgen::Issuer::from_params(&other.params, &other.key);
+            params.signed_by(&key, &issuer).map_err(error)?
+        }
+        Signer::Itself => params.self_signed(&key).map_err(error)?,
+    };
     let key_der = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der())
         .map_err(|e| SimError::Certificates(e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -556,6 +582,48 @@ fn leaf_config(authority: &CertAuthority) -> Result<Arc<rustls::ServerConfig>, S
         .map_err(|e| SimError::Certificates(e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The shape of the simulated client's certificate. The default is the real client's: signed
+/// by the CA in `ca.pem`, subjectAltName DNS `localhost` and IP `127.0.0.1`, valid for decades.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    /// DNS subjectAltNames.
+    pub dns_names: Vec<String>,
+    /// Whether IP `127.0.0.1` is a subjectAltName.
+    pub ip_address: bool,
+    /// The subject's common name.
+    pub common_name: String,
+    /// Valid from, to; `None`: rcgen's default of decades.
+    pub valid: Option<(Day, Day)>,
+    /// Who signs it.
+    pub signer: Signer,
+}
+
+impl Default for Leaf {
+    fn default() -> Leaf {
+        Leaf {
+            dns_names: vec!["localhost".into()],
+            ip_address: true,
+            common_name: "127.0.0.1".into(),
+            valid: None,
+            signer: Signer::TheCa,
+        }
+    }
+}
+
+/// A calendar day: year, month, day.
+pub type Day = (i32, u8, u8);
+
+/// Who signs the simulated client's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// The CA written to `ca.pem`.
+    TheCa,
+    /// A CA nobody trusts.
+    AnotherCa,
+    /// The certificate itself.
+    Itself,
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {

@@ -1,0 +1,187 @@
+//! The steps of a rule: requests (method, path, query, body, retries), delays with their
+//! `while`, and durations. Each mistake becomes a diagnostic and compiling goes on.
+
+use super::*;
+
+impl RuleCompiler<'_, '_> {
+    pub(super) fn steps(
+        &mut self,
+        specs: &[Spanned<StepSpec>],
+        roots: &RootRules<'_>,
+    ) -> Vec<Step> {
+        let mut saved: Vec<String> = Vec::new();
+        let mut steps = Vec::new();
+        for spec in specs {
+            let step_roots = RootRules {
+                steps: &saved,
+                ..*roots
+            };
+            let step = match &spec.value {
+                StepSpec::Delay(delay) => self.delay(delay, roots).map(Step::Delay),
+                StepSpec::Log(text) => self
+                    .template(&text.value, text.span, &step_roots)
+                    .map(Step::Log),
+                StepSpec::Request(request) => self
+                    .request(request, &step_roots)
+                    .map(|r| Step::Request(Box::new(r))),
+            };
+            if let StepSpec::Request(request) = &spec.value
+                && let Some(name) = &request.fields.save_as
+            {
+                if !is_identifier(&name.value) {
+                    self.sink.report(
+                        Code::InvalidRequest,
+                        name.span,
+                        format!(
+                            "`save_as: {}` must be a plain name (letters, digits, `_`)",
+                            name.value
+                        ),
+                        None,
+                    );
+                }
+                saved.push(name.value.clone());
+            }
+            steps.extend(step);
+        }
+        steps
+    }
+
+    pub(super) fn request(
+        &mut self,
+        spec: &Spanned<RequestSpec>,
+        roots: &RootRules<'_>,
+    ) -> Option<RequestStep> {
+        let fields = &spec.fields;
+        let path_span = if spec.short {
+            let method_len = fields.method.value.as_str().len() + 1;
+            inner_span(
+                self.source,
+                spec.span,
+                method_len,
+                fields.path.value.chars().count(),
+            )
+        } else {
+            fields.path.span
+        };
+        let path = match PathTemplate::compile(&fields.path.value, self.templates, roots) {
+            Ok(path) => {
+                if let Some(body) = &fields.body {
+                    self.lint_body(fields.method.value, &path, body);
+                }
+                let lint_span = if spec.short {
+                    path_span
+                } else {
+                    inner_span(self.source, path_span, 0, fields.path.value.chars().count())
+                };
+                self.lint_request(fields.method.value, &path, lint_span);
+                Some(path)
+            }
+            Err(error) => {
+                let code = if error.unknown_variable {
+                    Code::UnknownVariable
+                } else {
+                    Code::InvalidRequest
+                };
+                let span = if spec.short {
+                    path_span
+                } else {
+                    inner_span(self.source, path_span, 0, fields.path.value.chars().count())
+                };
+                self.sink.report(code, span, error.message, None);
+                None
+            }
+        };
+        let query: Vec<(String, Template)> = fields
+            .query
+            .iter()
+            .filter_map(|(key, value)| {
+                Some((key.clone(), self.template(&value.value, value.span, roots)?))
+            })
+            .collect();
+        let body = match &fields.body {
+            None => None,
+            Some(body) => match BodyTemplate::compile(&body.value, self.templates, roots) {
+                Ok(compiled) => Some(compiled),
+                Err(error) => {
+                    let code = if error.unknown_variable {
+                        Code::UnknownVariable
+                    } else {
+                        Code::InvalidTemplate
+                    };
+                    self.sink.report(code, body.span, error.message, None);
+                    return None;
+                }
+            },
+        };
+        if body.is_some() && fields.method.value == crate::language::spec::MethodName::GET {
+            self.sink.report(
+                Code::IneffectiveSetting,
+                fields.method.span,
+                "a GET request with a body: the client ignores it",
+                None,
+            );
+        }
+        let timeout = fields
+            .timeout
+            .as_ref()
+            .map_or(Some(DEFAULT_TIMEOUT), |t| self.duration(t));
+        let backoff = fields
+            .backoff
+            .as_ref()
+            .map_or(Some(DEFAULT_BACKOFF), |t| self.duration(t));
+        if query.len() != fields.query.len() {
+            return None;
+        }
+        Some(RequestStep {
+            method: fields.method.value,
+            path: path?,
+            query,
+            body,
+            timeout: timeout?,
+            expect_status: fields.expect_status.as_ref().map(|s| s.0.clone()),
+            retries: fields.retries,
+            backoff: backoff?,
+            save_as: fields.save_as.as_ref().map(|s| s.value.clone()),
+        })
+    }
+
+    pub(super) fn duration(&mut self, text: &Spanned<String>) -> Option<Duration> {
+        match parse_duration(&text.value) {
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                self.sink.report(
+                    Code::InvalidDuration,
+                    text.span,
+                    message,
+                    Some("durations look like `250ms`, `2s`, `1.5s`, `1m`".into()),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn delay(
+        &mut self,
+        spec: &Spanned<DelaySpec>,
+        roots: &RootRules<'_>,
+    ) -> Option<DelayStep> {
+        let fields = &spec.value.fields;
+        let text = Spanned::new(
+            or_outer(fields.duration.span, spec.span),
+            fields.duration.value.clone(),
+        );
+        let duration = self.duration(&text);
+        let hold: Vec<Condition> = fields
+            .hold
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.condition(c, format!("while[{i}]"), roots))
+            .collect();
+        let complete = hold.len() == fields.hold.len();
+        Some(DelayStep {
+            duration: duration?,
+            hold,
+        })
+        .filter(|_| complete)
+    }
+}
