@@ -81,10 +81,10 @@ pub fn load_with(paths: &[PathBuf], api: Option<&crate::language::api::ApiIndex>
     let mut seen_ids: HashMap<String, (PathBuf, u32)> = HashMap::new();
     let mut reactions: HashMap<String, (String, PathBuf, u32)> = HashMap::new();
     for path in files {
-        let source = match std::fs::read_to_string(&path) {
+        let source = match read_limited(&path) {
             Ok(source) => source,
             Err(error) => {
-                diagnostics.push(io_diagnostic(&path, &error.to_string()));
+                diagnostics.push(io_diagnostic(&path, &error));
                 continue;
             }
         };
@@ -101,6 +101,26 @@ pub fn load_with(paths: &[PathBuf], api: Option<&crate::language::api::ApiIndex>
         diagnostics,
         registry: Arc::new(templates.finish()),
     }
+}
+
+/// The largest rule file read, in bytes (10,000 rules take about 2 MiB).
+pub(crate) const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Reads a rule file of at most [`MAX_FILE_BYTES`]; a longer one is not read at all.
+fn read_limited(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut source = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut source)
+        .map_err(|e| e.to_string())?;
+    if source.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than the limit of {} MiB",
+            MAX_FILE_BYTES / (1024 * 1024)
+        ));
+    }
+    Ok(source)
 }
 
 fn load_file(

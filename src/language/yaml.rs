@@ -248,14 +248,27 @@ pub(crate) fn parse(source: &str) -> Result<Option<Node>, YamlError> {
     Ok(builder.finish())
 }
 
+/// The most nodes a document may expand to, aliases counted at their full size each time they
+/// are used: a 433-byte "billion laughs" file of nested anchors would otherwise expand by a factor
+/// of nine per level until memory runs out. 10,000 rules of a dozen keys each use about a tenth.
+pub(crate) const MAX_NODES: usize = 1_000_000;
+/// How deep collections may nest (the deserializer recurses once per level).
+pub(crate) const MAX_DEPTH: usize = 64;
+
 /// Builds the node tree from parser events.
 #[derive(Default)]
 struct TreeBuilder {
-    /// Open collections: the node being filled and its anchor id.
-    stack: Vec<(Node, usize)>,
+    /// Open collections: the node being filled, its anchor id, and the node count when it opened.
+    stack: Vec<(Node, usize, usize)>,
     /// A mapping's key waiting for its value, per open mapping (parallel to `stack`).
     pending_keys: Vec<Option<Node>>,
-    anchors: HashMap<usize, Node>,
+    /// The plain keys of each open mapping and the line of each (parallel to `stack`), so a
+    /// duplicate is found without comparing every pair of keys.
+    seen_keys: Vec<HashMap<String, u32>>,
+    /// Anchored nodes and how many nodes each expands to.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes made so far, aliases at their full size.
+    nodes: usize,
     documents: usize,
     root: Option<Node>,
 }
@@ -274,6 +287,7 @@ impl TreeBuilder {
                 }
             }
             Event::Scalar(text, style, anchor, _tag) => {
+                self.count(1, span)?;
                 let plain = matches!(style, ScalarStyle::Plain);
                 let text_len = text.chars().count();
                 let node = Node {
@@ -283,21 +297,28 @@ impl TreeBuilder {
                     },
                     span: span_of(span, Some(text_len)),
                 };
-                self.complete(node, anchor)?;
+                self.complete(node, anchor, 1)?;
             }
             Event::Alias(anchor) => {
-                let node = self.anchors.get(&anchor).cloned().ok_or_else(|| {
+                let size = self.anchors.get(&anchor).map_or(1, |(_, size)| *size);
+                self.count(size, span)?;
+                let node = self.anchors.get(&anchor).map(|(node, _)| node.clone());
+                let node = node.ok_or_else(|| {
                     YamlError::new(YamlErrorKind::Syntax, "alias to an unknown anchor")
                         .at(span_of(span, None))
                 })?;
-                self.complete(node, 0)?;
+                self.complete(node, 0, size)?;
             }
-            Event::SequenceStart(anchor, _) => self.open(NodeKind::Seq(Vec::new()), span, anchor),
-            Event::MappingStart(anchor, _) => self.open(NodeKind::Map(Vec::new()), span, anchor),
+            Event::SequenceStart(anchor, _) => {
+                self.open(NodeKind::Seq(Vec::new()), span, anchor)?
+            }
+            Event::MappingStart(anchor, _) => self.open(NodeKind::Map(Vec::new()), span, anchor)?,
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, anchor)) = self.stack.pop() {
+                if let Some((node, anchor, opened_at)) = self.stack.pop() {
                     self.pending_keys.pop();
-                    self.complete(node, anchor)?;
+                    self.seen_keys.pop();
+                    let size = self.nodes - opened_at + 1;
+                    self.complete(node, anchor, size)?;
                 }
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
@@ -305,40 +326,80 @@ impl TreeBuilder {
         Ok(())
     }
 
-    fn open(&mut self, kind: NodeKind, span: &saphyr_parser::Span, anchor: usize) {
+    /// Counts `size` more nodes against [`MAX_NODES`].
+    fn count(&mut self, size: usize, span: &saphyr_parser::Span) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > MAX_NODES {
+            let mut error = YamlError::new(
+                YamlErrorKind::Syntax,
+                format!("this file expands to more than {MAX_NODES} YAML nodes"),
+            );
+            error.hint = Some("aliases (`*name`) count at their full size each time they are used; split the file or use fewer aliases".into());
+            return Err(error.at(span_of(span, None)));
+        }
+        Ok(())
+    }
+
+    fn open(
+        &mut self,
+        kind: NodeKind,
+        span: &saphyr_parser::Span,
+        anchor: usize,
+    ) -> Result<(), YamlError> {
+        self.count(1, span)?;
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(YamlError::new(
+                YamlErrorKind::Syntax,
+                format!("collections nest more than {MAX_DEPTH} deep here"),
+            )
+            .at(span_of(span, None)));
+        }
         self.stack.push((
             Node {
                 kind,
                 span: span_of(span, None),
             },
             anchor,
+            self.nodes,
         ));
         self.pending_keys.push(None);
+        self.seen_keys.push(HashMap::new());
+        Ok(())
     }
 
-    /// Places a finished node into its parent (or as the root).
-    fn complete(&mut self, node: Node, anchor: usize) -> Result<(), YamlError> {
+    /// Places a finished node of `size` nodes into its parent (or as the root).
+    fn complete(&mut self, node: Node, anchor: usize, size: usize) -> Result<(), YamlError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
-        let Some((parent, _)) = self.stack.last_mut() else {
+        let Some((parent, _, _)) = self.stack.last_mut() else {
             self.root = Some(node);
             return Ok(());
         };
         let pending = self.pending_keys.last_mut().expect("parallel to stack");
+        let seen = self.seen_keys.last_mut().expect("parallel to stack");
         match &mut parent.kind {
             NodeKind::Seq(items) => items.push(node),
             NodeKind::Map(entries) => match pending.take() {
                 None => *pending = Some(node),
                 Some(key) => {
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| same_key(k, &key)) {
+                    let first_line = match &key.kind {
+                        NodeKind::Scalar { text, .. } => seen.get(text).copied().or_else(|| {
+                            seen.insert(text.clone(), key.span.line);
+                            None
+                        }),
+                        _ => entries
+                            .iter()
+                            .find(|(k, _)| same_key(k, &key))
+                            .map(|(first, _)| first.span.line),
+                    };
+                    if let Some(first_line) = first_line {
                         let mut error = YamlError::new(
                             YamlErrorKind::DuplicateKey,
                             format!("duplicate key `{}`", key_text(&key)),
                         );
                         error.hint = Some(format!(
-                            "it was already given at line {}; keep one of them",
-                            first.span.line
+                            "it was already given at line {first_line}; keep one of them"
                         ));
                         return Err(error.at(key.span));
                     }
