@@ -323,6 +323,66 @@ async fn a_broken_edit_keeps_the_working_rules() {
     assert!(text.contains("added=log-ready-check"), "{text}");
 }
 
+/// A hostile save (a template of subexpressions 1,000 deep, which overflowed the reload
+/// thread's stack and killed the service) is refused by the live reload as by `check`: the
+/// service keeps running on the previous rules, both when the watcher sees the save and when
+/// `reload` is asked for.
+#[tokio::test]
+async fn a_hostile_save_keeps_the_service_and_its_rules() {
+    let home = Home::new();
+    let sim_dir = Dir::new();
+    let sim = SimClient::start(sim_dir.path()).await.unwrap();
+    let rules = rule_dir_with(&[("accept.yaml", &accept_rule())]);
+    let log = sim_dir.path().join("run.log");
+    let child = spawn_run(&home, &sim, rules.path(), &[], &log);
+    let control = home.control_dir();
+    wait_until_connected(&control).await;
+
+    let hostile = format!(
+        "rules:\n  - id: hostile\n    on: /lol-gameflow/v1/gameflow-phase\n    do:\n      - log: '{{{{{}data{}}}}}'\n",
+        "(lookup ".repeat(1000),
+        " \"x\")".repeat(1000)
+    );
+    std::fs::write(rules.path().join("hostile.yaml"), &hostile).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("the previous rules stay in force")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watcher never refused the save"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reload = home.lcu_rules(&["reload"]);
+    assert_eq!(reload.code, 1, "{}", reload.stdout);
+    assert!(
+        reload.stdout.contains("hostile.yaml:5:15"),
+        "{}",
+        reload.stdout
+    );
+    assert!(
+        reload.stdout.contains("subexpressions nest 1000 deep"),
+        "{}",
+        reload.stdout
+    );
+
+    pop_ready_check(&sim);
+    sim.wait_for_request("POST", ACCEPT, 0, WAIT)
+        .await
+        .expect("the previous rules still accept");
+    let status = control::request(&control, &Request::Status).await.unwrap();
+    let ids: Vec<&str> = status.data["engine"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["accept-ready-check"]);
+    assert!(stop(child).success());
+}
+
 /// `autostart enable` writes the XDG autostart entry that runs `run --tray`; `status` reports
 /// it; `disable` removes it.
 #[cfg(target_os = "linux")]

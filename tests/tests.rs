@@ -3,6 +3,7 @@
 mod check;
 mod engine;
 mod guards;
+mod hostile;
 mod live;
 mod record;
 mod replay;

@@ -75,6 +75,49 @@ pub struct ApiIndex {
     pub bodies: BTreeMap<String, TypeRef>,
     /// The named types reachable from resources and request bodies.
     pub types: HashMap<String, TypeDef>,
+    /// The paths above, split into segments once.
+    shapes: Shapes,
+}
+
+/// The index's paths split into segments once, when it is built: `check` asks about them for
+/// every rule, and splitting them per question made a 10,000-rule file take seconds.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Shapes {
+    /// One per topic, in `topics` order.
+    topics: Vec<Vec<Option<String>>>,
+    /// One per resource, in `resources` order, with its type.
+    resources: Vec<(Vec<Option<String>>, TypeRef)>,
+    /// One per endpoint, in `endpoints` order: the path with each parameter written `{}`, as
+    /// the edit distance for suggestions compares it.
+    normalised: Vec<String>,
+}
+
+impl Shapes {
+    fn of(
+        endpoints: &[Endpoint],
+        topics: &[String],
+        resources: &BTreeMap<String, TypeRef>,
+    ) -> Shapes {
+        Shapes {
+            topics: topics.iter().map(|t| template_segments(t)).collect(),
+            resources: resources
+                .iter()
+                .map(|(path, type_ref)| (template_segments(path), type_ref.clone()))
+                .collect(),
+            normalised: endpoints
+                .iter()
+                .map(|e| normalised_path(&e.segments))
+                .collect(),
+        }
+    }
+}
+
+/// A path written from its segments, each parameter as `{}`.
+fn normalised_path<S: AsRef<str>>(segments: &[Option<S>]) -> String {
+    segments
+        .iter()
+        .map(|s| format!("/{}", s.as_ref().map_or("{}", AsRef::as_ref)))
+        .collect()
 }
 
 /// The outcome of checking a request against the index.
@@ -82,11 +125,8 @@ pub struct ApiIndex {
 pub(crate) enum RequestCheck {
     /// The endpoint exists and takes the method.
     Known,
-    /// No endpoint has this path; the closest ones.
-    UnknownPath {
-        /// Up to three similar endpoints.
-        suggestions: Vec<String>,
-    },
+    /// No endpoint has this path ([`ApiIndex::nearest_to_request`] finds the closest).
+    UnknownPath,
     /// The path exists but not with this method.
     WrongMethod {
         /// The schema path it matched.
@@ -145,13 +185,34 @@ impl ApiIndex {
     }
 
     fn empty() -> ApiIndex {
+        ApiIndex::assemble(
+            String::new(),
+            Vec::new(),
+            Vec::new(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+            HashMap::new(),
+        )
+    }
+
+    /// The index of these parts, with its paths split once.
+    fn assemble(
+        source: String,
+        endpoints: Vec<Endpoint>,
+        topics: Vec<String>,
+        resources: BTreeMap<String, TypeRef>,
+        bodies: BTreeMap<String, TypeRef>,
+        types: HashMap<String, TypeDef>,
+    ) -> ApiIndex {
+        let shapes = Shapes::of(&endpoints, &topics, &resources);
         ApiIndex {
-            source: String::new(),
-            endpoints: Vec::new(),
-            topics: Vec::new(),
-            resources: BTreeMap::new(),
-            bodies: BTreeMap::new(),
-            types: HashMap::new(),
+            source,
+            endpoints,
+            topics,
+            resources,
+            bodies,
+            types,
+            shapes,
         }
     }
 
@@ -187,17 +248,17 @@ impl ApiIndex {
             .collect();
         topic_uris.sort();
         topic_uris.dedup();
-        Ok(ApiIndex {
-            source: source.to_string(),
-            endpoints: endpoints
+        Ok(ApiIndex::assemble(
+            source.to_string(),
+            endpoints
                 .into_iter()
                 .map(|(path, methods)| Endpoint::new(path, methods))
                 .collect(),
-            topics: topic_uris,
+            topic_uris,
             resources,
             bodies,
             types,
-        })
+        ))
     }
 
     /// Reads an index file (the format [`ApiIndex::to_json`] writes).
@@ -253,14 +314,9 @@ impl ApiIndex {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(ApiIndex {
-            source,
-            endpoints,
-            topics,
-            resources,
-            bodies,
-            types,
-        })
+        Ok(ApiIndex::assemble(
+            source, endpoints, topics, resources, bodies, types,
+        ))
     }
 
     /// The canonical text of the index: stable key order, one entry per line.
@@ -334,8 +390,8 @@ impl ApiIndex {
             return None;
         }
         let mut found: Option<&str> = None;
-        for (path, type_ref) in &self.resources {
-            if pattern_meets(pattern, &template_segments(path), false) {
+        for (segments, type_ref) in &self.shapes.resources {
+            if pattern_meets(pattern, segments, false) {
                 match found {
                     None => found = Some(type_ref),
                     Some(previous) if previous == type_ref => {}
@@ -389,9 +445,7 @@ impl ApiIndex {
     pub(crate) fn check_request(&self, method: MethodName, shape: &[Option<&str>]) -> RequestCheck {
         let matching: Vec<&Endpoint> = self.endpoints.iter().filter(|e| e.accepts(shape)).collect();
         if matching.is_empty() {
-            return RequestCheck::UnknownPath {
-                suggestions: self.nearest(shape),
-            };
+            return RequestCheck::UnknownPath;
         }
         if matching
             .iter()
@@ -408,34 +462,29 @@ impl ApiIndex {
 
     /// The endpoints whose paths are closest to a request path (by edit distance).
     fn nearest(&self, shape: &[Option<&str>]) -> Vec<String> {
-        let written: String = shape
-            .iter()
-            .map(|s| format!("/{}", s.unwrap_or("{}")))
-            .collect();
-        let normalise = |path: &str| -> String {
-            template_segments(path)
-                .iter()
-                .map(|s| format!("/{}", s.as_deref().unwrap_or("{}")))
-                .collect()
-        };
+        let written = normalised_path(shape);
+        let limit = (written.len() / 4).max(3);
+        // The distance is at least the difference in length: most paths are ruled out by that
+        // alone, without computing it.
         let mut scored: Vec<(usize, &str)> = self
             .endpoints
             .iter()
-            .map(|e| {
-                (
-                    strsim::levenshtein(&written, &normalise(&e.path)),
-                    e.path.as_str(),
-                )
-            })
+            .zip(&self.shapes.normalised)
+            .filter(|(_, known)| known.len().abs_diff(written.len()) <= limit)
+            .map(|(e, known)| (strsim::levenshtein(&written, known), e.path.as_str()))
+            .filter(|(distance, _)| *distance <= limit)
             .collect();
         scored.sort();
-        let limit = (written.len() / 4).max(3);
         scored
             .into_iter()
-            .take_while(|(distance, _)| *distance <= limit)
             .take(3)
             .map(|(_, path)| path.to_string())
             .collect()
+    }
+
+    /// The endpoint paths closest to a request path, for a "did you mean".
+    pub(crate) fn nearest_to_request(&self, shape: &[Option<&str>]) -> Vec<String> {
+        self.nearest(shape)
     }
 
     /// The endpoint paths closest to a trigger pattern, for a "did you mean".
@@ -459,10 +508,11 @@ impl ApiIndex {
         self.endpoints
             .iter()
             .any(|e| pattern_meets(pattern, &e.segments, false))
-            || self.topics.iter().any(|t| {
-                let segments: Vec<Option<String>> = template_segments(t);
-                pattern_meets(pattern, &segments, true)
-            })
+            || self
+                .shapes
+                .topics
+                .iter()
+                .any(|segments| pattern_meets(pattern, segments, true))
     }
 
     /// Endpoints whose path contains `filter` (case-insensitive), for `lcu-rules endpoints`.
@@ -712,12 +762,14 @@ mod tests {
                 MethodName::POST,
                 &shape("/lol-matchmaking/v1/ready-check/acept")
             ),
-            RequestCheck::UnknownPath {
-                suggestions: vec![
-                    "/lol-matchmaking/v1/ready-check/accept".into(),
-                    "/lol-matchmaking/v1/ready-check".into()
-                ]
-            }
+            RequestCheck::UnknownPath
+        );
+        assert_eq!(
+            index.nearest_to_request(&shape("/lol-matchmaking/v1/ready-check/acept")),
+            vec![
+                "/lol-matchmaking/v1/ready-check/accept".to_string(),
+                "/lol-matchmaking/v1/ready-check".to_string()
+            ]
         );
     }
 

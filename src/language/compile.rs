@@ -26,6 +26,8 @@ use crate::language::yaml::{Span, Spanned};
 mod lint;
 mod steps;
 
+pub(crate) use lint::Suggestions;
+
 /// Default per-attempt timeout of a request step.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default wait before the first retry.
@@ -41,22 +43,12 @@ pub(crate) struct RuleCompiler<'c, 's> {
     pub templates: &'c mut TemplateCompiler,
     /// Where diagnostics go.
     pub sink: &'c mut Sink<'s>,
-    /// The file's text, to find where a quoted value's text starts.
-    pub source: &'s str,
+    /// The "did you mean" answers found so far in this load, and what is left of its budget.
+    pub suggestions: &'c mut Suggestions,
     /// The client's API, to check requests and triggers against (`None`: no API checks).
     pub api: Option<&'c crate::language::api::ApiIndex>,
     /// The type of the current rule's event payload, when the API index knows it.
     pub data_type: Option<String>,
-}
-
-/// A path to a spot in a string value, for errors inside it.
-fn inner_span(source: &str, span: Span, offset: usize, len: usize) -> Span {
-    let quote = source
-        .lines()
-        .nth((span.line as usize).saturating_sub(1))
-        .and_then(|line| line.chars().nth((span.col as usize).saturating_sub(1)))
-        .is_some_and(|c| c == '"' || c == '\'');
-    span.shifted(offset as u32 + u32::from(quote), len as u32)
 }
 
 /// The span of a value written inside a shorthand (its own span is unset there).
@@ -71,6 +63,17 @@ fn is_identifier(name: &str) -> bool {
 }
 
 impl RuleCompiler<'_, '_> {
+    /// A span to a spot in a string value, for errors inside it (past the opening quote when
+    /// the value is quoted).
+    fn inner_span(&self, span: Span, offset: usize, len: usize) -> Span {
+        let quote = self
+            .sink
+            .line(span.line)
+            .and_then(|line| line.chars().nth((span.col as usize).saturating_sub(1)))
+            .is_some_and(|c| c == '"' || c == '\'');
+        span.shifted(offset as u32 + u32::from(quote), len as u32)
+    }
+
     /// Compiles one rule; `None` when it has errors (all of which are reported).
     pub(crate) fn rule(&mut self, spec: &Spanned<RuleSpec>, file: &Path) -> Option<Rule> {
         let errors_before = self.error_count();
@@ -206,7 +209,7 @@ impl RuleCompiler<'_, '_> {
                 }
                 Err(error) => self.sink.report(
                     Code::InvalidUriPattern,
-                    inner_span(self.source, uri_span, error.offset, error.len),
+                    self.inner_span(uri_span, error.offset, error.len),
                     format!(
                         "invalid URI pattern `{}`: {}",
                         spec.uri.value, error.message
@@ -309,7 +312,7 @@ impl RuleCompiler<'_, '_> {
                 } else {
                     Code::InvalidJsonPath
                 };
-                let span = inner_span(self.source, span, 0, text.chars().count());
+                let span = self.inner_span(span, 0, text.chars().count());
                 self.sink.report(code, span, error.message, error.hint);
                 None
             }
@@ -325,7 +328,7 @@ impl RuleCompiler<'_, '_> {
                 } else {
                     Code::InvalidTemplate
                 };
-                let span = inner_span(self.source, span, 0, text.chars().count());
+                let span = self.inner_span(span, 0, text.chars().count());
                 self.sink.report(code, span, error.message, None);
                 None
             }

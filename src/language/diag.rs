@@ -250,6 +250,15 @@ impl<'a> Sink<'a> {
         }
     }
 
+    /// Line `number` (from 1) of the source.
+    pub(crate) fn line(&self, number: u32) -> Option<&'a str> {
+        let source = self.source;
+        self.lines
+            .get_or_init(|| source.lines().collect())
+            .get((number as usize).saturating_sub(1))
+            .copied()
+    }
+
     /// Records a diagnostic; its severity follows from its code.
     pub(crate) fn report(
         &mut self,
@@ -258,12 +267,7 @@ impl<'a> Sink<'a> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        let source = self.source;
-        let source_line = self
-            .lines
-            .get_or_init(|| source.lines().collect())
-            .get((span.line as usize).saturating_sub(1))
-            .map(|line| line.to_string());
+        let source_line = self.line(span.line).map(str::to_string);
         self.diagnostics.push(Diagnostic {
             severity: code.severity(),
             code,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use handlebars::Handlebars;
 
 use crate::language::cases::{TestCase, compile_tests};
-use crate::language::compile::RuleCompiler;
+use crate::language::compile::{RuleCompiler, Suggestions};
 use crate::language::diag::{Code, Diagnostic, Severity, Sink};
 use crate::language::rule::{Rule, RuleSet};
 use crate::language::spec::RuleFile;
@@ -79,6 +79,7 @@ pub fn load_with(paths: &[PathBuf], api: Option<&crate::language::api::ApiIndex>
     let mut templates = TemplateCompiler::default();
     let mut loaded_files = Vec::new();
     let mut seen_ids: HashMap<String, (PathBuf, u32)> = HashMap::new();
+    let mut suggestions = Suggestions::default();
     let mut reactions: HashMap<String, (String, PathBuf, u32)> = HashMap::new();
     for path in files {
         let source = match read_limited(&path) {
@@ -88,8 +89,13 @@ pub fn load_with(paths: &[PathBuf], api: Option<&crate::language::api::ApiIndex>
                 continue;
             }
         };
-        let (file, file_diagnostics) =
-            load_file(&path, &source, &mut templates, &mut seen_ids, api);
+        let mut state = LoadState {
+            templates: &mut templates,
+            seen_ids: &mut seen_ids,
+            suggestions: &mut suggestions,
+            api,
+        };
+        let (file, file_diagnostics) = load_file(&path, &source, &mut state);
         diagnostics.extend(file_diagnostics);
         if let Some(file) = &file {
             diagnostics.extend(shadowed_rules(file, &source, &mut reactions));
@@ -123,13 +129,29 @@ fn read_limited(path: &Path) -> Result<String, String> {
     Ok(source)
 }
 
+/// What the files of one load share.
+struct LoadState<'a> {
+    /// The templates of every rule.
+    templates: &'a mut TemplateCompiler,
+    /// Each rule id and where it was first defined.
+    seen_ids: &'a mut HashMap<String, (PathBuf, u32)>,
+    /// The "did you mean" answers found so far.
+    suggestions: &'a mut Suggestions,
+    /// The client's API, to check against.
+    api: Option<&'a crate::language::api::ApiIndex>,
+}
+
 fn load_file(
     path: &Path,
     source: &str,
-    templates: &mut TemplateCompiler,
-    seen_ids: &mut HashMap<String, (PathBuf, u32)>,
-    api: Option<&crate::language::api::ApiIndex>,
+    state: &mut LoadState<'_>,
 ) -> (Option<LoadedFile>, Vec<Diagnostic>) {
+    let LoadState {
+        templates,
+        seen_ids,
+        suggestions,
+        api,
+    } = state;
     let mut sink = Sink::new(path, source);
     let spec: RuleFile = match yaml::from_str(source) {
         Ok(spec) => spec,
@@ -166,8 +188,8 @@ fn load_file(
         let mut compiler = RuleCompiler {
             templates,
             sink: &mut sink,
-            source,
-            api,
+            suggestions,
+            api: *api,
             data_type: None,
         };
         if let Some(mut rule) = compiler.rule(rule_spec, path) {

@@ -55,6 +55,8 @@ pub struct Faults {
     pub fail_count: u32,
     /// Delay answers to paths starting with this prefix.
     pub slow: Option<(String, Duration)>,
+    /// Answer paths starting with this prefix with a JSON string body of this many bytes.
+    pub huge_body: Option<(String, usize)>,
 }
 
 /// An event as published: its payload serialised once, and when a socket first carried it.
@@ -106,6 +108,7 @@ struct Inner {
     lagged: AtomicU64,
     sockets: AtomicU64,
     socket_change: Notify,
+    tls_attempts: AtomicU64,
 }
 
 /// Locks a mutex, recovering from poisoning (a panicking test must not wedge the simulator).
@@ -253,6 +256,7 @@ impl SimClient {
             lagged: AtomicU64::new(0),
             sockets: AtomicU64::new(0),
             socket_change: Notify::new(),
+            tls_attempts: AtomicU64::new(0),
         });
         let sim = SimClient { inner };
         sim.listen(0).await?;
@@ -499,6 +503,11 @@ impl SimClient {
     /// Requests refused for a wrong or missing token.
     pub fn unauthorized_requests(&self) -> u64 {
         self.inner.unauthorized.load(Ordering::Relaxed)
+    }
+
+    /// TLS handshakes begun so far, whether they succeeded or not.
+    pub fn tls_attempts(&self) -> u64 {
+        self.inner.tls_attempts.load(Ordering::Relaxed)
     }
 
     /// Events published but not yet taken by the slowest websocket session (what a publisher

@@ -38,6 +38,9 @@ pub(super) async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
+        inner
+            .tls_attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let acceptor = acceptor.clone();
         let stop = inner.connection_token();
         let inner = inner.clone();
@@ -60,6 +63,21 @@ pub(super) async fn serve(
             }
         });
     }
+}
+
+/// A 200 answer whose body is one JSON string of `size` bytes.
+fn huge_reply(size: usize) -> Response<Full<Bytes>> {
+    let mut bytes = vec![b'x'; size.max(2)];
+    bytes[0] = b'"';
+    if let Some(last) = bytes.last_mut() {
+        *last = b'"';
+    }
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn reply(status: u16, body: Option<&Value>) -> Response<Full<Bytes>> {
@@ -127,6 +145,12 @@ async fn handle(
         && path.starts_with(prefix.as_str())
     {
         tokio::time::sleep(*delay).await;
+    }
+    if let Some((prefix, size)) = &faults.huge_body
+        && path.starts_with(prefix.as_str())
+    {
+        inner.mark_answered(index);
+        return Ok(huge_reply(*size));
     }
     let answer = match faults.fail_status {
         Some(status) if inner.take_failure() => super::state::Answer {

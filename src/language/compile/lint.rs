@@ -3,6 +3,8 @@
 //! type), and conditions that contradict each other. Warnings only: a rule the lint doubts still
 //! loads.
 
+use std::collections::HashMap;
+
 use super::*;
 
 impl RuleCompiler<'_, '_> {
@@ -34,7 +36,7 @@ impl RuleCompiler<'_, '_> {
                         };
                         self.sink.report(
                             Code::UnknownApiField,
-                            inner_span(self.source, path_span, 0, path.text.chars().count()),
+                            self.inner_span(path_span, 0, path.text.chars().count()),
                             format!("`{key}` is not a field of {type_name} (the payload of this rule's trigger)"),
                             Some(hint),
                         );
@@ -208,13 +210,16 @@ impl RuleCompiler<'_, '_> {
         if api.knows_events_for(pattern) {
             return;
         }
+        let nearest = self
+            .suggestions
+            .find(&pattern.text, || api.nearest_to_pattern(pattern));
         let hint = did_you_mean(
-            &api.nearest_to_pattern(pattern),
+            &nearest,
             "`lcu-rules endpoints <word>` lists the URIs the client has",
         );
         self.sink.report(
             Code::UnknownEventUri,
-            inner_span(self.source, span, 0, pattern.text.chars().count()),
+            self.inner_span(span, 0, pattern.text.chars().count()),
             format!(
                 "no event the client is known to send matches `{}`",
                 pattern.text
@@ -234,7 +239,11 @@ impl RuleCompiler<'_, '_> {
         let Some(api) = self.api else { return };
         match api.check_request(method, &path.shape()) {
             crate::language::api::RequestCheck::Known => {}
-            crate::language::api::RequestCheck::UnknownPath { suggestions } => {
+            crate::language::api::RequestCheck::UnknownPath => {
+                let shape = path.shape();
+                let suggestions = self
+                    .suggestions
+                    .find(&path.source, || api.nearest_to_request(&shape));
                 let hint = did_you_mean(
                     &suggestions,
                     "`lcu-rules endpoints <word>` lists the client's endpoints",
@@ -256,6 +265,35 @@ impl RuleCompiler<'_, '_> {
                 Some(format!("it takes {}", allowed.join(", "))),
             ),
         }
+    }
+}
+
+/// How many different paths one load searches the API for "did you mean" answers: each search
+/// compares the path with every endpoint the client has (about a millisecond), and a rule pack
+/// of thousands of unknown URIs must not stall `check` or a reload. Past it, the hint is the
+/// general one.
+const MAX_SUGGESTION_SEARCHES: usize = 100;
+
+/// The "did you mean" answers of one load, by the path written: a path written many times is
+/// searched once.
+#[derive(Default)]
+pub(crate) struct Suggestions {
+    found: HashMap<String, Vec<String>>,
+}
+
+impl Suggestions {
+    /// The answer for `written`: found before, searched now by `search`, or none once
+    /// [`MAX_SUGGESTION_SEARCHES`] paths have been searched.
+    fn find(&mut self, written: &str, search: impl FnOnce() -> Vec<String>) -> Vec<String> {
+        if let Some(found) = self.found.get(written) {
+            return found.clone();
+        }
+        if self.found.len() >= MAX_SUGGESTION_SEARCHES {
+            return Vec::new();
+        }
+        let found = search();
+        self.found.insert(written.to_string(), found.clone());
+        found
     }
 }
 

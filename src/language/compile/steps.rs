@@ -54,12 +54,7 @@ impl RuleCompiler<'_, '_> {
         let fields = &spec.fields;
         let path_span = if spec.short {
             let method_len = fields.method.value.as_str().len() + 1;
-            inner_span(
-                self.source,
-                spec.span,
-                method_len,
-                fields.path.value.chars().count(),
-            )
+            self.inner_span(spec.span, method_len, fields.path.value.chars().count())
         } else {
             fields.path.span
         };
@@ -71,7 +66,7 @@ impl RuleCompiler<'_, '_> {
                 let lint_span = if spec.short {
                     path_span
                 } else {
-                    inner_span(self.source, path_span, 0, fields.path.value.chars().count())
+                    self.inner_span(path_span, 0, fields.path.value.chars().count())
                 };
                 self.lint_request(fields.method.value, &path, lint_span);
                 Some(path)
@@ -85,7 +80,7 @@ impl RuleCompiler<'_, '_> {
                 let span = if spec.short {
                     path_span
                 } else {
-                    inner_span(self.source, path_span, 0, fields.path.value.chars().count())
+                    self.inner_span(path_span, 0, fields.path.value.chars().count())
                 };
                 self.sink.report(code, span, error.message, None);
                 None
