@@ -84,6 +84,12 @@ async fn a_redacted_recording_replays_and_keeps_nothing_personal() {
         "{said}"
     );
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&output).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a recording is its owner's only");
+    }
     let text = std::fs::read_to_string(&output).unwrap();
     for personal in ["Hide on bush", "KR1", PUUID, "4512001", "2001337"] {
         assert!(!text.contains(personal), "{personal} left in:\n{text}");

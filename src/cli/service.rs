@@ -71,7 +71,7 @@ pub(crate) fn record(
 ) -> anyhow::Result<ExitCode> {
     init_logging("info");
     let options = LiveOptions::new(connect.discovery()?, connect.trust()?, Vec::new());
-    let file = std::fs::File::create(&output)
+    let file = create_owner_only(&output)
         .with_context(|| format!("cannot create {}", output.display()))?;
     let summary = runtime()?.block_on(async {
         let stop = CancellationToken::new();
@@ -235,4 +235,24 @@ async fn play(dir: Option<PathBuf>, pace: f64, sessions: Option<u32>) -> anyhow:
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates (or truncates) a recording readable and writable by its owner only: even redacted,
+/// it is the player's session. (On Windows a new file takes the ACL of the user's folder.)
+fn create_owner_only(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        // `mode` applies only to a new file; an older one keeps its own.
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }

@@ -91,12 +91,41 @@ enum Kind {
     Tag,
     /// An opaque id (PUUID, summoner id, account id, chat id).
     Id,
+    /// A credential (auth, id and access tokens, passwords, cookies): never kept in any form.
+    Secret,
+    /// What a player wrote (chat messages, notes, status messages).
+    Text,
+    /// The account's login name or e-mail address.
+    Login,
 }
 
 /// The kind of personal value a field named `key` holds, if any.
 fn personal_field(key: &str) -> Option<Kind> {
     let key = key.to_ascii_lowercase();
     let key = key.as_str();
+    if [
+        "token",
+        "password",
+        "secret",
+        "cookie",
+        "authorization",
+        "jwt",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+    {
+        return Some(Kind::Secret);
+    }
+    if matches!(
+        key,
+        "body" | "note" | "notes" | "statusmessage" | "message" | "text"
+    ) {
+        return Some(Kind::Text);
+    }
+    if matches!(key, "username" | "login" | "email" | "emailaddress") {
+        return Some(Kind::Login);
+    }
     if key.contains("puuid")
         || matches!(
             key,
@@ -145,9 +174,8 @@ impl Redactor {
     pub(crate) fn event(&mut self, mut event: Event) -> Event {
         self.learn(&event.data, None);
         for segment in event.uri.split('/') {
-            if is_uuid(segment) {
-                self.pseudonym(segment, Kind::Id);
-            }
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            self.learn_ids_in(&decoded);
         }
         event.data = self.replace(event.data.into_value(), None).into();
         event.uri = event
@@ -155,9 +183,14 @@ impl Redactor {
             .split('/')
             .map(|segment| {
                 let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
-                match self.known.get(decoded.as_ref()) {
-                    Some(pseudonym) => pseudonym.clone(),
-                    None => segment.to_string(),
+                let replaced = self.replace_text(&decoded);
+                if replaced == decoded {
+                    segment.to_string()
+                } else if segment.contains("%40") {
+                    // A chat address, written encoded as the client writes it.
+                    replaced.replace('@', "%40")
+                } else {
+                    replaced
                 }
             })
             .collect::<Vec<_>>()
@@ -186,8 +219,10 @@ impl Redactor {
             Value::String(text) if !text.is_empty() => {
                 if let Some(kind) = kind {
                     self.pseudonym(text, kind);
-                } else if is_uuid(text) {
-                    self.pseudonym(text, Kind::Id);
+                } else if is_jwt(text) {
+                    self.pseudonym(text, Kind::Secret);
+                } else {
+                    self.learn_ids_in(text);
                 }
             }
             Value::Number(number) => {
@@ -198,6 +233,17 @@ impl Redactor {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Registers `text` as an id when it is one (a UUID or a PUUID), or the part of a chat
+    /// address before its `@` when that is.
+    fn learn_ids_in(&mut self, text: &str) {
+        let local = text.split_once('@').map_or(text, |(local, _)| local);
+        for candidate in [text, local] {
+            if is_uuid(candidate) || is_opaque_id(candidate) {
+                self.pseudonym(candidate, Kind::Id);
+            }
         }
     }
 
@@ -214,6 +260,9 @@ impl Redactor {
             Kind::Id if is_uuid(original) => format!("00000000-0000-4000-8000-{n:012}"),
             Kind::Id if original.bytes().all(|b| b.is_ascii_digit()) => (1_000_000 + n).to_string(),
             Kind::Id => format!("id-{n}"),
+            Kind::Secret => format!("redacted-secret-{n}"),
+            Kind::Text => format!("redacted-text-{n}"),
+            Kind::Login => format!("login-{n}"),
         };
         self.known.insert(original.to_string(), pseudonym.clone());
         pseudonym
@@ -260,7 +309,10 @@ impl Redactor {
             return format!("{name}#{tag}");
         }
         let mut out = text.to_string();
-        for (original, pseudonym) in &self.known {
+        // Longest first, so that an id is not half-replaced through a shorter one inside it.
+        let mut known: Vec<(&String, &String)> = self.known.iter().collect();
+        known.sort_by_key(|(original, _)| std::cmp::Reverse(original.len()));
+        for (original, pseudonym) in known {
             if original.len() >= 4
                 && !original.bytes().all(|b| b.is_ascii_digit())
                 && out.contains(original.as_str())
@@ -270,6 +322,22 @@ impl Redactor {
         }
         out
     }
+}
+
+/// Whether `text` looks like a PUUID as the client writes them (78 characters of URL-safe
+/// base64): 40 or more such characters, letters and digits both.
+fn is_opaque_id(text: &str) -> bool {
+    text.len() >= 40
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && text.bytes().any(|b| b.is_ascii_digit())
+        && text.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// Whether `text` is a JSON Web Token (the client's id and access tokens).
+fn is_jwt(text: &str) -> bool {
+    text.starts_with("eyJ") && text.matches('.').count() == 2 && !text.contains(' ')
 }
 
 /// Whether `text` is a UUID (`8-4-4-4-12` hex digits).
@@ -321,9 +389,57 @@ mod tests {
         assert_eq!(
             friend.data,
             json!({"id": "00000000-0000-4000-8000-000000000001@eu1.pvp.net",
-                   "note": "Player1#TAG1", "championId": 4_512_001})
+                   "note": "redacted-text-1", "championId": 4_512_001})
         );
-        assert_eq!(redactor.replaced(), 5);
+        assert_eq!(redactor.replaced(), 6);
+    }
+
+    /// Credentials, what players write, the login name and the client's own 78-character PUUIDs
+    /// (in payloads, URIs and chat addresses) leave no trace.
+    #[test]
+    fn tokens_chat_logins_and_opaque_puuids_are_removed() {
+        let puuid =
+            "aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5zA7bC9dE1fG3hI5jK7lM9nO1pQ3rS5tU7vW9xY1zA3bC5";
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+        let mut redactor = Redactor::default();
+        let login = redactor.event(Event::new(
+            "/lol-login/v1/session",
+            EventType::Update,
+            json!({"username": "secret.player", "idToken": "abc.def.ghi",
+                   "accessToken": {"token": "opaque-access-token"}, "puuid": puuid,
+                   "state": "SUCCEEDED", "extra": jwt}),
+        ));
+        let message = redactor.event(Event::new(
+            format!("/lol-chat/v1/conversations/{}%40pvp.net/messages", &puuid[..60]),
+            EventType::Create,
+            json!({"body": "meet me at 5, my number is 0123", "fromId": format!("{}@pvp.net", &puuid[..60]),
+                   "type": "chat"}),
+        ));
+        let text = format!(
+            "{} {} {} {}",
+            serde_json::to_string(&login.data).unwrap(),
+            login.uri,
+            serde_json::to_string(&message.data).unwrap(),
+            message.uri
+        );
+        for personal in [
+            "secret.player",
+            "abc.def.ghi",
+            "opaque-access-token",
+            puuid,
+            &puuid[..60],
+            jwt,
+            "meet me",
+        ] {
+            assert!(!text.contains(personal), "{personal} left in {text}");
+        }
+        assert_eq!(login.data["state"], "SUCCEEDED");
+        assert_eq!(message.data["type"], "chat");
+        assert!(
+            message.uri.starts_with("/lol-chat/v1/conversations/id-"),
+            "{}",
+            message.uri
+        );
     }
 
     #[test]
