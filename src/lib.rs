@@ -22,6 +22,8 @@
 pub mod client;
 pub mod engine;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod language;
 pub mod offline;
 pub(crate) mod secrets;

@@ -17,6 +17,7 @@ const STAGES: &[(&str, u8)] = &[
     ("offline", 3),
     ("sim", 4),
     ("service", 5),
+    ("fuzzing", 6),
 ];
 
 /// One library source file as a module path (`language::spec`) with the text of its code.

@@ -76,36 +76,70 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
 pub fn load_with(paths: &[PathBuf], api: Option<&crate::language::api::ApiIndex>) -> Loaded {
     let mut diagnostics = Vec::new();
     let files = expand(paths, &mut diagnostics);
-    let mut templates = TemplateCompiler::default();
-    let mut loaded_files = Vec::new();
-    let mut seen_ids: HashMap<String, (PathBuf, u32)> = HashMap::new();
-    let mut suggestions = Suggestions::default();
-    let mut reactions: HashMap<String, (String, PathBuf, u32)> = HashMap::new();
+    let mut loading = Loading::new(api, diagnostics);
     for path in files {
-        let source = match read_limited(&path) {
-            Ok(source) => source,
-            Err(error) => {
-                diagnostics.push(io_diagnostic(&path, &error));
-                continue;
-            }
-        };
-        let mut state = LoadState {
-            templates: &mut templates,
-            seen_ids: &mut seen_ids,
-            suggestions: &mut suggestions,
-            api,
-        };
-        let (file, file_diagnostics) = load_file(&path, &source, &mut state);
-        diagnostics.extend(file_diagnostics);
-        if let Some(file) = &file {
-            diagnostics.extend(shadowed_rules(file, &source, &mut reactions));
+        match read_limited(&path) {
+            Ok(source) => loading.add(&path, &source),
+            Err(error) => loading.diagnostics.push(io_diagnostic(&path, &error)),
         }
-        loaded_files.extend(file);
     }
-    Loaded {
-        files: loaded_files,
-        diagnostics,
-        registry: Arc::new(templates.finish()),
+    loading.finish()
+}
+
+/// Loads one rule file from its text, as if read from `path` (the fuzz targets' entry).
+pub(crate) fn load_text(path: &Path, source: &str) -> Loaded {
+    let mut loading = Loading::new(Some(crate::language::api::ApiIndex::embedded()), Vec::new());
+    loading.add(path, source);
+    loading.finish()
+}
+
+/// A load in progress: what its files share, and what they gave so far.
+struct Loading<'a> {
+    api: Option<&'a crate::language::api::ApiIndex>,
+    templates: TemplateCompiler,
+    seen_ids: HashMap<String, (PathBuf, u32)>,
+    suggestions: Suggestions,
+    reactions: HashMap<String, (String, PathBuf, u32)>,
+    files: Vec<LoadedFile>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Loading<'a> {
+    fn new(api: Option<&'a crate::language::api::ApiIndex>, diagnostics: Vec<Diagnostic>) -> Self {
+        Loading {
+            api,
+            templates: TemplateCompiler::default(),
+            seen_ids: HashMap::new(),
+            suggestions: Suggestions::default(),
+            reactions: HashMap::new(),
+            files: Vec::new(),
+            diagnostics,
+        }
+    }
+
+    /// Compiles one file's text into the load.
+    fn add(&mut self, path: &Path, source: &str) {
+        let mut state = LoadState {
+            templates: &mut self.templates,
+            seen_ids: &mut self.seen_ids,
+            suggestions: &mut self.suggestions,
+            api: self.api,
+        };
+        let (file, file_diagnostics) = load_file(path, source, &mut state);
+        self.diagnostics.extend(file_diagnostics);
+        if let Some(file) = &file {
+            self.diagnostics
+                .extend(shadowed_rules(file, source, &mut self.reactions));
+        }
+        self.files.extend(file);
+    }
+
+    fn finish(self) -> Loaded {
+        Loaded {
+            files: self.files,
+            diagnostics: self.diagnostics,
+            registry: Arc::new(self.templates.finish()),
+        }
     }
 }
 

@@ -305,19 +305,28 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let reply = match tokio::time::timeout(READ_TIMEOUT, reader.read_line(&mut line)).await {
         Err(_) => Reply::error("no request within 5s"),
         Ok(Err(error)) => Reply::error(format!("unreadable request: {error}")),
-        Ok(Ok(_)) => match serde_json::from_str::<Envelope>(&line) {
-            Err(error) => Reply::error(format!("malformed request: {error}")),
-            Ok(envelope) if !same_secret(&envelope.token, token) => {
-                tracing::warn!("control channel: refused a request without the right token");
-                Reply::error("wrong or missing token")
-            }
-            Ok(envelope) => handler.handle(envelope.request).await,
+        Ok(Ok(_)) => match parse_request(&line, token) {
+            Err(refusal) => refusal,
+            Ok(request) => handler.handle(request).await,
         },
     };
     let mut text = serde_json::to_string(&reply).unwrap_or_else(|_| "{}".into());
     text.push('\n');
     write.write_all(text.as_bytes()).await?;
     write.shutdown().await
+}
+
+/// One request line: the request it carries when its token is `token`, else the reply that
+/// refuses it.
+pub(crate) fn parse_request(line: &str, token: &str) -> Result<Request, Reply> {
+    match serde_json::from_str::<Envelope>(line) {
+        Err(error) => Err(Reply::error(format!("malformed request: {error}"))),
+        Ok(envelope) if !same_secret(&envelope.token, token) => {
+            tracing::warn!("control channel: refused a request without the right token");
+            Err(Reply::error("wrong or missing token"))
+        }
+        Ok(envelope) => Ok(envelope.request),
+    }
 }
 
 /// Compares secrets in time that does not depend on where they differ.

@@ -1,0 +1,4 @@
+//! Fuzz target: `lcu_rules::fuzzing::command_line` (see that function for what the bytes are).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| lcu_rules::fuzzing::command_line(bytes));
