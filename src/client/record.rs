@@ -442,6 +442,63 @@ mod tests {
         );
     }
 
+    /// The real champion-select capture (`../shared/lcu-data`, where it is; CI has it): no
+    /// player's PUUID, name, tag or summoner id and no chat token is left, and the game data is.
+    #[test]
+    fn a_real_capture_keeps_nothing_personal() {
+        let capture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/lcu-data/events/champ-select-frames.rez-20251208_132711.jsonl");
+        let Ok(text) = std::fs::read_to_string(&capture) else {
+            assert!(
+                std::env::var_os("LCU_RULES_REQUIRE_SCHEMA_DUMP").is_none(),
+                "{capture:?} is missing"
+            );
+            return;
+        };
+        let mut redactor = Redactor::default();
+        let mut personal: Vec<String> = Vec::new();
+        let mut written = String::new();
+        let mut champions = Vec::new();
+        for line in text.lines() {
+            let Ok(Some(event)) = crate::client::wamp::parse_frame(line) else {
+                continue;
+            };
+            let data = event.data.value().clone();
+            for team in ["myTeam", "theirTeam"] {
+                for player in data[team].as_array().into_iter().flatten() {
+                    for field in ["puuid", "gameName", "tagLine"] {
+                        if let Some(value) = player[field].as_str().filter(|v| v.len() >= 2) {
+                            personal.push(value.to_string());
+                        }
+                    }
+                    if let Some(id) = player["summonerId"].as_i64().filter(|id| *id > 0) {
+                        personal.push(format!("\"summonerId\":{id}"));
+                    }
+                }
+            }
+            if let Some(jwt) = data
+                .pointer("/chatDetails/mucJwtDto/jwt")
+                .and_then(Value::as_str)
+            {
+                personal.push(jwt.to_string());
+            }
+            champions.push(data["myTeam"][0]["championId"].clone());
+            let redacted = redactor.event(event);
+            assert_eq!(
+                redacted.data["myTeam"][0]["championId"],
+                *champions.last().unwrap()
+            );
+            written.push_str(&capture_line(&redacted, 0));
+        }
+        assert!(personal.len() > 10, "the capture has players");
+        for value in &personal {
+            assert!(
+                !written.contains(value.as_str()),
+                "{value} left in the recording"
+            );
+        }
+    }
+
     #[test]
     fn capture_lines_read_back() {
         let event = Event::new("/x", EventType::Delete, Value::Null);
