@@ -6,6 +6,9 @@
 //! requests leave through the
 //! [`ClientPort`](crate::engine::port::ClientPort) and everything it does is reported to an
 //! [`Observer`](crate::engine::trace::Observer).
+//!
+//! The loop itself, kept whole so that its order of steps reads top to bottom; each part it calls
+//! lives in `task/`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,9 @@
 //! Turns parsed rule specs into executable rules. Every JSONPath, template, regex, URI pattern and
 //! duration is compiled here, once; every mistake becomes a diagnostic at the position it was
 //! written, and compilation goes on so that one pass reports them all.
+//!
+//! The rule compiler's core (triggers, conditions, scope); its steps and its API checks are in
+//! `compile/`.
 
 use std::path::Path;
 use std::time::Duration;

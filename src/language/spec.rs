@@ -1,6 +1,9 @@
 //! The rule file format as written by users: plain serde types, one per YAML construct, from which
 //! `schemas/rules.schema.json` is generated. Nothing here is checked beyond its YAML shape; the
 //! compiler (`compile.rs`) turns these into executable rules and reports every semantic mistake.
+//!
+//! One file on purpose: the whole file format, which is what `schemas/rules.schema.json` is made
+//! from and what a rule author looks up; its length is the format's doc comments.
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;

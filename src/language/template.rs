@@ -6,6 +6,9 @@
 //! and every rendered segment is percent-encoded, so no event value can add a segment, a query
 //! string or `..` to a request path. A missing variable is an error of that run, never an empty
 //! string.
+//!
+//! One file: compiling, rendering and the segment-encoded paths share the template type and its
+//! render errors; about a quarter of its length is tests.
 
 use std::borrow::Cow;
 

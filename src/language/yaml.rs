@@ -6,6 +6,11 @@
 //! the innermost node it concerns, and [`Spanned<T>`] lets a rule type keep the position of any
 //! value so that checks made after parsing (a bad JSONPath, a bad template) can point at it too.
 //! Swapping the parser means rewriting [`parse`] only.
+//!
+//! One file on purpose (about 900 lines of code): the node tree, its builder with the node and
+//! depth budget, and the serde deserializer over it share the node type and the position
+//! bookkeeping, and this is the only module that knows the parser; splitting it would spread
+//! that knowledge. ARCHITECTURE.md says why serde-saphyr does not replace it yet.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

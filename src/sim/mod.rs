@@ -4,6 +4,9 @@
 //! need. It records every request it receives and can inject faults (drop sockets, restart with
 //! a new port and token, answer with errors, answer slowly, stop listening). `demo` and the
 //! integration tests use it; it is part of the product, not a mock.
+//!
+//! The simulator's surface (start, faults, publishing, the requests it saw) in one file, so that
+//! a test author finds every knob in one place; serving is in `server.rs`, flows in `state.rs`.
 
 pub(crate) mod script;
 mod server;
