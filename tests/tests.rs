@@ -12,3 +12,4 @@ mod service;
 mod structure;
 mod trust;
 mod util;
+mod wine;

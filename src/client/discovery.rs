@@ -57,6 +57,16 @@ pub(crate) enum Origin {
     Explicit,
 }
 
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::CommandLine(pid) => write!(f, "the command line of process {pid}"),
+            Origin::Lockfile(path) => write!(f, "the lockfile {}", path.display()),
+            Origin::Explicit => f.write_str("the port given with --port"),
+        }
+    }
+}
+
 /// How to reach the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Credentials {
@@ -284,8 +294,72 @@ fn find_automatically() -> Result<Credentials, DiscoveryError> {
     }
 }
 
-/// The lockfile's usual places on this operating system.
+/// The lockfile's usual places on this operating system: the folder the Riot Client's install
+/// record names, then the default install folder.
 pub(crate) fn default_lockfiles() -> Vec<PathBuf> {
+    let mut places: Vec<PathBuf> = install_record_path()
+        .and_then(|record| read_install_record(&record))
+        .map(|dir| dir.join("lockfile"))
+        .into_iter()
+        .collect();
+    places.extend(default_install_lockfiles());
+    places
+}
+
+/// Longest install record read; real ones are well under a kilobyte.
+const MAX_INSTALL_RECORD: u64 = 64 * 1024;
+
+/// The Riot Client's record of where League (the live patchline) is installed: a small YAML
+/// file whose `product_install_full_path` is the install folder. It is how League is found when
+/// it is not in the default folder (another drive, say).
+fn install_record_path() -> Option<PathBuf> {
+    const RECORD: &str =
+        "Riot Games/Metadata/league_of_legends.live/league_of_legends.live.product_settings.yaml";
+    if cfg!(windows) {
+        let data = std::env::var_os("ProgramData")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+        Some(data.join(RECORD.replace('/', "\\")))
+    } else if cfg!(target_os = "macos") {
+        Some(Path::new("/Users/Shared").join(RECORD))
+    } else {
+        None
+    }
+}
+
+/// The install folder an install record names, if the file is there and says so.
+pub(crate) fn read_install_record(path: &Path) -> Option<PathBuf> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_INSTALL_RECORD)
+        .read_to_string(&mut text)
+        .ok()?;
+    install_dir_from_record(&text)
+}
+
+/// The two keys of an install record that lcu-rules reads; every other key is ignored.
+#[derive(serde::Deserialize)]
+struct InstallRecord {
+    product_install_full_path: Option<String>,
+    product_install_root: Option<String>,
+}
+
+/// Reads the install folder from an install record's text (which may start with a byte-order
+/// mark): the full path, else the install root.
+pub(crate) fn install_dir_from_record(text: &str) -> Option<PathBuf> {
+    let text = text.trim_start_matches('\u{feff}');
+    let record: InstallRecord = crate::language::yaml::from_str(text).ok()?;
+    record
+        .product_install_full_path
+        .or(record.product_install_root)
+        .filter(|dir| !dir.trim().is_empty())
+        .map(PathBuf::from)
+}
+
+/// The default install folder's lockfile on this operating system.
+fn default_install_lockfiles() -> Vec<PathBuf> {
     if cfg!(windows) {
         vec![PathBuf::from(r"C:\Riot Games\League of Legends\lockfile")]
     } else if cfg!(target_os = "macos") {
@@ -374,6 +448,27 @@ mod tests {
             None,
             Some("LeagueClient.exe")
         ));
+    }
+
+    /// The install record's full path is the install folder; the root stands in without it;
+    /// other keys, a byte-order mark and quoting do not matter; nonsense gives nothing.
+    #[test]
+    fn install_record_names_the_install_folder() {
+        let record = "\u{feff}auto_patching_enabled_by_player: true\ndependencies:\n  Direct X 9:\n    hash: \"\"\n    phase: \"Imported\"\n    version: \"1.0.0\"\nproduct_install_full_path: \"D:/Games/Riot Games/League of Legends\"\nproduct_install_root: \"D:/Games/Riot Games\"\nshortcut_name: League of Legends.lnk\n";
+        assert_eq!(
+            install_dir_from_record(record),
+            Some(PathBuf::from("D:/Games/Riot Games/League of Legends"))
+        );
+        assert_eq!(
+            install_dir_from_record("product_install_root: E:/Riot\n"),
+            Some(PathBuf::from("E:/Riot"))
+        );
+        assert_eq!(
+            install_dir_from_record("product_install_full_path: ''\n"),
+            None
+        );
+        assert_eq!(install_dir_from_record("- a list\n"), None);
+        assert_eq!(install_dir_from_record("{{{"), None);
     }
 
     /// The token never prints, in any form but the header.

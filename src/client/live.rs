@@ -356,7 +356,12 @@ async fn session(
         }
         *connections += 1;
         reporter.clear();
-        tracing::info!(port = credentials.port, pid = ?credentials.pid, origin = ?credentials.origin, "connected to the League client");
+        tracing::info!(
+            port = credentials.port,
+            pid = ?credentials.pid,
+            "connected to the League client, found by {}",
+            credentials.origin
+        );
         let _ = status.send(Status::Connected {
             port: credentials.port,
             connections: *connections,
