@@ -5,10 +5,10 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 
 use cli::args::{Cli, Command, Format};
-use cli::{rules, service};
+use cli::{out, rules, service};
 use lcu_rules::language::ApiIndex;
 use lcu_rules::service::control::Request;
 
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Init { dir, force } => rules::init(dir, force),
         Command::Check {
             paths,
             format,
@@ -32,17 +33,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             lcu_schema,
             lcu_events,
             no_api_checks,
+            verbose,
         } => {
             let index = match (&lcu_schema, no_api_checks) {
                 (Some(swagger), _) => Some(rules::read_api_dump(swagger, lcu_events.as_deref())?),
                 (None, true) => None,
                 (None, false) => Some(ApiIndex::embedded().clone()),
             };
-            let paths = rules::or_default(paths);
-            Ok(rules::check(&paths, format, deny_warnings, index.as_ref()))
+            let paths = rules::rule_paths(paths)?;
+            let options = rules::CheckOptions {
+                format,
+                deny_warnings,
+                verbose,
+            };
+            Ok(rules::check(&paths, &options, index.as_ref()))
         }
-        Command::Endpoints { filter } => {
-            rules::list_endpoints(filter.as_deref().unwrap_or(""));
+        Command::Endpoints { filter, format } => {
+            rules::list_endpoints(filter.as_deref().unwrap_or(""), format);
             Ok(ExitCode::SUCCESS)
         }
         Command::Test {
@@ -51,15 +58,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             include_disabled,
             why,
             ..
-        } => rules::replay_session(&rules::or_default(paths), &events, include_disabled, why),
-        Command::Test { paths, verbose, .. } => {
-            rules::run_tests(&rules::or_default(paths), verbose)
-        }
+        } => rules::replay_session(&rules::rule_paths(paths)?, &events, include_disabled, why),
+        Command::Test {
+            paths,
+            verbose,
+            format,
+            ..
+        } => rules::run_tests(&rules::rule_paths(paths)?, verbose, format),
         Command::Schema => {
-            use std::io::Write as _;
-            // A closed pipe (`| head`) ends the output quietly.
-            let schema = lcu_rules::language::json_schema();
-            let _ = std::io::stdout().lock().write_all(schema.as_bytes());
+            out::write(&lcu_rules::language::json_schema());
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain {
@@ -67,14 +74,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             rule,
             format,
             ..
-        } => service::ask_service(Request::Explain { rule }, format),
+        } => service::ask_service("explain", Request::Explain { rule }, format),
         Command::Explain {
             paths,
             events: Some(events),
             rule,
             format,
             ..
-        } => rules::explain_session(&rules::or_default(paths), &events, rule.as_deref(), format),
+        } => rules::explain_session(&rules::rule_paths(paths)?, &events, rule.as_deref(), format),
         Command::Explain { .. } => anyhow::bail!("give --events FILE or --live"),
         Command::Run(args) => service::run(args),
         Command::Record {
@@ -82,9 +89,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             redact,
             connect,
         } => service::record(output, redact, connect),
-        Command::Status { format } => service::ask_service(Request::Status, format),
-        Command::Reload => service::ask_service(Request::Reload, Format::Human),
-        Command::Reset { rule } => service::ask_service(Request::Reset { rule }, Format::Human),
+        Command::Status { format } => service::ask_service("status", Request::Status, format),
+        Command::Reload => service::ask_service("reload", Request::Reload, Format::Human),
+        Command::Reset { rule } => {
+            service::ask_service("reset", Request::Reset { rule }, Format::Human)
+        }
         Command::Autostart { action } => service::autostart(action),
         Command::Paths { format } => service::paths(format),
         Command::Sim {
@@ -93,5 +102,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             sessions,
         } => service::sim(dir, pace, sessions),
         Command::Demo { rules, pace } => service::demo(&rules, pace),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "lcu-rules", &mut script);
+            out::write(&String::from_utf8_lossy(&script));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            out::write(&String::from_utf8_lossy(&page));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -19,7 +19,12 @@ fn diagnostics(text: &str, api_checks: bool) -> Vec<Value> {
     let output = lcu_rules(&args);
     let parsed: Value =
         serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", output.stdout));
-    parsed.as_array().cloned().unwrap_or_default()
+    assert_eq!(parsed["version"], 1, "{parsed:#}");
+    assert_eq!(parsed["command"], "check", "{parsed:#}");
+    parsed["diagnostics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Diagnostics of the rule format itself (no API checks).
@@ -149,7 +154,7 @@ fn e200_duplicate_ids_across_files() {
         dir.path().to_str().unwrap(),
     ]);
     let found: Value = serde_json::from_str(&output.stdout).unwrap();
-    let found = found.as_array().unwrap();
+    let found = found["diagnostics"].as_array().unwrap();
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0]["code"], "E200");
     assert!(found[0]["file"].as_str().unwrap().ends_with("b.yaml"));
@@ -316,7 +321,7 @@ fn every_problem_in_one_pass() {
     ]);
     assert_eq!(output.code, 1);
     let found: Value = serde_json::from_str(&output.stdout).unwrap();
-    let codes: Vec<&str> = found
+    let codes: Vec<&str> = found["diagnostics"]
         .as_array()
         .unwrap()
         .iter()
@@ -518,8 +523,12 @@ fn w406_value_outside_the_enum() {
         6,
         17,
     );
+    assert_eq!(hint(&d), "did you mean `InProgress`?", "{d}");
     assert!(
-        hint(&d).starts_with("did you mean `InProgress`? (one of `Invalid`, `InProgress`"),
+        d["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("its values: `Invalid`, `InProgress`"),
         "{d}"
     );
     // The gameflow phase is itself the enum; lists are checked item by item.
@@ -612,7 +621,12 @@ fn w410_rules_that_fire_on_the_same_events() {
     dir.file("b.yaml", &rule("second"));
     let output = lcu_rules(&["check", "--format", "json", dir.path().to_str().unwrap()]);
     let found: Value = serde_json::from_str(&output.stdout).unwrap();
-    let d = only(found.as_array().cloned().unwrap(), "W410", 2, 5);
+    let d = only(
+        found["diagnostics"].as_array().cloned().unwrap(),
+        "W410",
+        2,
+        5,
+    );
     assert!(d["file"].as_str().unwrap().ends_with("b.yaml"));
     assert!(hint(&d).starts_with("`first` is at "), "{d}");
     // Different conditions, or a mode other than single: no warning.

@@ -44,7 +44,13 @@ fn check(text: &str) -> (i32, Vec<Value>) {
     ]);
     let parsed: Value =
         serde_json::from_str(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", output.stdout));
-    (output.code, parsed.as_array().cloned().unwrap_or_default())
+    (
+        output.code,
+        parsed["diagnostics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    )
 }
 
 /// Asserts that `check` exits 1 on `text` with an error of `code` at `line`:`column` whose
@@ -172,8 +178,12 @@ fn a_pack_of_ten_thousand_rules_is_checked() {
     let dir = Dir::new();
     let file = dir.file("pack.yaml", &text);
     let output = lcu_rules(&["check", "--format", "json", file.to_str().unwrap()]);
-    let found: Vec<Value> = serde_json::from_str(&output.stdout).unwrap();
     assert_eq!(output.code, 0);
+    let output: Value = serde_json::from_str(&output.stdout).unwrap();
+    let found = output["diagnostics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(found.len(), 20_000);
     let hinted = found
         .iter()

@@ -231,7 +231,11 @@ fn explain_names_the_condition_that_stops_each_frame() {
     ]);
     assert_eq!(output.code, 0, "{}", output.stderr);
     let explained: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
-    let rule = &explained[0];
+    assert_eq!(
+        (&explained["version"], &explained["command"]),
+        (&1.into(), &"explain".into())
+    );
+    let rule = &explained["rules"][0];
     assert_eq!(rule["rule"], "pick-champion-by-priority");
     assert_eq!(rule["enabled"], false);
     let rows = rule["rows"].as_array().unwrap();

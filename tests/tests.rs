@@ -1,6 +1,7 @@
 //! The integration tests: one binary (it links once), one module per feature.
 
 mod check;
+mod cli;
 mod engine;
 mod guards;
 mod hostile;

@@ -427,7 +427,7 @@ async fn the_control_channel_and_the_watcher_work() {
     let lockfile = windows_path(&sim.lockfile());
     let _run = wine.spawn_run(&sim, &rules, &["--lockfile", &lockfile], &log);
     let status = wine.wait_until_connected(&log);
-    assert_eq!(status["engine"]["rules"][0]["id"], "accept-ready-check");
+    assert_eq!(status["engine"]["rules"][0]["rule"], "accept-ready-check");
     accepts_a_ready_check(&sim, &log).await;
 
     let text = wine.lcu_rules(&["status"]);
@@ -451,7 +451,7 @@ async fn the_control_channel_and_the_watcher_work() {
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|rule| rule["id"].as_str())
+            .filter_map(|rule| rule["rule"].as_str())
             .collect();
         if ids.contains(&"log-phase") {
             break;

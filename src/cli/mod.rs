@@ -3,5 +3,6 @@
 //! `anyhow` lives here and in `main.rs` only: the library's errors are typed.
 
 pub(crate) mod args;
+pub(crate) mod out;
 pub(crate) mod rules;
 pub(crate) mod service;

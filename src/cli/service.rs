@@ -13,10 +13,20 @@ use lcu_rules::service::app::{self, ServiceSetup, init_logging, runtime};
 use lcu_rules::service::control::{self, Request};
 
 use crate::cli::args::{AutostartAction, ConnectArgs, Format, LogFormat, RunArgs};
+use crate::cli::out::{self, out, outln};
 
 /// `lcu-rules run`: reads the config, applies the command line over it and runs the service.
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
+    if let Some(config) = &args.config
+        && !config.is_file()
+    {
+        anyhow::bail!(
+            "the config file {} does not exist (without --config, `run` reads {})",
+            config.display(),
+            paths.config_file.display()
+        );
+    }
     let config_file = args.config.unwrap_or_else(|| paths.config_file.clone());
     let first_run = app::prepare_first_run(&paths, &config_file, args.rules.is_empty())?;
     let mut settings = match lcu_rules::service::read_config(&config_file) {
@@ -108,13 +118,13 @@ pub(crate) fn autostart(action: AutostartAction) -> anyhow::Result<ExitCode> {
     match action {
         AutostartAction::Enable => {
             autostart::enable()?;
-            println!("lcu-rules will start at login (`lcu-rules run --tray`)");
+            outln!("lcu-rules will start at login (`lcu-rules run --tray`)");
         }
         AutostartAction::Disable => {
             autostart::disable()?;
-            println!("lcu-rules will not start at login");
+            outln!("lcu-rules will not start at login");
         }
-        AutostartAction::Status => println!(
+        AutostartAction::Status => outln!(
             "start at login: {}",
             if autostart::is_enabled()? {
                 "on"
@@ -130,35 +140,37 @@ pub(crate) fn autostart(action: AutostartAction) -> anyhow::Result<ExitCode> {
 pub(crate) fn paths(format: Format) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&paths)?),
+        Format::Json => out::json("paths", serde_json::to_value(&paths)?),
         Format::Human => {
-            println!("config:  {}", paths.config_file.display());
-            println!("rules:   {}", paths.rules_dir.display());
-            println!("logs:    {}", paths.log_dir.display());
-            println!("control: {}", paths.control_dir.display());
+            outln!("config:  {}", paths.config_file.display());
+            outln!("rules:   {}", paths.rules_dir.display());
+            outln!("logs:    {}", paths.log_dir.display());
+            outln!("control: {}", paths.control_dir.display());
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sends one request to the running service and prints its answer.
-pub(crate) fn ask_service(request: Request, format: Format) -> anyhow::Result<ExitCode> {
+/// Sends one request to the running service and prints its answer (JSON: the reply's data in
+/// the envelope of `command`). A refused request is an error on stderr and exit code 1.
+pub(crate) fn ask_service(
+    command: &str,
+    request: Request,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover()?;
     let reply = runtime()?.block_on(control::request(&paths.control_dir, &request));
     match reply {
+        Ok(reply) if !reply.ok => {
+            eprintln!("error: {}", reply.text.trim_end());
+            Ok(ExitCode::from(1))
+        }
         Ok(reply) => {
             match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reply.data).unwrap_or_default()
-                ),
-                Format::Human => print!("{}", with_newline(&reply.text)),
+                Format::Json => out::json(command, reply.data),
+                Format::Human => out!("{}", with_newline(&reply.text)),
             }
-            Ok(if reply.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
             eprintln!("error: {error}");
@@ -178,10 +190,10 @@ fn with_newline(text: &str) -> String {
 /// `lcu-rules demo`: the rules against the in-process simulated client.
 pub(crate) fn demo(rules: &[PathBuf], pace: f64) -> anyhow::Result<ExitCode> {
     init_logging("warn");
-    let out: Box<dyn std::io::Write + Send> = Box::new(std::io::stdout());
-    match runtime()?.block_on(lcu_rules::service::run_demo(rules, pace.max(0.0), out)) {
+    let stdout: Box<dyn std::io::Write + Send> = Box::new(out::Stdout);
+    match runtime()?.block_on(lcu_rules::service::run_demo(rules, pace.max(0.0), stdout)) {
         Ok(summary) => {
-            println!(
+            outln!(
                 "\ndemo finished: the ready check was accepted {:.2} ms after it reached the socket, and play-again was sent after the game",
                 summary.accept_latency.as_secs_f64() * 1000.0
             );
@@ -213,7 +225,7 @@ async fn play(dir: Option<PathBuf>, pace: f64, sessions: Option<u32>) -> anyhow:
     let sim = lcu_rules::sim::SimClient::start(&dir)
         .await
         .with_context(|| format!("cannot start the simulated client in {}", dir.display()))?;
-    println!(
+    outln!(
         "simulated League client on 127.0.0.1:{}\nconnect to it with:\n  lcu-rules run --lockfile {} --ca {}\n",
         sim.port(),
         sim.lockfile().display(),
@@ -228,8 +240,8 @@ async fn play(dir: Option<PathBuf>, pace: f64, sessions: Option<u32>) -> anyhow:
         let _ = tokio::signal::ctrl_c().await;
         stopper.cancel();
     });
-    let mut out = std::io::stdout();
-    lcu_rules::sim::play_sessions(&sim, &champ_select, pace, sessions, &mut out, &stop).await;
+    let mut stdout = out::Stdout;
+    lcu_rules::sim::play_sessions(&sim, &champ_select, pace, sessions, &mut stdout, &stop).await;
     sim.stop();
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);

@@ -238,7 +238,8 @@ pub(crate) async fn maintain(
         let credentials = match options.discovery.find() {
             Ok(credentials) => credentials,
             Err(error) => {
-                reporter.problem(&format!("waiting for the League client ({error})"));
+                // The normal state until League starts: said once, at INFO.
+                reporter.waiting(&format!("waiting for the League client ({error})"));
                 let _ = status.send(Status::Waiting);
                 if sleep_or_shutdown(options.poll_interval, &shutdown).await {
                     break;
@@ -541,13 +542,29 @@ struct Reporter {
 }
 
 impl Reporter {
+    /// A failure, logged as a warning when it is new and at debug while it repeats.
     fn problem(&mut self, message: &str) {
-        if self.last.as_deref() == Some(message) {
+        if self.is_repeat(message) {
             tracing::debug!(problem = %message, "still failing");
         } else {
             tracing::warn!("{message}");
-            self.last = Some(message.to_string());
         }
+    }
+
+    /// A state that is no failure (no client running yet), logged at info once.
+    fn waiting(&mut self, message: &str) {
+        if !self.is_repeat(message) {
+            tracing::info!("{message}");
+        }
+    }
+
+    /// Whether `message` is the last one reported; remembers it otherwise.
+    fn is_repeat(&mut self, message: &str) -> bool {
+        if self.last.as_deref() == Some(message) {
+            return true;
+        }
+        self.last = Some(message.to_string());
+        false
     }
 
     fn clear(&mut self) {

@@ -137,7 +137,8 @@ pub struct EngineStatus {
 /// One rule's state and counters.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RuleStatus {
-    /// The rule.
+    /// The rule (`rule` in JSON, as everywhere else a rule id is written).
+    #[serde(rename = "rule")]
     pub id: String,
     /// Whether it is enabled.
     pub enabled: bool,

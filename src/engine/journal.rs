@@ -30,7 +30,6 @@ pub struct Row {
     /// When, from the start of the session, in milliseconds.
     pub at_ms: u64,
     /// The event's type.
-    #[serde(rename = "eventType")]
     pub event_type: &'static str,
     /// The event's URI.
     pub uri: String,

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::event::{Event, EventType, TimedEvent, parse_duration, recorded::read_recording, timed};
 use crate::language::diag::{Code, Sink};
-use crate::language::spec::{MethodName, TestSpec, split_short_request};
+use crate::language::spec::{ExpectLogSpec, MethodName, TestSpec, split_short_request};
 use crate::language::yaml::{Span, Spanned};
 
 /// A request a test expects.
@@ -23,6 +23,26 @@ pub struct ExpectedRequest {
     /// The rule that must send it.
     pub rule: Option<String>,
     /// When it must be sent.
+    pub at: Option<Duration>,
+}
+
+/// What a log line a test expects must say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogText {
+    /// Exactly this.
+    Exact(String),
+    /// At least this.
+    Contains(String),
+}
+
+/// A log line a test expects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectedLog {
+    /// What it says.
+    pub text: LogText,
+    /// The rule that must write it.
+    pub rule: Option<String>,
+    /// When it must be written.
     pub at: Option<Duration>,
 }
 
@@ -52,6 +72,8 @@ pub struct TestCase {
     pub expect: Vec<ExpectedRequest>,
     /// Canned answers.
     pub responses: Vec<CannedResponse>,
+    /// The log lines expected, in order (`None`: not checked).
+    pub logs: Option<Vec<ExpectedLog>>,
 }
 
 /// Compiles a file's test specs, reporting problems into the sink.
@@ -119,6 +141,17 @@ pub(crate) fn compile_tests(
                 at,
             });
         }
+        let logs = spec.logs.as_ref().map(|items| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    expected_log(item, sink).or_else(|| {
+                        ok = false;
+                        None
+                    })
+                })
+                .collect()
+        });
         let mut responses = Vec::new();
         for response in &spec.responses {
             match split_short_request(&response.request) {
@@ -141,8 +174,42 @@ pub(crate) fn compile_tests(
                 events,
                 expect,
                 responses,
+                logs,
             });
         }
     }
     cases
+}
+
+/// Compiles one expected log line; `None` (reported) when it is malformed.
+fn expected_log(item: &Spanned<ExpectLogSpec>, sink: &mut Sink<'_>) -> Option<ExpectedLog> {
+    let fields = &item.fields;
+    let text = match (&fields.message, &fields.contains) {
+        (Some(message), None) => LogText::Exact(message.clone()),
+        (None, Some(part)) => LogText::Contains(part.clone()),
+        _ => {
+            sink.report(
+                Code::InvalidValue,
+                item.span,
+                "an expected log line needs exactly one of `message` and `contains`",
+                None,
+            );
+            return None;
+        }
+    };
+    let at = match &fields.at {
+        Some(text) => match parse_duration(text) {
+            Ok(at) => Some(at),
+            Err(message) => {
+                sink.report(Code::InvalidDuration, item.span, message, None);
+                return None;
+            }
+        },
+        None => None,
+    };
+    Some(ExpectedLog {
+        text,
+        rule: fields.rule.clone(),
+        at,
+    })
 }

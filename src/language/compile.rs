@@ -638,6 +638,18 @@ impl RuleCompiler<'_, '_> {
     }
 }
 
+/// The hint for `written`, which is not one of `items`: the closest item, or the list when it is
+/// short, or how many there are; and the whole list, for `--verbose`.
+fn closest_or_listed(written: &str, items: &[String], noun: &str) -> (String, String) {
+    let shown = list(items, items.len());
+    let hint = match crate::language::diag::closest(written, items.iter().map(String::as_str)) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if shown.len() <= 60 => format!("its {noun}: {shown}"),
+        None => format!("none of its {} {noun} is close", items.len()),
+    };
+    (hint, format!("its {noun}: {shown}"))
+}
+
 /// Items as `` `a`, `b`, ... `` (at most `most`, then how many more).
 fn list(items: &[String], most: usize) -> String {
     let shown: Vec<String> = items.iter().take(most).map(|i| format!("`{i}`")).collect();

@@ -186,6 +186,9 @@ pub struct Diagnostic {
     /// A suggestion, where one can be made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// What is too long for one line (every allowed key or value), shown by `check --verbose`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// The source line, for the caret snippet.
     #[serde(skip)]
     pub source_line: Option<String>,
@@ -194,6 +197,11 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// Renders the diagnostic the way `check` prints it: header, location, caret snippet, hint.
     pub fn render(&self) -> String {
+        self.render_with(false)
+    }
+
+    /// [`Diagnostic::render`], with the long `detail` when `verbose`.
+    pub fn render_with(&self, verbose: bool) -> String {
         let mut out = String::new();
         let label = match self.severity {
             Severity::Error => "error",
@@ -223,6 +231,9 @@ impl Diagnostic {
         }
         if let Some(hint) = &self.hint {
             let _ = writeln!(out, "  = hint: {hint}");
+        }
+        if verbose && let Some(detail) = &self.detail {
+            let _ = writeln!(out, "  = note: {detail}");
         }
         out
     }
@@ -277,8 +288,24 @@ impl<'a> Sink<'a> {
             column: span.col.max(1),
             len: span.len,
             hint,
+            detail: None,
             source_line,
         });
+    }
+
+    /// Records a diagnostic with a `detail` for `--verbose`.
+    pub(crate) fn report_detailed(
+        &mut self,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        hint: Option<String>,
+        detail: Option<String>,
+    ) {
+        self.report(code, span, message, hint);
+        if let Some(last) = self.diagnostics.last_mut() {
+            last.detail = detail;
+        }
     }
 
     /// Records a YAML-stage error.
@@ -291,7 +318,7 @@ impl<'a> Sink<'a> {
             YamlErrorKind::InvalidValue => Code::InvalidValue,
         };
         let span = error.span.unwrap_or(Span::new(1, 1, 1));
-        self.report(code, span, error.message, error.hint);
+        self.report_detailed(code, span, error.message, error.hint, error.detail);
     }
 
     /// Whether any error (not warning) was recorded.

@@ -187,14 +187,26 @@ fn load_file(
         api,
     } = state;
     let mut sink = Sink::new(path, source);
-    let spec: RuleFile = match yaml::from_str(source) {
-        Ok(spec) => spec,
-        Err(error) => {
-            sink.report_yaml(error);
-            return (None, sink.diagnostics);
-        }
+    // Every shape mistake is reported; what reads once they are cut out is still compiled, so
+    // that its mistakes are reported too (the file has errors, so none of it runs).
+    // A rule or test that lost a piece is not compiled: its errors would follow from the cut.
+    let read = yaml::from_str_all::<RuleFile>(source);
+    let shape_errors_found = read.errors.len();
+    for error in read.errors.iter().cloned() {
+        sink.report_yaml(error);
+    }
+    if shape_errors_found >= yaml::MAX_SHAPE_ERRORS {
+        sink.report(
+            Code::InvalidValue,
+            Span::new(1, 1, 1),
+            format!("stopped after {shape_errors_found} errors in this file"),
+            Some("is it a rule file?".into()),
+        );
+    }
+    let Some(spec) = &read.value else {
+        return (None, sink.diagnostics);
     };
-    if spec.rules.is_empty() && spec.tests.is_empty() {
+    if spec.rules.is_empty() && spec.tests.is_empty() && shape_errors_found == 0 {
         sink.report(
             Code::EmptyFile,
             Span::new(1, 1, 1),
@@ -205,6 +217,9 @@ fn load_file(
     let fingerprints = rule_fingerprints(source);
     let mut rules = Vec::new();
     for (index, rule_spec) in spec.rules.iter().enumerate() {
+        if read.was_touched(rule_spec.span) {
+            continue;
+        }
         let id = &rule_spec.id;
         if let Some((first_file, first_line)) = seen_ids.get(&id.value) {
             sink.report(
@@ -231,7 +246,15 @@ fn load_file(
             rules.push(Arc::new(rule));
         }
     }
-    let tests = compile_tests(&spec.tests, path, &mut sink);
+    let untouched: Vec<_> = spec
+        .tests
+        .iter()
+        .filter(|test| !read.was_touched(test.span))
+        .cloned()
+        .collect();
+    let tests = compile_tests(&untouched, path, &mut sink);
+    // Shape errors were found before the compile errors; the reader wants them in file order.
+    sink.diagnostics.sort_by_key(|d| (d.line, d.column));
     let file = LoadedFile {
         path: path.to_path_buf(),
         rules,

@@ -631,6 +631,74 @@ pub(crate) struct TestSpec {
     /// Canned answers for requests (default: status 200 with an empty object).
     #[serde(default)]
     pub responses: Vec<Spanned<ResponseSpec>>,
+    /// The lines `log` steps must write, in order, and no others: each the exact message, or a
+    /// mapping with `message` or `contains`, and `rule` and `at`. Leave it out to not check logs.
+    #[serde(default)]
+    pub logs: Option<Vec<Spanned<ExpectLogSpec>>>,
+}
+
+/// An expected log line.
+#[derive(Debug, Clone)]
+pub(crate) struct ExpectLogSpec {
+    /// The fields, whichever form was written.
+    pub fields: ExpectLogFields,
+}
+
+/// The mapping form of an expected log line.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExpectLogFields {
+    /// The exact message written.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Text the message must contain (instead of `message`).
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// The rule that must have written it.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// When it must be written, from the start of the test.
+    #[serde(default)]
+    pub at: Option<String>,
+}
+
+impl Shorthand for ExpectLogSpec {
+    type Fields = ExpectLogFields;
+
+    fn from_short(text: &str) -> Result<Self, String> {
+        Ok(ExpectLogSpec {
+            fields: ExpectLogFields {
+                message: Some(text.to_string()),
+                contains: None,
+                rule: None,
+                at: None,
+            },
+        })
+    }
+
+    fn from_fields(fields: ExpectLogFields) -> Self {
+        ExpectLogSpec { fields }
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectLogSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_shorthand(d)
+    }
+}
+
+impl JsonSchema for ExpectLogSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ExpectedLog".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let fields = generator.subschema_for::<ExpectLogFields>();
+        schemars::json_schema!({
+            "description": "The exact message, or a mapping with `message` or `contains`, and `rule` and `at`.",
+            "anyOf": [{"type": "string"}, fields]
+        })
+    }
 }
 
 /// An inline test event.

@@ -20,6 +20,9 @@ use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
+mod recover;
+pub(crate) use recover::{MAX_SHAPE_ERRORS, from_str_all};
+
 /// A place in a source file: 1-based line and column (in characters), and a length in characters
 /// on that line (at least 1) for the caret under it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -125,6 +128,12 @@ pub struct YamlError {
     pub span: Option<Span>,
     /// A suggestion, where one can be made.
     pub hint: Option<String>,
+    /// What is too long for the one-line message and hint (the full list of allowed keys or
+    /// values): shown by `check --verbose` and in the JSON output.
+    pub detail: Option<String>,
+    /// The node the error is about, by address: only compared with the addresses of the tree
+    /// being deserialized (never dereferenced), so that [`recover`] can cut it out and go on.
+    pub(crate) node: Option<usize>,
 }
 
 /// The kinds of [`YamlError`].
@@ -149,6 +158,8 @@ impl YamlError {
             message: message.into(),
             span: None,
             hint: None,
+            detail: None,
+            node: None,
         }
     }
 
@@ -156,6 +167,16 @@ impl YamlError {
     fn at(mut self, span: Span) -> YamlError {
         if self.span.is_none() {
             self.span = Some(span);
+        }
+        self
+    }
+
+    /// Gives the error `node`'s position, and `node` as what it is about, unless an inner node
+    /// already did.
+    fn at_node(mut self, node: &Node) -> YamlError {
+        if self.span.is_none() {
+            self.span = Some(node.span);
+            self.node = Some(std::ptr::from_ref(node) as usize);
         }
         self
     }
@@ -177,17 +198,27 @@ impl de::Error for YamlError {
         YamlError::new(YamlErrorKind::InvalidValue, msg.to_string())
     }
 
+    fn invalid_type(found: de::Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        YamlError::new(
+            YamlErrorKind::InvalidValue,
+            format!(
+                "expected {}, found {}",
+                plain_expected(&expected.to_string()),
+                plain_unexpected(&found)
+            ),
+        )
+    }
+
+    fn invalid_value(found: de::Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        Self::invalid_type(found, expected)
+    }
+
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let mut error = YamlError::new(
             YamlErrorKind::UnknownField,
             format!("unknown field `{field}`"),
         );
-        error.hint = Some(
-            match crate::language::suggest::closest(field, expected.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!("expected one of {}", quoted_list(expected)),
-            },
-        );
+        error.suggest(field, expected, "keys");
         error
     }
 
@@ -196,12 +227,7 @@ impl de::Error for YamlError {
             YamlErrorKind::InvalidValue,
             format!("unknown value `{variant}`"),
         );
-        error.hint = Some(
-            match crate::language::suggest::closest(variant, expected.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`? (one of {})", quoted_list(expected)),
-                None => format!("expected one of {}", quoted_list(expected)),
-            },
-        );
+        error.suggest(variant, expected, "values");
         error
     }
 
@@ -210,6 +236,55 @@ impl de::Error for YamlError {
             YamlErrorKind::MissingField,
             format!("missing required field `{field}`"),
         )
+    }
+}
+
+/// Lists of allowed words up to this long (in characters) fit in a hint; longer ones go to the
+/// error's `detail`.
+const SHORT_LIST: usize = 60;
+
+impl YamlError {
+    /// The hint for a word that is not one of `allowed`: the closest one, or the list itself when
+    /// it is short; a long list goes to `detail`.
+    fn suggest(&mut self, written: &str, allowed: &[&str], what: &str) {
+        let list = quoted_list(allowed);
+        let best = crate::language::suggest::closest(written, allowed.iter().copied());
+        self.hint = Some(match best {
+            Some(best) => format!("did you mean `{best}`?"),
+            None if list.len() <= SHORT_LIST => format!("expected one of {list}"),
+            None => format!("none of the {} {what} allowed here is close", allowed.len()),
+        });
+        if list.len() > SHORT_LIST || best.is_some() {
+            self.detail = Some(format!("allowed {what}: {list}"));
+        }
+    }
+}
+
+/// serde's names for what it expected, in the words of the rule format.
+fn plain_expected(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more".to_string(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_string(),
+        "f32" | "f64" => "a number".to_string(),
+        "a boolean" => "`true` or `false`".to_string(),
+        "a string" => "text".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// serde's description of what was found, without Rust's vocabulary.
+fn plain_unexpected(found: &de::Unexpected<'_>) -> String {
+    use de::Unexpected;
+    match found {
+        Unexpected::Str(text) => format!("the text `{text}`"),
+        Unexpected::Unsigned(n) => format!("the number {n}"),
+        Unexpected::Signed(n) => format!("the number {n}"),
+        Unexpected::Float(n) => format!("the number {n}"),
+        Unexpected::Bool(b) => format!("`{b}`"),
+        Unexpected::Unit => "nothing (null)".to_string(),
+        Unexpected::Seq => "a list".to_string(),
+        Unexpected::Map => "a mapping".to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -519,7 +594,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                 value: None,
             }),
         };
-        result.map_err(|e| e.at(self.span))
+        result.map_err(|e| e.at_node(self))
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, YamlError> {
@@ -527,7 +602,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
             // A plain `123` or `true` is still fine where text is wanted.
             NodeKind::Scalar { text, plain } if !(*plain && text.is_empty()) => visitor
                 .visit_str(text)
-                .map_err(|e: YamlError| e.at(self.span)),
+                .map_err(|e: YamlError| e.at_node(self)),
             _ => self.deserialize_any(visitor),
         }
     }
@@ -573,7 +648,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                     describe(self)
                 ),
             )
-            .at(self.span)),
+            .at_node(self)),
         }
     }
 
@@ -591,7 +666,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                     items: std::slice::from_ref(self).iter(),
                 }),
             };
-            return result.map_err(|e| e.at(self.span));
+            return result.map_err(|e| e.at_node(self));
         }
         visitor.visit_newtype_struct(self)
     }
@@ -623,7 +698,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                 Err(error)
             }
         };
-        result.map_err(|e| e.at(self.span))
+        result.map_err(|e| e.at_node(self))
     }
 
     forward_to_deserialize_any! {
@@ -655,7 +730,7 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'de> {
             Some(node) => seed
                 .deserialize(node)
                 .map(Some)
-                .map_err(|e| e.at(node.span)),
+                .map_err(|e| e.at_node(node)),
             None => Ok(None),
         }
     }
@@ -680,7 +755,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de> {
         match self.entries.next() {
             Some((key, value)) => {
                 self.value = Some(value);
-                seed.deserialize(key).map(Some).map_err(|e| e.at(key.span))
+                seed.deserialize(key).map(Some).map_err(|e| e.at_node(key))
             }
             None => Ok(None),
         }
@@ -691,7 +766,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de> {
             .value
             .take()
             .ok_or_else(|| YamlError::new(YamlErrorKind::Syntax, "value without a key"))?;
-        seed.deserialize(node).map_err(|e| e.at(node.span))
+        seed.deserialize(node).map_err(|e| e.at_node(node))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -714,7 +789,7 @@ impl<'de> de::EnumAccess<'de> for EnumAccess<'de> {
     ) -> Result<(V::Value, VariantAccess<'de>), YamlError> {
         let variant = seed
             .deserialize(self.key)
-            .map_err(|e| e.at(self.key.span))?;
+            .map_err(|e| e.at_node(self.key))?;
         Ok((variant, VariantAccess { value: self.value }))
     }
 }
@@ -732,7 +807,7 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de> {
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, YamlError> {
         seed.deserialize(self.value)
-            .map_err(|e| e.at(self.value.span))
+            .map_err(|e| e.at_node(self.value))
     }
 
     fn tuple_variant<V: Visitor<'de>>(

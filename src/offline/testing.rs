@@ -17,7 +17,7 @@ use crate::engine::trace::{Observer, RunOutcome, Trace, Verdict};
 use crate::engine::{Engine, EngineConfig, EngineReport};
 use crate::event::TimedEvent;
 use crate::event::duration::human;
-use crate::language::cases::{CannedResponse, ExpectedRequest, TestCase};
+use crate::language::cases::{CannedResponse, ExpectedLog, ExpectedRequest, LogText, TestCase};
 use crate::language::condition::{json_eq, short_json};
 use crate::language::rule::RuleSet;
 
@@ -157,18 +157,103 @@ pub struct CaseResult {
     pub timeline: String,
     /// How many requests were sent.
     pub requests: usize,
+    /// The lines `log` steps wrote, in order.
+    pub logs: Vec<String>,
+}
+
+/// A line a `log` step wrote during a replay.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WrittenLog {
+    at: Duration,
+    rule: Arc<str>,
+    message: String,
 }
 
 /// Runs one test case against a rule set.
 pub fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> std::io::Result<CaseResult> {
     let result = replay(rules, case.events.clone(), case.responses.clone())?;
-    let failure = compare(&case.expect, &result.sent);
+    let written: Vec<WrittenLog> = result
+        .traces
+        .iter()
+        .filter_map(|trace| match trace {
+            Trace::Log {
+                at, rule, message, ..
+            } => Some(WrittenLog {
+                at: *at,
+                rule: rule.clone(),
+                message: message.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let requests = compare(&case.expect, &result.sent);
+    let logs = case
+        .logs
+        .as_ref()
+        .and_then(|expected| compare_logs(expected, &written));
+    let failure = match (requests, logs) {
+        (None, None) => None,
+        (requests, logs) => Some(format!(
+            "{}{}",
+            requests.unwrap_or_default(),
+            logs.map(|d| format!("    log lines:\n{d}"))
+                .unwrap_or_default()
+        )),
+    };
     Ok(CaseResult {
         name: case.name.clone(),
         failure,
         timeline: render_timeline(&result.traces, false),
         requests: result.sent.len(),
+        logs: written.into_iter().map(|log| log.message).collect(),
     })
+}
+
+fn log_matches(expected: &ExpectedLog, written: &WrittenLog) -> bool {
+    let text_ok = match &expected.text {
+        LogText::Exact(text) => *text == written.message,
+        LogText::Contains(part) => written.message.contains(part.as_str()),
+    };
+    text_ok
+        && expected.rule.as_deref().is_none_or(|r| r == &*written.rule)
+        && expected
+            .at
+            .is_none_or(|at| at.abs_diff(written.at) <= Duration::from_millis(1))
+}
+
+fn describe_expected_log(expected: &ExpectedLog) -> String {
+    let mut text = match &expected.text {
+        LogText::Exact(text) => format!("{text:?}"),
+        LogText::Contains(part) => format!("containing {part:?}"),
+    };
+    if let Some(rule) = &expected.rule {
+        let _ = write!(text, " (rule {rule})");
+    }
+    if let Some(at) = expected.at {
+        let _ = write!(text, " at {}", human(at));
+    }
+    text
+}
+
+fn describe_written_log(written: &WrittenLog) -> String {
+    format!(
+        "{:?} (rule {}) at {}",
+        written.message,
+        written.rule,
+        human(written.at)
+    )
+}
+
+/// Compares expected and written log lines in order; `None` when they agree.
+fn compare_logs(expected: &[ExpectedLog], written: &[WrittenLog]) -> Option<String> {
+    let lines = differences(
+        expected,
+        written,
+        log_matches,
+        describe_expected_log,
+        describe_written_log,
+    )?;
+    Some(lines.replace("        sent:     ", "        written:  "))
 }
 
 fn describe_expected(expected: &ExpectedRequest) -> String {
@@ -214,31 +299,47 @@ fn matches_expected(expected: &ExpectedRequest, sent: &SentRequest) -> bool {
 
 /// Compares expected and sent requests in order; `None` when they agree.
 pub(crate) fn compare(expected: &[ExpectedRequest], sent: &[SentRequest]) -> Option<String> {
-    let agree = expected.len() == sent.len()
-        && expected
-            .iter()
-            .zip(sent)
-            .all(|(e, s)| matches_expected(e, s));
+    differences(
+        expected,
+        sent,
+        matches_expected,
+        describe_expected,
+        describe_sent,
+    )
+}
+
+/// Lines `expected` and `actual` pairwise, marking with `!` each pair that does not match;
+/// `None` when they all match and neither list is longer.
+fn differences<E, A>(
+    expected: &[E],
+    actual: &[A],
+    matches: impl Fn(&E, &A) -> bool,
+    describe_expected: impl Fn(&E) -> String,
+    describe_actual: impl Fn(&A) -> String,
+) -> Option<String> {
+    let agree =
+        expected.len() == actual.len() && expected.iter().zip(actual).all(|(e, a)| matches(e, a));
     if agree {
         return None;
     }
     let mut diff = String::new();
-    for index in 0..expected.len().max(sent.len()) {
+    for index in 0..expected.len().max(actual.len()) {
         let e = expected.get(index);
-        let s = sent.get(index);
-        let same = matches!((e, s), (Some(e), Some(s)) if matches_expected(e, s));
+        let a = actual.get(index);
+        let same = matches!((e, a), (Some(e), Some(a)) if matches(e, a));
         let mark = if same { " " } else { "!" };
         let _ = writeln!(diff, "    {mark} #{}", index + 1);
         let _ = writeln!(
             diff,
             "        expected: {}",
-            e.map(describe_expected)
+            e.map(&describe_expected)
                 .unwrap_or_else(|| "(nothing)".into())
         );
         let _ = writeln!(
             diff,
             "        sent:     {}",
-            s.map(describe_sent).unwrap_or_else(|| "(nothing)".into())
+            a.map(&describe_actual)
+                .unwrap_or_else(|| "(nothing)".into())
         );
     }
     Some(diff)

@@ -263,8 +263,8 @@ pub async fn wait_for_stop_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// On first run, writes the starter config and fills the user's rules folder with the examples
-/// (those that automate champion select ship disabled); returns what was done, to log.
+/// On first run, writes the starter config and sets up the user's rules folder (`userdir::init`);
+/// later, keeps the folder's schema current. Returns what was done, to log.
 pub fn prepare_first_run(
     paths: &Paths,
     config_file: &Path,
@@ -286,22 +286,31 @@ pub fn prepare_first_run(
                 source,
             }
         })?;
-        done.push(format!("wrote the config file {}", config_file.display()));
+        done.push(format!(
+            "first run: wrote the config file {}",
+            config_file.display()
+        ));
     }
     if default_rules && !paths.rules_dir.exists() {
-        crate::service::demo::write_examples(&paths.rules_dir).map_err(|source| {
+        crate::service::userdir::init(&paths.rules_dir, false).map_err(|error| {
             AppError::Write {
-                what: "copy the example rules to",
+                what: "set up the rules folder",
                 path: paths.rules_dir.clone(),
-                source,
+                source: std::io::Error::other(error.to_string()),
             }
         })?;
         done.push(format!(
-            "copied the example rules to {}",
+            "set up the rules folder {} (the example rules, only the ready-check accept enabled, and the schema for editors)",
+            paths.rules_dir.display()
+        ));
+    } else if crate::service::userdir::refresh_schema(&paths.rules_dir).unwrap_or(false) {
+        // An upgrade changed the format: editors see the new one.
+        done.push(format!(
+            "updated the rule schema in {}",
             paths.rules_dir.display()
         ));
     }
-    Ok((!done.is_empty()).then(|| format!("first run: {}", done.join("; "))))
+    Ok((!done.is_empty()).then(|| done.join("; ")))
 }
 
 /// Logs to the terminal; `RUST_LOG` overrides the default level.

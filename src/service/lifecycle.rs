@@ -237,33 +237,56 @@ impl Handler for ServiceControl {
                     None => Reply::error("the engine has stopped"),
                 },
                 Request::Explain { rule } => {
-                    if let Some(id) = &rule
-                        && self.handle.rules().find(id).is_none()
-                    {
-                        return Reply::error(format!("no rule `{id}` is loaded"));
+                    if let Some(unknown) = self.unknown_rule(rule.as_deref()) {
+                        return unknown;
                     }
                     let explanations = self.handle.journal().explanations(rule.as_deref());
                     Reply::ok(
                         crate::engine::journal::render(&explanations),
-                        serde_json::to_value(&explanations).unwrap_or_default(),
+                        json!({"rules": explanations}),
                     )
                 }
-                Request::Reset { rule } => match self.handle.reset_breakers(rule).await {
-                    Some(reset) if reset.is_empty() => {
-                        Reply::ok("no circuit breaker was open", json!({"reset": reset}))
+                Request::Reset { rule } => {
+                    if let Some(unknown) = self.unknown_rule(rule.as_deref()) {
+                        return unknown;
                     }
-                    Some(reset) => Reply::ok(
-                        format!("circuit breaker closed again: {}", reset.join(", ")),
-                        json!({"reset": reset}),
-                    ),
-                    None => Reply::error("the engine has stopped"),
-                },
+                    self.reset(rule).await
+                }
                 Request::Reload => match &self.reloader {
                     Some(reloader) => reloader.reload().await,
                     None => Reply::error("this service cannot reload its rules"),
                 },
             }
         })
+    }
+}
+
+impl ServiceControl {
+    /// The error reply for a rule id that no loaded rule has, with the closest id.
+    fn unknown_rule(&self, rule: Option<&str>) -> Option<Reply> {
+        let id = rule?;
+        let rules = self.handle.rules();
+        if rules.find(id).is_some() {
+            return None;
+        }
+        let hint = crate::language::closest(id, rules.rules.iter().map(|r| r.id.as_str()))
+            .map(|best| format!("; did you mean `{best}`?"))
+            .unwrap_or_default();
+        Some(Reply::error(format!("no rule `{id}` is loaded{hint}")))
+    }
+
+    /// Closes the open breakers of `rule` (or of every rule).
+    async fn reset(&self, rule: Option<String>) -> Reply {
+        match self.handle.reset_breakers(rule).await {
+            Some(reset) if reset.is_empty() => {
+                Reply::ok("no circuit breaker was open", json!({"reset": reset}))
+            }
+            Some(reset) => Reply::ok(
+                format!("circuit breaker closed again: {}", reset.join(", ")),
+                json!({"reset": reset}),
+            ),
+            None => Reply::error("the engine has stopped"),
+        }
     }
 }
 

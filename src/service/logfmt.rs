@@ -1,4 +1,5 @@
-//! The text format of log lines: `<time> <LEVEL> <message> key=value ...`, one line per event.
+//! The text format of log lines: `<local time> <LEVEL> <message> key=value ...`, one line per
+//! event, the time to the second.
 //! It is `tracing_subscriber`'s default layout, written without most of the formatting machinery,
 //! because a line per request sits on the path of every accept: the timestamp's date and time
 //! are formatted once a second, numbers and plain words are written directly, and only other
@@ -213,34 +214,41 @@ impl Millis {
 }
 
 thread_local! {
-    /// The second last formatted, and its `YYYY-MM-DDTHH:MM:SS` text.
+    /// The second last formatted, and its `YYYY-MM-DD HH:MM:SS` text.
     static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.uuuuuuZ` (UTC), as `tracing_subscriber` writes it.
+/// The local time zone, read once (`jiff` follows `TZ`, `/etc/localtime` and Windows' setting).
+fn local_zone() -> &'static jiff::tz::TimeZone {
+    static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    ZONE.get_or_init(|| jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC))
+}
+
+/// The local zone's offset from UTC at `seconds` since the epoch, in seconds.
+fn local_offset(seconds: u64) -> i64 {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map_or(0, |at| i64::from(local_zone().to_offset(at).seconds()))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in local time: what a person reading the terminal or the log file
+/// wants. `--log-format json` has the exact UTC time.
 fn write_timestamp(out: &mut impl fmt::Write, now: std::time::SystemTime) -> fmt::Result {
-    let since = now
+    let seconds = now
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let seconds = since.as_secs();
-    let mut fraction = *b".000000Z";
-    let mut micros = since.subsec_micros();
-    for digit in fraction[1..7].iter_mut().rev() {
-        *digit = b'0' + (micros % 10) as u8;
-        micros /= 10;
-    }
-    // Only ASCII digits were written.
-    let fraction = std::str::from_utf8(&fraction).unwrap_or(".000000Z");
+        .unwrap_or_default()
+        .as_secs();
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != seconds {
             cached.1.clear();
-            let _ = write_date_time(&mut cached.1, seconds);
+            let local = seconds.saturating_add_signed(local_offset(seconds));
+            let _ = write_date_time(&mut cached.1, local);
             cached.0 = seconds;
         }
         out.write_str(&cached.1)
-    })?;
-    out.write_str(fraction)
+    })
 }
 
 fn write_date_time(out: &mut String, seconds: u64) -> fmt::Result {
@@ -249,7 +257,7 @@ fn write_date_time(out: &mut String, seconds: u64) -> fmt::Result {
     let (year, month, day) = civil_from_days(days);
     write!(
         out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
         rest / 3600,
         rest % 3600 / 60,
         rest % 60
@@ -310,7 +318,7 @@ impl Observer for LogObserver {
                 ),
                 Verdict::Stopped { miss } => tracing::debug!(rule = %rule, %miss, "rule not fired"),
                 Verdict::Suppressed { why } => {
-                    tracing::info!(rule = %rule, ?why, "rule suppressed")
+                    tracing::info!(rule = %rule, why = %crate::engine::trace::suppressed_text(why), "rule held back")
                 }
             },
             Trace::Request {
@@ -363,7 +371,8 @@ impl Observer for LogObserver {
                 RunOutcome::Abandoned { reason } => {
                     tracing::info!(rule = %rule, run, %reason, "run given up")
                 }
-                other => tracing::debug!(rule = %rule, run, ?other, "run finished"),
+                RunOutcome::Cancelled => tracing::debug!(rule = %rule, run, "run cancelled"),
+                _ => tracing::debug!(rule = %rule, run, "run finished"),
             },
         }
     }
@@ -373,20 +382,34 @@ impl Observer for LogObserver {
 pub(crate) mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::Duration;
 
     /// Dates around leap days and the epoch come out as the calendar has them.
     #[test]
     fn timestamps() {
-        let text = |secs: u64, micros: u32| {
+        let text = |secs: u64| {
             let mut out = String::new();
-            write_timestamp(&mut out, UNIX_EPOCH + Duration::new(secs, micros * 1000)).unwrap();
+            write_date_time(&mut out, secs).unwrap();
             out
         };
-        assert_eq!(text(0, 0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(text(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
-        assert_eq!(text(1_764_570_011, 123_456), "2025-12-01T06:20:11.123456Z");
-        assert_eq!(text(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
+        assert_eq!(text(0), "1970-01-01 00:00:00");
+        assert_eq!(text(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(text(1_764_570_011), "2025-12-01 06:20:11");
+        assert_eq!(text(4_107_542_399), "2100-02-28 23:59:59");
+    }
+
+    /// The line's time is the local time, to the second.
+    #[test]
+    fn the_line_time_is_local() {
+        let now = std::time::SystemTime::now();
+        let mut line = String::new();
+        write_timestamp(&mut line, now).unwrap();
+        let at = jiff::Timestamp::try_from(now).unwrap();
+        let local = at
+            .to_zoned_datetime(local_zone().clone())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        assert_eq!(line, local);
     }
 
     /// Milliseconds come out as the rounded float would print.
@@ -457,10 +480,12 @@ pub(crate) mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].ends_with(
-            "Z  INFO request rule=accept-ready-check run=7 method=POST path=\"/a b\" status=204 elapsed_ms=0.5 ok=true delta=-3"
+            "  INFO request rule=accept-ready-check run=7 method=POST path=\"/a b\" status=204 elapsed_ms=0.5 ok=true delta=-3"
         ), "{}", lines[0]);
-        assert!(lines[1].ends_with("Z  WARN odd error=\"\""), "{}", lines[1]);
-        assert_eq!(lines[0].as_bytes()[10], b'T');
+        assert!(lines[1].ends_with("  WARN odd error=\"\""), "{}", lines[1]);
+        // `YYYY-MM-DD HH:MM:SS` then the level.
+        assert_eq!(lines[0].as_bytes()[10], b' ');
+        assert_eq!(&lines[0][19..25], "  INFO");
     }
 
     /// On a terminal the level is coloured, and aligned as without colours.
@@ -468,7 +493,7 @@ pub(crate) mod tests {
     fn coloured_level() {
         let text = logged(true, || tracing::info!(status = 204u64, "request"));
         assert!(
-            text.ends_with("Z \x1b[32m INFO\x1b[0m request status=204\n"),
+            &text[19..] == " \x1b[32m INFO\x1b[0m request status=204\n",
             "{text:?}"
         );
     }

@@ -3,8 +3,8 @@
 //! Owns starting and stopping the engine with the live connection ([`lifecycle`]), the wiring of
 //! `run` ([`app`]), the config file ([`config`]), reloads and the rule-file watch ([`reload`],
 //! [`watch`]), the local control channel ([`control`]), the tray ([`tray`]), start at login
-//! ([`autostart`]), logging ([`logfmt`], [`logfile`]), where files live ([`paths`]) and the
-//! in-process demo ([`demo`]).
+//! ([`autostart`]), logging ([`logfmt`], [`logfile`]), where files live ([`paths`]), the user's rules folder
+//! ([`userdir`]) and the in-process demo ([`demo`]).
 //!
 //! May use: every stage below it ([`crate::client`], [`crate::offline`], [`crate::engine`],
 //! [`crate::language`], [`crate::event`]) and [`crate::sim`] for the demo. Must never: block the
@@ -22,6 +22,7 @@ pub(crate) mod logfmt;
 pub(crate) mod paths;
 pub(crate) mod reload;
 pub(crate) mod tray;
+pub mod userdir;
 pub(crate) mod watch;
 
 pub use config::read as read_config;

@@ -27,18 +27,13 @@ impl RuleCompiler<'_, '_> {
                 crate::language::scope::PathStep::Key(key) => match api.field(&current, key) {
                     crate::language::api::FieldLookup::Found(field_type) => current = field_type,
                     crate::language::api::FieldLookup::Missing { type_name, fields } => {
-                        let hint = match crate::language::diag::closest(
-                            key,
-                            fields.iter().map(String::as_str),
-                        ) {
-                            Some(best) => format!("did you mean `{best}`?"),
-                            None => format!("its fields: {}", list(&fields, 12)),
-                        };
-                        self.sink.report(
+                        let (hint, detail) = closest_or_listed(key, &fields, "fields");
+                        self.sink.report_detailed(
                             Code::UnknownApiField,
                             self.inner_span(path_span, 0, path.text.chars().count()),
                             format!("`{key}` is not a field of {type_name} (the payload of this rule's trigger)"),
                             Some(hint),
+                            Some(detail),
                         );
                         return;
                     }
@@ -75,18 +70,13 @@ impl RuleCompiler<'_, '_> {
                 if values.iter().any(|v| v == value) {
                     continue;
                 }
-                let hint = match crate::language::diag::closest(
-                    value,
-                    values.iter().map(String::as_str),
-                ) {
-                    Some(best) => format!("did you mean `{best}`? (one of {})", list(values, 16)),
-                    None => format!("one of {}", list(values, 16)),
-                };
-                self.sink.report(
+                let (hint, detail) = closest_or_listed(value, values, "values");
+                self.sink.report_detailed(
                     Code::UnknownEnumValue,
                     operand.span,
                     format!("`{value}` is not a value of {current}"),
                     Some(hint),
+                    Some(detail),
                 );
             }
         }
@@ -113,18 +103,13 @@ impl RuleCompiler<'_, '_> {
         for (key, value) in fields {
             match api.field(body_type, key) {
                 crate::language::api::FieldLookup::Missing { type_name, fields } => {
-                    let hint = match crate::language::diag::closest(
-                        key,
-                        fields.iter().map(String::as_str),
-                    ) {
-                        Some(best) => format!("did you mean `{best}`?"),
-                        None => format!("its fields: {}", list(&fields, 12)),
-                    };
-                    self.sink.report(
+                    let (hint, detail) = closest_or_listed(key, &fields, "fields");
+                    self.sink.report_detailed(
                         Code::UnknownBodyField,
                         body.span,
                         format!("the body field `{key}` is not a field of {type_name} (the body of {} {endpoint})", method.as_str()),
                         Some(hint),
+                        Some(detail),
                     );
                 }
                 crate::language::api::FieldLookup::Found(field_type) => {

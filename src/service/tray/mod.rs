@@ -134,7 +134,10 @@ pub(crate) async fn attach(
         stop,
     } = feed;
     match tokio::time::timeout(Duration::from_secs(10), ready).await {
-        Ok(Ok(Ok(()))) => tracing::info!("tray icon shown"),
+        Ok(Ok(Ok(()))) if platform::tray_host_present().await => tracing::info!("tray icon shown"),
+        Ok(Ok(Ok(()))) => tracing::warn!(
+            "no tray host on this desktop (nothing provides org.kde.StatusNotifierWatcher; on GNOME, the AppIndicator extension does): the icon shows nowhere, and lcu-rules runs on without it; `lcu-rules status` shows its state"
+        ),
         Ok(Ok(Err(error))) => {
             tracing::warn!(%error, "no tray icon; lcu-rules runs without it");
             return None;

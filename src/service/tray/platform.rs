@@ -180,3 +180,28 @@ fn pump_messages() {
         app.sendEvent(&event);
     }
 }
+
+/// Whether something on the session bus shows status icons (a StatusNotifierWatcher). The icon
+/// registers either way (ksni assumes a host), so without one it would silently show nowhere.
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+pub(super) async fn tray_host_present() -> bool {
+    let asked = async {
+        let bus = zbus::Connection::session().await?;
+        let names = zbus::fdo::DBusProxy::new(&bus).await?;
+        let watcher = zbus::names::BusName::try_from("org.kde.StatusNotifierWatcher")?;
+        names
+            .name_has_owner(watcher)
+            .await
+            .map_err(zbus::Error::from)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), asked).await {
+        Ok(Ok(present)) => present,
+        _ => false,
+    }
+}
+
+/// Elsewhere the system tray is always there.
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+pub(super) async fn tray_host_present() -> bool {
+    true
+}
