@@ -133,7 +133,12 @@ async fn run_service(
         .filter(|r| r.enabled)
         .map(|r| r.id.as_str())
         .collect();
-    tracing::info!(rules = %enabled.join(", "), "rules loaded");
+    let folders: Vec<String> = setup
+        .rules
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    tracing::info!(rules = %enabled.join(", "), from = %folders.join(", "), "rules loaded");
     let mut options = LiveOptions::new(setup.discovery, setup.trust, Vec::new());
     options.max_lag = setup.settings.max_lag;
     let service = Service::start(

@@ -25,12 +25,26 @@ Only `accept-ready-check.yaml` is on; set `enabled: true` in another file to use
 Check them with `lcu-rules check`, test them with `lcu-rules test`; the reference is README.md at https://github.com/lcu-rules/lcu-rules.
 ";
 
-const VSCODE_SETTINGS: &str = r#"{
-  "yaml.schemas": {
-    "./rules.schema.json": ["*.yaml", "*.yml"]
-  }
+/// The folder's `.vscode/settings.json`: every YAML file there uses the schema beside it. The YAML
+/// extension matches `*.yaml` against the whole path, and its globs skip folders whose names start
+/// with a dot, so a folder under `~/.config` also gets a pattern naming it outright.
+fn vscode_settings(dir: &Path) -> String {
+    let mut patterns = vec!["*.yaml".to_string(), "*.yml".to_string()];
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let under_dot_folder = absolute.components().any(|c| {
+        matches!(c, std::path::Component::Normal(name) if name.to_string_lossy().starts_with('.'))
+    });
+    if under_dot_folder {
+        let folder = absolute.to_string_lossy().replace('\\', "/");
+        let folder = folder.trim_end_matches('/');
+        patterns.push(format!("{folder}/*.yaml"));
+        patterns.push(format!("{folder}/*.yml"));
+    }
+    let settings = serde_json::json!({"yaml.schemas": {"./rules.schema.json": patterns}});
+    let mut text = serde_json::to_string_pretty(&settings).unwrap_or_default();
+    text.push('\n');
+    text
 }
-"#;
 
 /// Why the folder could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -61,14 +75,14 @@ fn list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Every file of a set-up rules folder, by path inside it, with its text.
-pub fn files() -> Vec<(PathBuf, String)> {
+/// Every file of a set-up rules folder `dir`, by path inside it, with its text.
+pub fn files(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut files = vec![
         (PathBuf::from(SCHEMA_FILE), crate::language::json_schema()),
         (PathBuf::from("README.md"), README.to_string()),
         (
             PathBuf::from(".vscode").join("settings.json"),
-            VSCODE_SETTINGS.to_string(),
+            vscode_settings(dir),
         ),
     ];
     for (name, text) in crate::service::demo::EXAMPLES {
@@ -118,7 +132,7 @@ fn disabled(text: &str) -> String {
 /// Sets up `dir` as a rules folder and returns the files written (inside `dir`). Without `force`
 /// nothing is written when any of them exists already.
 pub fn init(dir: &Path, force: bool) -> Result<Vec<PathBuf>, InitError> {
-    let files = files();
+    let files = files(dir);
     if !force {
         let existing: Vec<PathBuf> = files
             .iter()
@@ -165,30 +179,40 @@ fn write(path: &Path, text: &str) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    /// Only the flagship is on; every other example rule gets `enabled: false` once.
-    #[test]
-    fn only_the_flagship_starts_enabled() {
-        let dir = tempfile::tempdir().unwrap();
-        init(dir.path(), false).unwrap();
-        let loaded = crate::language::load(&[dir.path().to_path_buf()]);
-        assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
-        let enabled: Vec<&str> = loaded
-            .rules()
-            .filter(|r| r.enabled)
-            .map(|r| r.id.as_str())
-            .collect();
-        assert_eq!(enabled, ["accept-ready-check"]);
-        assert!(loaded.rules().count() >= 5);
-    }
-
     /// Each example names the schema written beside it.
     #[test]
     fn every_modeline_resolves_in_the_folder() {
-        for (name, text) in files() {
+        for (name, text) in files(Path::new("rules")) {
             if name.extension().is_some_and(|e| e == "yaml") {
                 assert!(text.starts_with(USER_MODELINE), "{}", name.display());
             }
         }
+    }
+
+    /// A folder under a dot-folder is named outright in the VS Code mapping; others are not.
+    #[test]
+    fn the_vscode_mapping_reaches_folders_under_dot_folders() {
+        let hidden: serde_json::Value = serde_json::from_str(&vscode_settings(Path::new(
+            "/home/me/.config/lcu-rules/rules",
+        )))
+        .unwrap();
+        assert_eq!(
+            hidden["yaml.schemas"]["./rules.schema.json"],
+            serde_json::json!([
+                "*.yaml",
+                "*.yml",
+                "/home/me/.config/lcu-rules/rules/*.yaml",
+                "/home/me/.config/lcu-rules/rules/*.yml"
+            ])
+        );
+        let plain: serde_json::Value = serde_json::from_str(&vscode_settings(Path::new(
+            "/Users/me/Library/Application Support/lcu-rules/rules",
+        )))
+        .unwrap();
+        assert_eq!(
+            plain["yaml.schemas"]["./rules.schema.json"],
+            serde_json::json!(["*.yaml", "*.yml"])
+        );
     }
 
     /// A stale schema is rewritten; a current one is left alone.

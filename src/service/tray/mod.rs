@@ -164,7 +164,7 @@ pub(crate) async fn attach(
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
                 Some(action) = actions_rx.recv() => {
-                    tracing::info!(?action, "tray");
+                    tracing::info!(clicked = %action, "tray");
                     perform(action, &handle, &reloader, &paths, &rule_paths, &shutdown).await;
                 }
             }

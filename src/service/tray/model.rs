@@ -93,6 +93,24 @@ pub(crate) enum TrayAction {
     Quit,
 }
 
+impl std::fmt::Display for TrayAction {
+    /// The menu entry in words, for the log line of a click.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrayAction::Pause => f.write_str("pause all rules"),
+            TrayAction::Resume => f.write_str("resume all rules"),
+            TrayAction::Switch { rule, on: true } => write!(f, "switch {rule} on"),
+            TrayAction::Switch { rule, on: false } => write!(f, "switch {rule} off"),
+            TrayAction::Reload => f.write_str("reload rules"),
+            TrayAction::OpenRules => f.write_str("open rules folder"),
+            TrayAction::OpenLog => f.write_str("open log file"),
+            TrayAction::Autostart(true) => f.write_str("start at login on"),
+            TrayAction::Autostart(false) => f.write_str("start at login off"),
+            TrayAction::Quit => f.write_str("quit"),
+        }
+    }
+}
+
 const RULE_PREFIX: &str = "rule:";
 
 /// What the tray shows for `snapshot`.
