@@ -552,7 +552,7 @@ fn w407_unknown_body_field() {
         ),
         "W407",
         8,
-        17,
+        18,
     );
     assert_eq!(hint(&d), "did you mean `championId`?");
 }
@@ -565,7 +565,7 @@ fn w408_body_value_of_the_wrong_type() {
         ),
         "W408",
         8,
-        17,
+        60,
     );
     assert!(
         d["message"]
@@ -647,7 +647,7 @@ fn w408_template_values_whose_type_is_knowable() {
         api_diagnostics(&rule("{{data.isSpectating}}")),
         "W408",
         8,
-        17,
+        18,
     );
     assert!(
         d["message"].as_str().unwrap().contains("gives boolean"),
@@ -662,4 +662,182 @@ fn w408_template_values_whose_type_is_knowable() {
 fn endpoints_show_body_types() {
     let output = lcu_rules(&["endpoints", "lol-champ-select/v1/session/actions"]);
     assert!(output.stdout.contains("/lol-champ-select/v1/session/actions/{id}  (PATCH body: TeamBuilderDirect-ChampSelectAction)"), "{}", output.stdout);
+}
+
+// Defects of the rule language found by writing the popular automations as rules (issue 20):
+// each test failed before its fix.
+
+/// `not_equals: null` compares with null; it is not "no operator" (serde read it as absent).
+#[test]
+fn a_null_operand_is_an_operand() {
+    let rule = |op: &str| {
+        format!(
+            "rules:\n  - id: r\n    on: /a\n    when:\n      - path: $.data.x\n        {op}: null\n    do: [{{log: hi}}]\n"
+        )
+    };
+    for op in ["not_equals", "equals"] {
+        assert_eq!(diagnostics_of(&rule(op)), Vec::<Value>::new(), "{op}");
+    }
+}
+
+/// A `when` on a step says how to make a step conditional, at the `when`.
+#[test]
+fn a_when_on_a_step_says_where_conditions_go() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    do:\n      - log: hi\n        when:\n          - {path: $.data.x, equals: 1}\n",
+        "E103",
+        6,
+        9,
+    );
+    assert_eq!(d["message"], "a step cannot have its own `when`");
+    assert!(hint(&d).contains("the rule's `when`"), "{d}");
+}
+
+/// A path with an empty segment is refused at load instead of being sent.
+#[test]
+fn an_empty_path_segment_is_refused() {
+    for path in [
+        "/lol-chat/v1/conversations//messages",
+        "/lol-chat/v1/conversations/",
+    ] {
+        let d = check_one(
+            &format!("rules:\n  - id: r\n    on: /a\n    do:\n      - request: POST {path}\n"),
+            "E208",
+            5,
+            23,
+        );
+        assert!(
+            d["message"].as_str().unwrap().contains("empty segment"),
+            "{d}"
+        );
+    }
+}
+
+/// An unknown Handlebars helper is a `check` error, in blocks and subexpressions too.
+#[test]
+fn an_unknown_helper_is_refused() {
+    for template in [
+        "{{nohelper data.x}}",
+        "{{#each data.xs}}{{upcase this}}{{/each}}",
+        "{{#if (eqq data.x 1)}}y{{/if}}",
+    ] {
+        let d = check_one(
+            &format!("rules:\n  - id: r\n    on: /a\n    do:\n      - log: \"{template}\"\n"),
+            "E203",
+            5,
+            15,
+        );
+        assert!(
+            d["message"].as_str().unwrap().contains("unknown helper"),
+            "{template}: {d}"
+        );
+    }
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    do:\n      - log: \"{{#if (eqq data.x 1)}}y{{/if}}\"\n",
+        "E203",
+        5,
+        15,
+    );
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `eq`?"),
+        "{d}"
+    );
+}
+
+/// Templates in a `let`'s `from` and `default` would be kept as text: refused.
+#[test]
+fn templates_in_literal_values_are_refused() {
+    let found = diagnostics_of(
+        "rules:\n  - id: r\n    on: /a\n    let:\n      me:\n        from: [\"{{data.x}}\"]\n    do: [{log: \"{{me}}\"}]\n",
+    );
+    let d = one(found, "E209", 6, 15);
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("templates are not filled in"),
+        "{d}"
+    );
+    let found = diagnostics_of(
+        "rules:\n  - id: r\n    on: /a\n    let:\n      me:\n        path: $.data.x\n        default: \"{{data.y}}\"\n    do: [{log: \"{{me}}\"}]\n",
+    );
+    one(found, "E209", 6, 9);
+}
+
+/// `steps` holds saved responses: in a `let`'s `where` (before any step) it is an error, and the
+/// hint of an unknown variable there does not offer it.
+#[test]
+fn steps_are_refused_before_any_step() {
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    let:\n      mine:\n        path: $.data.xs[*]\n        where:\n          - {path: $.id, equals: \"{{steps.x.body}}\"}\n    do: [{log: \"{{mine}}\"}]\n",
+        "E206",
+        8,
+        35,
+    );
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("none did before this point"),
+        "{d}"
+    );
+    let d = check_one(
+        "rules:\n  - id: r\n    on: /a\n    when:\n      - {path: $.zzz, exists: true}\n    do: [{log: hi}]\n",
+        "E206",
+        5,
+        16,
+    );
+    assert!(!d["message"].as_str().unwrap().contains("`steps`"), "{d}");
+}
+
+/// A templated path segment means the endpoint's parameter there, not a literal sibling:
+/// `PUT /lol-perks/v1/pages/{{data.id}}` is `pages/{id}`, not `pages/validate` (which warned on
+/// every field). A field that is really unknown is pointed at, not the whole body.
+#[test]
+fn templated_segments_lint_against_the_parameter_endpoint() {
+    let rule = |body: &str| {
+        format!(
+            "rules:\n  - id: r\n    on: /lol-perks/v1/currentpage\n    do:\n      - request:\n          method: PUT\n          path: /lol-perks/v1/pages/{{{{data.id}}}}\n          body: {body}\n"
+        )
+    };
+    assert_eq!(
+        api_diagnostics(&rule("{name: x, primaryStyleId: 8000}")),
+        Vec::<Value>::new()
+    );
+    let d = only(
+        api_diagnostics(&rule("{name: x, primaryStyleIdd: 8000}")),
+        "W407",
+        8,
+        27,
+    );
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("LolPerksPerkPageResource"),
+        "{d}"
+    );
+    assert_eq!(hint(&d), "did you mean `primaryStyleId`?");
+}
+
+/// The summary counts what is written: a file with a mistake is still a file, and its rules
+/// and tests still count.
+#[test]
+fn the_summary_counts_what_is_written() {
+    let dir = Dir::new();
+    let file = dir.file(
+        "r.yaml",
+        "rules:\n  - id: a\n    on: /a\n    mod: single\n    do: [{log: hi}]\n  - id: b\n    on: /b\n    do: [{log: hi}]\ntests:\n  - {name: t, events: [], expect: []}\n",
+    );
+    let output = lcu_rules(&["check", "--no-api-checks", file.to_str().unwrap()]);
+    assert!(
+        output
+            .stdout
+            .contains("1 file(s), 2 rule(s), 1 test case(s): 1 error(s)"),
+        "{}",
+        output.stdout
+    );
 }

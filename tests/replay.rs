@@ -307,3 +307,93 @@ fn explain_table_and_unknown_rules() {
         wrong.stderr
     );
 }
+
+/// A run that fails fails its test case, even one that expects no requests, unless the case
+/// lists the failure under `failures:` (issue 20: a failed run used to pass `expect: []`).
+#[test]
+fn a_failed_run_fails_its_test_unless_expected() {
+    let dir = Dir::new();
+    let file = dir.file(
+        "e.yaml",
+        "rules:\n  - id: e\n    on: /lol-gameflow/v1/session\n    do:\n      - log: \"{{data.nope}}\"\ntests:\n  - name: fails\n    events: [{uri: /lol-gameflow/v1/session, data: {phase: Lobby}}]\n    expect: []\n  - name: expected\n    events: [{uri: /lol-gameflow/v1/session, data: {phase: Lobby}}]\n    expect: []\n    failures: [\"`nope` is missing\"]\n",
+    );
+    let output = lcu_rules(&["test", file.to_str().unwrap()]);
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    assert!(output.stdout.contains("FAIL  fails"), "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains("failed:   e: failed at step 1: `{{data.nope}}` has no value"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("ok    expected"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("1 passed, 1 failed"),
+        "{}",
+        output.stdout
+    );
+}
+
+/// A recording with gameflow session updates but no gameflow-phase event still has a phase:
+/// a phase-scoped rule fires there (synthetic events; the real champion-select capture in
+/// `../shared/lcu-data` has exactly this shape, four session updates and no phase event). Before,
+/// every phase-scoped rule was held back as "outside its phases".
+#[test]
+fn the_phase_is_followed_from_session_updates() {
+    let dir = Dir::new();
+    let rules = dir.file(
+        "r.yaml",
+        "rules:\n  - id: in-champ-select\n    on: /lol-champ-select/v1/session\n    phases: [ChampSelect]\n    do:\n      - log: picking\n",
+    );
+    let events = dir.file(
+        "s.jsonl",
+        "{\"uri\": \"/lol-gameflow/v1/session\", \"eventType\": \"Update\", \"data\": {\"phase\": \"ChampSelect\"}, \"time\": 0}\n{\"uri\": \"/lol-champ-select/v1/session\", \"eventType\": \"Update\", \"data\": {\"timer\": {\"phase\": \"PLANNING\"}}, \"time\": 100}\n",
+    );
+    let output = lcu_rules(&[
+        "explain",
+        "--events",
+        events.to_str().unwrap(),
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(output.stdout.contains("fired (run 1)"), "{}", output.stdout);
+    assert!(!output.stdout.contains("outside"), "{}", output.stdout);
+}
+
+/// `$` inside a filter is the same root as the path's own `$` (RFC 9535): "my teammates but me"
+/// filters me out. Before, `$` there was the payload, `$.data...` selected nothing, and the
+/// filter kept everyone (`[1, 2, 3]`). Synthetic payload, with the fields of a champion select.
+#[test]
+fn a_filter_compares_with_the_same_root() {
+    let dir = Dir::new();
+    let file = dir.file(
+        "g.yaml",
+        "rules:\n  - id: others\n    on: /lol-champ-select/v1/session\n    let:\n      others:\n        path: $.data.myTeam[?@.cellId != $.data.localPlayerCellId].cellId\n        take: all\n    do:\n      - log: \"others: {{others}}\"\ntests:\n  - name: leaves me out (synthetic)\n    events:\n      - {uri: /lol-champ-select/v1/session, data: {localPlayerCellId: 1, myTeam: [{cellId: 1}, {cellId: 2}, {cellId: 3}]}}\n    expect: []\n    logs: [\"others: [2, 3]\"]\n",
+    );
+    let output = lcu_rules(&["test", file.to_str().unwrap()]);
+    assert_eq!(output.code, 0, "{}", output.stdout);
+}
+
+/// The event that breaks a delay's `while` was held back from the rule while the run waited
+/// (`single` mode); once the run gives up, that event is offered to the rule again and acted on
+/// at once. Before, the rule stayed silent until the next event came (seen 7 s late).
+#[test]
+fn the_event_that_breaks_a_wait_is_offered_again() {
+    let dir = Dir::new();
+    let file = dir.file(
+        "w.yaml",
+        "rules:\n  - id: follow\n    on: /x\n    let:\n      n: $.data.n\n    when:\n      - {path: $.data.n, gt: 0}\n    do:\n      - delay:\n          for: 10s\n          while:\n            - {path: $.data.n, equals: \"{{n}}\"}\n      - request: POST /done/{{n}}\ntests:\n  - name: acted on at once (synthetic)\n    events:\n      - {uri: /x, data: {n: 1}}\n      - {uri: /x, data: {n: 2}, at: 1s}\n    expect:\n      - {method: POST, path: /done/2, at: 11s}\n",
+    );
+    let output = lcu_rules(&["test", "-v", file.to_str().unwrap()]);
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    assert!(
+        output.stdout.contains("run 1: given up"),
+        "{}",
+        output.stdout
+    );
+}

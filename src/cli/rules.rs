@@ -171,9 +171,12 @@ pub(crate) fn check(paths: &[PathBuf], options: &CheckOptions, api: Option<&ApiI
         .filter(|d| d.severity == Severity::Error)
         .count();
     let warnings = loaded.diagnostics.len() - errors;
-    let rules = loaded.rules().count();
-    let files = loaded.files.len();
-    let tests: usize = loaded.files.iter().map(|f| f.tests.len()).sum();
+    // As written: a file, rule or test with a mistake still counts.
+    let lcu_rules::language::Written {
+        files,
+        rules,
+        tests,
+    } = loaded.written;
     match options.format {
         Format::Json => out::json(
             "check",

@@ -45,6 +45,9 @@ pub(crate) struct RunContext {
     pub updates: Option<tokio::sync::watch::Receiver<Arc<Event>>>,
     /// Room taken for the first request before the run started, if any.
     pub reservation: Option<crate::engine::port::Reservation>,
+    /// The event that broke a `while` and gave the run up: the engine offers it to the rule
+    /// again, since it was held back while this run was active.
+    pub broken_by: Option<Arc<Event>>,
 }
 
 /// Why a step ended the run early.
@@ -99,6 +102,7 @@ impl RunContext {
             if unseen {
                 let latest = updates.borrow_and_update().clone();
                 if let Err(reason) = self.still_holds(delay, &latest, index) {
+                    self.broken_by = Some(latest);
                     break Err(StepEnd::Abandoned(reason));
                 }
             }

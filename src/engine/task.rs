@@ -33,7 +33,7 @@ use crate::event::{Event, EventType};
 use crate::language::condition::{Actual, Miss};
 use crate::language::matcher::Hit;
 use crate::language::rule::{
-    BreakerSetting, Decision, Firing, GAMEFLOW_PHASE, Rate, Rule, RuleSet, Step,
+    BreakerSetting, Decision, Firing, GAMEFLOW_PHASE, GAMEFLOW_SESSION, Rate, Rule, RuleSet, Step,
 };
 use crate::language::scope::Scope;
 use crate::language::spec::Mode;
@@ -112,6 +112,8 @@ struct RunEnd {
     abandon: Arc<OnceLock<String>>,
     observer: Arc<dyn Observer>,
     done: mpsc::UnboundedSender<RunDone>,
+    /// See [`RunContext::broken_by`].
+    broken_by: Option<Arc<Event>>,
 }
 
 impl RunEnd {
@@ -142,6 +144,7 @@ impl Drop for RunEnd {
             rule_id: self.rule.clone(),
             run: self.run,
             outcome,
+            broken_by: self.broken_by.take(),
         });
     }
 }
@@ -158,6 +161,9 @@ struct RecentMatch {
 struct RuleState {
     active: VecDeque<ActiveRun>,
     queue: VecDeque<Pending>,
+    /// The last event held back because a run was active (`single` mode): if that run then gives
+    /// up because this very event broke its `while`, the event is offered to the rule again.
+    held_busy: Option<Origin>,
     /// When the rule last fired (for the cooldown).
     last_fired: Option<Instant>,
     /// When each throttle key last fired.
@@ -192,6 +198,8 @@ struct RunDone {
     rule_id: Arc<str>,
     run: u64,
     outcome: RunOutcome,
+    /// The event that broke the run's `while`, if that is how it ended.
+    broken_by: Option<Arc<Event>>,
 }
 
 /// The engine; build it, then [`Engine::run`] it on a task.
@@ -490,8 +498,17 @@ impl Engine {
             event: event.clone(),
             caused_by: caused_by.clone(),
         });
-        if self.rules.tracks_phase() && event.uri == GAMEFLOW_PHASE {
-            self.follow_phase(&event);
+        if self.rules.tracks_phase() {
+            match event.uri.as_str() {
+                GAMEFLOW_PHASE => self.follow_phase(event.data.as_str()),
+                GAMEFLOW_SESSION => {
+                    if let Some(phase) = event.data.get("phase").and_then(serde_json::Value::as_str)
+                    {
+                        self.follow_phase(Some(phase));
+                    }
+                }
+                _ => {}
+            }
         }
         if !self.history.updates.is_empty()
             && let Some(latest) = self.history.updates.get(&event.uri)
@@ -534,8 +551,12 @@ impl Engine {
             Verdict::Fired { .. } | Verdict::Queued { .. } => {
                 self.per_rule.states[rule as usize].fired += 1
             }
-            Verdict::Suppressed { .. } => {
-                self.per_rule.states[rule as usize].suppressed += 1;
+            Verdict::Suppressed { why } => {
+                let state = &mut self.per_rule.states[rule as usize];
+                state.suppressed += 1;
+                if matches!(why, Suppressed::Busy) {
+                    state.held_busy = Some(origin.clone());
+                }
                 self.report.suppressed += 1;
             }
             Verdict::Stopped { .. } | Verdict::Debounced { .. } => {}
@@ -553,8 +574,8 @@ impl Engine {
 
     /// Follows the gameflow phase; leaving a rule's phases gives up its runs, queued runs and
     /// debounced firings.
-    fn follow_phase(&mut self, event: &Event) {
-        let phase: Option<Arc<str>> = event.data.as_str().map(Arc::from);
+    fn follow_phase(&mut self, phase: Option<&str>) {
+        let phase: Option<Arc<str>> = phase.map(Arc::from);
         if phase == self.per_rule.phase {
             return;
         }
@@ -617,6 +638,7 @@ impl Engine {
             abandon: abandon.clone(),
             observer: self.observer.clone(),
             done: self.runs.done_tx.clone(),
+            broken_by: None,
         };
         let mut context = RunContext {
             rule: spec,
@@ -632,6 +654,7 @@ impl Engine {
             writes: self.history.writes.clone(),
             updates,
             reservation: None,
+            broken_by: None,
         };
         // A run whose first step is a request starts with room for it on the port, or waits
         // for room here, behind the runs already waiting, instead of as a task queued inside
@@ -665,6 +688,7 @@ impl Engine {
             .tracker
             .spawn(async move {
                 let outcome = context.execute().await;
+                end.broken_by = context.broken_by.take();
                 end.report(outcome);
             })
             .abort_handle()
@@ -706,6 +730,38 @@ impl Engine {
         {
             self.start(rule, next.run, next.event, next.firing, next.chain);
         }
+        let state = &mut self.per_rule.states[rule as usize];
+        if let Some(breaking) = done.broken_by
+            && state.active.is_empty()
+            && state
+                .held_busy
+                .as_ref()
+                .is_some_and(|held| Arc::ptr_eq(&held.event, &breaking))
+            && let Some(held) = state.held_busy.take()
+        {
+            self.offer_again(rule, held);
+        }
+    }
+
+    /// Decides `rule` on an event it was held back from, now that the run that held it gave up:
+    /// the event that broke a `while` is acted on at once, not at the next event.
+    fn offer_again(&mut self, rule: u32, origin: Origin) {
+        let mut hits = Vec::new();
+        self.candidates(&origin.event.uri, origin.event.event_type, &mut hits);
+        let Some(hit) = hits.iter().find(|hit| hit.rule == rule) else {
+            return;
+        };
+        let spec = self.rules.rule(rule).clone();
+        let at = self.history.epoch.elapsed();
+        let verdict = match spec.evaluate(&origin.event, hit.trigger as usize, &self.rules.registry)
+        {
+            Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
+            Decision::Fire(firing) => {
+                let cause = self.history.writes.cause_of(&origin.event.uri, origin.now);
+                self.admit(rule, &spec, &origin, firing, cause.as_ref())
+            }
+        };
+        self.decided(&origin, rule, verdict, at);
     }
 }
 

@@ -428,12 +428,29 @@ impl ApiIndex {
             .map(String::as_str)
     }
 
-    /// The schema path of the endpoint a request of this shape reaches with this method.
+    /// The schema path of the endpoint a request of this shape reaches with this method. Where
+    /// several do, the one whose parameters sit where the request has templates wins:
+    /// `PUT /lol-perks/v1/pages/{{data.id}}` means `pages/{id}`, not `pages/validate`.
     pub(crate) fn endpoint_path(&self, method: MethodName, shape: &[Option<&str>]) -> Option<&str> {
-        self.endpoints
+        let aligned = |e: &Endpoint| {
+            e.segments
+                .iter()
+                .zip(shape)
+                .filter(|(ours, theirs)| ours.is_none() && theirs.is_none())
+                .count()
+        };
+        let mut best: Option<(&Endpoint, usize)> = None;
+        for endpoint in self
+            .endpoints
             .iter()
-            .find(|e| e.accepts(shape) && e.methods.iter().any(|m| m == method.as_str()))
-            .map(|e| e.path.as_str())
+            .filter(|e| e.accepts(shape) && e.methods.iter().any(|m| m == method.as_str()))
+        {
+            let score = aligned(endpoint);
+            if best.is_none_or(|(_, top)| score > top) {
+                best = Some((endpoint, score));
+            }
+        }
+        best.map(|(e, _)| e.path.as_str())
     }
 
     /// The values of an enum type.

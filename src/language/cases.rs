@@ -74,6 +74,8 @@ pub struct TestCase {
     pub responses: Vec<CannedResponse>,
     /// The log lines expected, in order (`None`: not checked).
     pub logs: Option<Vec<ExpectedLog>>,
+    /// Text each failed run's error must contain, in order; empty: no run may fail.
+    pub failures: Vec<String>,
 }
 
 /// Compiles a file's test specs, reporting problems into the sink.
@@ -175,6 +177,7 @@ pub(crate) fn compile_tests(
                 expect,
                 responses,
                 logs,
+                failures: spec.failures.clone(),
             });
         }
     }

@@ -271,6 +271,10 @@ impl RuleCompiler<'_, '_> {
                 let span = or_outer(path.span, spec.span);
                 Some(Source::Path(self.path(&path.value, span, &roots)?))
             }
+            (None, Some(list)) if list.value.iter().any(holds_template) => {
+                self.refuse_template(name, "from", list.span);
+                None
+            }
             (None, Some(list)) => Some(Source::List(list.value.clone())),
             _ => {
                 self.sink.report(
@@ -294,6 +298,10 @@ impl RuleCompiler<'_, '_> {
                 self.condition(c, format!("let.{}.where[{i}]", name.value), &item_roots)
             })
             .collect();
+        if fields.default.as_ref().is_some_and(holds_template) {
+            self.refuse_template(name, "default", spec.span);
+            return None;
+        }
         if filter.len() != fields.filter.len() || !ok {
             return None;
         }
@@ -304,6 +312,19 @@ impl RuleCompiler<'_, '_> {
             take: fields.take,
             default: fields.default.clone(),
         })
+    }
+
+    /// A `let`'s `from` or `default` is a literal: `{{...}}` there would be kept as text.
+    fn refuse_template(&mut self, name: &Spanned<String>, key: &str, span: Span) {
+        self.sink.report(
+            Code::InvalidBinding,
+            span,
+            format!(
+                "`{}`'s `{key}` is a literal value: templates are not filled in there",
+                name.value
+            ),
+            Some("read a value of the event with `path:` (e.g. `path: $.data.timer`)".into()),
+        );
     }
 
     fn path(&mut self, text: &str, span: Span, roots: &RootRules<'_>) -> Option<CompiledPath> {
@@ -635,6 +656,16 @@ impl RuleCompiler<'_, '_> {
         };
         let cooldown = rule.cooldown.as_ref().and_then(|c| self.duration(c));
         (max, cooldown)
+    }
+}
+
+/// Whether a literal value holds `{{...}}`: text that only a template would fill in.
+fn holds_template(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains("{{"),
+        Value::Array(items) => items.iter().any(holds_template),
+        Value::Object(map) => map.values().any(holds_template),
+        _ => false,
     }
 }
 

@@ -27,10 +27,23 @@ pub struct LoadedFile {
     pub tests: Vec<TestCase>,
 }
 
+/// What the files of a load hold as written, whether or not it compiled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Files read.
+    pub files: usize,
+    /// Items of their `rules:` lists.
+    pub rules: usize,
+    /// Items of their `tests:` lists.
+    pub tests: usize,
+}
+
 /// The result of loading a set of paths.
 pub struct Loaded {
-    /// Every file, in load order.
+    /// Every file that loaded, in load order.
     pub files: Vec<LoadedFile>,
+    /// What the files read hold as written, mistakes included: `check`'s summary.
+    pub written: Written,
     /// Every problem found.
     pub diagnostics: Vec<Diagnostic>,
     /// The templates of every rule.
@@ -102,6 +115,7 @@ struct Loading<'a> {
     reactions: HashMap<String, (String, PathBuf, u32)>,
     files: Vec<LoadedFile>,
     diagnostics: Vec<Diagnostic>,
+    written: Written,
 }
 
 impl<'a> Loading<'a> {
@@ -114,6 +128,7 @@ impl<'a> Loading<'a> {
             reactions: HashMap::new(),
             files: Vec::new(),
             diagnostics,
+            written: Written::default(),
         }
     }
 
@@ -124,6 +139,7 @@ impl<'a> Loading<'a> {
             seen_ids: &mut self.seen_ids,
             suggestions: &mut self.suggestions,
             api: self.api,
+            written: &mut self.written,
         };
         let (file, file_diagnostics) = load_file(path, source, &mut state);
         self.diagnostics.extend(file_diagnostics);
@@ -137,6 +153,7 @@ impl<'a> Loading<'a> {
     fn finish(self) -> Loaded {
         Loaded {
             files: self.files,
+            written: self.written,
             diagnostics: self.diagnostics,
             registry: Arc::new(self.templates.finish()),
         }
@@ -173,6 +190,8 @@ struct LoadState<'a> {
     suggestions: &'a mut Suggestions,
     /// The client's API, to check against.
     api: Option<&'a crate::language::api::ApiIndex>,
+    /// What the files hold as written.
+    written: &'a mut Written,
 }
 
 fn load_file(
@@ -185,8 +204,13 @@ fn load_file(
         seen_ids,
         suggestions,
         api,
+        written,
     } = state;
     let mut sink = Sink::new(path, source);
+    let (fingerprints, tests_written) = rule_fingerprints(source);
+    written.files += 1;
+    written.rules += fingerprints.len();
+    written.tests += tests_written;
     // Every shape mistake is reported; what reads once they are cut out is still compiled, so
     // that its mistakes are reported too (the file has errors, so none of it runs).
     // A rule or test that lost a piece is not compiled: its errors would follow from the cut.
@@ -214,7 +238,6 @@ fn load_file(
             Some("add a `rules:` list".into()),
         );
     }
-    let fingerprints = rule_fingerprints(source);
     let mut rules = Vec::new();
     for (index, rule_spec) in spec.rules.iter().enumerate() {
         if read.was_touched(rule_spec.span) {
@@ -265,35 +288,36 @@ fn load_file(
 
 /// A digest of each rule's YAML node, positions left out: a reload compares them to tell which
 /// rules changed.
-fn rule_fingerprints(source: &str) -> Vec<u64> {
+/// With the number of `tests:` items written (the same parse counts them).
+fn rule_fingerprints(source: &str) -> (Vec<u64>, usize) {
     use std::hash::{Hash as _, Hasher as _};
     let Ok(Some(root)) = yaml::parse(source) else {
-        return Vec::new();
+        return (Vec::new(), 0);
     };
     let yaml::NodeKind::Map(entries) = &root.kind else {
-        return Vec::new();
+        return (Vec::new(), 0);
     };
-    let rules = entries.iter().find(
-        |(key, _)| matches!(&key.kind, yaml::NodeKind::Scalar { text, .. } if text == "rules"),
-    );
-    let Some((
-        _,
-        yaml::Node {
-            kind: yaml::NodeKind::Seq(items),
-            ..
-        },
-    )) = rules
-    else {
-        return Vec::new();
+    let items = |name: &str| {
+        entries
+            .iter()
+            .find(
+                |(key, _)| matches!(&key.kind, yaml::NodeKind::Scalar { text, .. } if text == name),
+            )
+            .and_then(|(_, value)| match &value.kind {
+                yaml::NodeKind::Seq(items) => Some(items.as_slice()),
+                _ => None,
+            })
+            .unwrap_or_default()
     };
-    items
+    let fingerprints = items("rules")
         .iter()
         .map(|item| {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             item.canonical().hash(&mut hasher);
             hasher.finish()
         })
-        .collect()
+        .collect();
+    (fingerprints, items("tests").len())
 }
 
 /// Warns (W410) about enabled `single` rules that fire on exactly the same events as an earlier

@@ -29,7 +29,7 @@ pub(crate) mod yaml;
 
 pub use api::ApiIndex;
 pub use diag::{Diagnostic, Severity, closest};
-pub use loader::{Loaded, load, load_with};
+pub use loader::{Loaded, Written, load, load_with};
 pub use matcher::Hit;
 pub use rule::{Decision, Rule, RuleSet, Step};
 pub use schema::json_schema;

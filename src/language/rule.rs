@@ -294,6 +294,9 @@ pub struct RuleSet {
 
 /// The URI of the gameflow phase, which the engine tracks for phase-scoped rules.
 pub(crate) const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
+/// The gameflow session, whose `phase` field says the phase too: a recording made in the middle
+/// of a game may hold no phase event, only session updates.
+pub(crate) const GAMEFLOW_SESSION: &str = "/lol-gameflow/v1/session";
 
 impl std::fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -345,7 +348,12 @@ impl RuleSet {
 
     /// Whether any indexed rule's trigger matches this URI and type (before parsing a payload).
     pub(crate) fn watches(&self, uri: &str, event_type: EventType) -> bool {
-        self.matcher.matches_any(uri, event_type) || (self.tracks_phase && uri == GAMEFLOW_PHASE)
+        self.matcher.matches_any(uri, event_type) || self.says_phase(uri)
+    }
+
+    /// Whether events on `uri` tell the engine the phase it follows.
+    fn says_phase(&self, uri: &str) -> bool {
+        self.tracks_phase && (uri == GAMEFLOW_PHASE || uri == GAMEFLOW_SESSION)
     }
 
     /// Whether the engine must follow the gameflow phase.
@@ -355,8 +363,7 @@ impl RuleSet {
 
     /// Whether any indexed rule's trigger matches this URI for some event type.
     pub(crate) fn watches_uri(&self, uri: &str) -> bool {
-        self.matcher.matches_any_of(uri, EventTypeMask::ALL)
-            || (self.tracks_phase && uri == GAMEFLOW_PHASE)
+        self.matcher.matches_any_of(uri, EventTypeMask::ALL) || self.says_phase(uri)
     }
 
     /// The rule with this index.

@@ -109,10 +109,8 @@ pub(crate) enum Root {
 pub(crate) struct RootRules<'a> {
     /// Named values defined so far (a `let` can only see earlier ones).
     pub bindings: &'a [String],
-    /// Saved step names visible here (none in conditions). Not yet checked against: a
-    /// `{{steps.x}}` where no step is visible passes `check` (a defect the rule-language issue
-    /// lists).
-    #[allow(dead_code)]
+    /// Saved step names visible here (none in conditions and `let`): `steps` resolves only
+    /// where an earlier step saved a response.
     pub steps: &'a [String],
     /// URI capture names available from every trigger (not yet checked against either).
     #[allow(dead_code)]
@@ -129,24 +127,30 @@ impl RootRules<'_> {
             "uri" => return Ok(Root::Uri),
             "eventType" => return Ok(Root::EventType),
             "params" => return Ok(Root::Params),
-            "steps" => return Ok(Root::Steps),
+            "steps" if !self.steps.is_empty() => return Ok(Root::Steps),
+            "steps" => {
+                return Err(
+                    "unknown variable `steps`: it holds the responses earlier steps saved with `save_as`, and none did before this point (conditions and `let` come before every step)"
+                        .to_string(),
+                );
+            }
             _ => {}
         }
         if let Some(index) = self.bindings.iter().position(|b| b == name) {
             return Ok(Root::Binding(index));
         }
-        let candidates = BUILTIN_ROOTS
-            .iter()
-            .copied()
-            .chain(self.bindings.iter().map(String::as_str));
-        let hint = match crate::language::diag::closest(name, candidates) {
+        let visible = || {
+            BUILTIN_ROOTS
+                .iter()
+                .copied()
+                .filter(|root| *root != "steps" || !self.steps.is_empty())
+                .chain(self.bindings.iter().map(String::as_str))
+        };
+        let hint = match crate::language::diag::closest(name, visible()) {
             Some(best) => format!("did you mean `{best}`?"),
             None => format!(
                 "available: {}",
-                BUILTIN_ROOTS
-                    .iter()
-                    .copied()
-                    .chain(self.bindings.iter().map(String::as_str))
+                visible()
                     .map(|n| format!("`{n}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -180,6 +184,11 @@ enum Rest {
     Simple(Vec<Step>),
     /// Anything else (wildcards, filters, slices, descendants).
     Query(JpQuery),
+    /// A query whose filters name `$` themselves (`[?@.cellId != $.data.localPlayerCellId]`):
+    /// run, root segment included, against the whole namespace, so that `$` in the filter is the
+    /// same root as the path's own `$` (RFC 9535). It costs a copy of the namespace per
+    /// evaluation, so only such paths take it.
+    NamespaceQuery(JpQuery),
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +226,8 @@ impl CompiledPath {
             unknown_variable: false,
         })?;
         let mut segments = query.segments;
+        let filter_names_root = text.get(1..).is_some_and(|rest| rest.contains('$'));
+        let whole = segments.clone();
         let root = if roots.item {
             Root::Item
         } else {
@@ -258,6 +269,7 @@ impl CompiledPath {
             .collect();
         let rest = match simple {
             Some(steps) => Rest::Simple(steps),
+            None if filter_names_root && !roots.item => Rest::NamespaceQuery(JpQuery::new(whole)),
             None => Rest::Query(JpQuery::new(segments)),
         };
         Ok(CompiledPath {
@@ -286,15 +298,8 @@ impl CompiledPath {
                     .map(|refs| refs.into_iter().map(|r| Cow::Borrowed(r.val())).collect())
                     .unwrap_or_default()
             }
-            (Rest::Query(query), Cow::Owned(value)) => {
-                jsonpath_rust::query::js_path_process(query, &value)
-                    .map(|refs| {
-                        refs.into_iter()
-                            .map(|r| Cow::Owned(r.val().clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            }
+            (Rest::Query(query), Cow::Owned(value)) => query_owned(query, &value),
+            (Rest::NamespaceQuery(query), _) => query_owned(query, &scope.to_json()),
         }
     }
 
@@ -319,6 +324,17 @@ impl CompiledPath {
                 .collect(),
         )
     }
+}
+
+/// The nodes `query` selects in `value`, copied out of it (it does not outlive the call).
+fn query_owned<'a>(query: &JpQuery, value: &Value) -> Vec<Cow<'a, Value>> {
+    jsonpath_rust::query::js_path_process(query, value)
+        .map(|refs| {
+            refs.into_iter()
+                .map(|r| Cow::Owned(r.val().clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A plain path's steps as the payload and tree walkers take them.

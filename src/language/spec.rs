@@ -409,16 +409,16 @@ pub(crate) struct ConditionSpec {
     #[schemars(example = "$.data.state")]
     pub path: Option<Spanned<String>>,
     /// The selected value equals this (numbers compare by value: `1` equals `1.0`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub equals: Option<Spanned<Value>>,
     /// No selected value equals this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub not_equals: Option<Spanned<Value>>,
     /// The selected value is one of these.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub one_of: Option<Spanned<Value>>,
     /// No selected value is one of these.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub not_one_of: Option<Spanned<Value>>,
     /// `true`: the path selects something; `false`: it selects nothing.
     #[serde(default)]
@@ -427,20 +427,20 @@ pub(crate) struct ConditionSpec {
     #[serde(default)]
     pub matches: Option<Spanned<String>>,
     /// The selected number is greater than this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub gt: Option<Spanned<Value>>,
     /// The selected number is greater than or equal to this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub gte: Option<Spanned<Value>>,
     /// The selected number is less than this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub lt: Option<Spanned<Value>>,
     /// The selected number is less than or equal to this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub lte: Option<Spanned<Value>>,
     /// The selected string contains this text, the selected list contains this element, or the
     /// selected object has this key.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub contains: Option<Spanned<Value>>,
     /// Every condition in the list holds.
     #[serde(default)]
@@ -451,6 +451,14 @@ pub(crate) struct ConditionSpec {
     /// The condition does not hold.
     #[serde(default)]
     pub not: Option<Box<Spanned<ConditionSpec>>>,
+}
+
+/// An operand that is there, even when it is `null`: `not_equals: null` compares with null,
+/// where serde's `Option` would read it as no operand at all.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Spanned<Value>>, D::Error> {
+    Spanned::<Value>::deserialize(deserializer).map(Some)
 }
 
 /// One step of a rule's actions.
@@ -635,6 +643,10 @@ pub(crate) struct TestSpec {
     /// mapping with `message` or `contains`, and `rule` and `at`. Leave it out to not check logs.
     #[serde(default)]
     pub logs: Option<Vec<Spanned<ExpectLogSpec>>>,
+    /// The runs that must fail, in order: text each one's error must contain. Without it, a run
+    /// that fails fails the test.
+    #[serde(default)]
+    pub failures: Vec<String>,
 }
 
 /// An expected log line.

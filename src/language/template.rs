@@ -179,6 +179,7 @@ impl TemplateCompiler {
             message: format!("invalid template `{source}`: {}", e.reason()),
             unknown_variable: false,
         })?;
+        check_helpers(&parsed.elements)?;
         check_variables(&parsed.elements, roots)?;
         if let [TemplateElement::Expression(helper)] = parsed.elements.as_slice()
             && helper.params.is_empty()
@@ -274,6 +275,50 @@ fn check_variables(
         }
     }
     Ok(())
+}
+
+/// Checks that every helper the template calls exists, in blocks and subexpressions too.
+fn check_helpers(elements: &[TemplateElement]) -> Result<(), TemplateError> {
+    for element in elements {
+        let helper = match element {
+            TemplateElement::Expression(h)
+            | TemplateElement::HtmlExpression(h)
+            | TemplateElement::HelperBlock(h) => h,
+            _ => continue,
+        };
+        let is_helper_call = !helper.params.is_empty() || !helper.hash.is_empty() || helper.block;
+        if is_helper_call && let Parameter::Name(name) = &helper.name {
+            check_helper(name)?;
+        }
+        for parameter in helper.params.iter().chain(helper.hash.values()) {
+            if let Parameter::Subexpression(sub) = parameter {
+                check_helpers(std::slice::from_ref(&*sub.element))?;
+            }
+        }
+        for body in [&helper.template, &helper.inverse].into_iter().flatten() {
+            check_helpers(&body.elements)?;
+        }
+    }
+    Ok(())
+}
+
+/// A helper name that Handlebars does not have would fail every run that renders it: refused at
+/// load instead, with the closest helper.
+fn check_helper(name: &str) -> Result<(), TemplateError> {
+    if BUILTIN_HELPERS.contains(&name) {
+        return Ok(());
+    }
+    let hint = match crate::language::suggest::closest(name, BUILTIN_HELPERS.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => {
+            "the helpers are Handlebars' own (`if`, `each`, `with`, `lookup`, `eq`, `len`, ...)"
+                .to_string()
+        }
+    };
+    Err(TemplateError {
+        message: format!("unknown helper `{name}`; {hint}"),
+        unknown_variable: false,
+    })
 }
 
 impl Template {
@@ -380,7 +425,17 @@ impl PathTemplate {
                 unknown_variable: false,
             });
         }
-        let segments = split_outside_expressions(body)
+        let pieces = split_outside_expressions(body);
+        // `//` or a trailing `/` would send an empty segment: the client answers 404 or worse.
+        if pieces.len() > 1 && pieces.iter().any(|piece| piece.is_empty()) {
+            return Err(TemplateError {
+                message: format!(
+                    "the path `{source}` has an empty segment (`//` or a `/` at the end)"
+                ),
+                unknown_variable: false,
+            });
+        }
+        let segments = pieces
             .into_iter()
             .map(|segment| compiler.compile(segment, roots))
             .collect::<Result<_, _>>()?;

@@ -691,6 +691,18 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                 if let NodeKind::Map(entries) = &self.kind
                     && entries.len() > 1
                 {
+                    let condition = entries
+                        .iter()
+                        .map(|(key, _)| key)
+                        .find(|key| matches!(&key.kind, NodeKind::Scalar { text, .. } if text == "when" || text == "if"));
+                    if let Some(key) = condition {
+                        // The one map a step's kind is read from that carries a condition.
+                        error.message = format!("a step cannot have its own `{}`", key_text(key));
+                        error.hint = Some(
+                            "a step runs whenever its rule runs: put the condition in the rule's `when`, or give this step a rule of its own".to_string(),
+                        );
+                        return Err(error.at_node(key));
+                    }
                     error.hint = Some(
                         "each step is its own list item: start the next one with `- `".to_string(),
                     );

@@ -191,12 +191,16 @@ pub fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> std::io::Result<CaseRes
         .logs
         .as_ref()
         .and_then(|expected| compare_logs(expected, &written));
-    let failure = match (requests, logs) {
-        (None, None) => None,
-        (requests, logs) => Some(format!(
-            "{}{}",
+    let failed_runs = compare_failures(&case.failures, &failed_runs(&result.traces));
+    let failure = match (requests, logs, failed_runs) {
+        (None, None, None) => None,
+        (requests, logs, failed_runs) => Some(format!(
+            "{}{}{}",
             requests.unwrap_or_default(),
             logs.map(|d| format!("    log lines:\n{d}"))
+                .unwrap_or_default(),
+            failed_runs
+                .map(|d| format!("    failed runs (a test expects them under `failures:`):\n{d}"))
                 .unwrap_or_default()
         )),
     };
@@ -207,6 +211,33 @@ pub fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> std::io::Result<CaseRes
         requests: result.sent.len(),
         logs: written.into_iter().map(|log| log.message).collect(),
     })
+}
+
+/// Every run that failed, as `rule: failed at step N: error`.
+fn failed_runs(traces: &[Trace]) -> Vec<String> {
+    traces
+        .iter()
+        .filter_map(|trace| match trace {
+            Trace::RunFinished {
+                rule,
+                outcome: RunOutcome::Failed { step, error },
+                ..
+            } => Some(format!("{rule}: failed at step {}: {error}", step + 1)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Compares the failures a test expects (text each must contain) with the runs that failed.
+fn compare_failures(expected: &[String], failed: &[String]) -> Option<String> {
+    let lines = differences(
+        expected,
+        failed,
+        |e, f| f.contains(e.as_str()),
+        |e| format!("containing {e:?}"),
+        |f| f.clone(),
+    )?;
+    Some(lines.replace("        sent:     ", "        failed:   "))
 }
 
 fn log_matches(expected: &ExpectedLog, written: &WrittenLog) -> bool {

@@ -101,12 +101,13 @@ impl RuleCompiler<'_, '_> {
             return;
         };
         for (key, value) in fields {
+            let at = self.key_span(body.span, key);
             match api.field(body_type, key) {
                 crate::language::api::FieldLookup::Missing { type_name, fields } => {
                     let (hint, detail) = closest_or_listed(key, &fields, "fields");
                     self.sink.report_detailed(
                         Code::UnknownBodyField,
-                        body.span,
+                        at,
                         format!("the body field `{key}` is not a field of {type_name} (the body of {} {endpoint})", method.as_str()),
                         Some(hint),
                         Some(detail),
@@ -116,7 +117,7 @@ impl RuleCompiler<'_, '_> {
                     if let Some(expected) = wrong_json_type(api, &field_type, value) {
                         self.sink.report(
                             Code::BodyFieldType,
-                            body.span,
+                            at,
                             format!(
                                 "the body field `{key}` is {expected} in {body_type}, not `{}`",
                                 crate::language::condition::short_json(value)
@@ -128,7 +129,7 @@ impl RuleCompiler<'_, '_> {
                     {
                         self.sink.report(
                             Code::BodyFieldType,
-                            body.span,
+                            at,
                             format!(
                                 "the body field `{key}` is {expected} in {body_type}, but `{}` gives {source_type}",
                                 crate::language::condition::short_json(value)
@@ -140,6 +141,38 @@ impl RuleCompiler<'_, '_> {
                 crate::language::api::FieldLookup::Unknown => {}
             }
         }
+    }
+
+    /// Where `key` is written in the body that starts at `body`: the body's value keeps no
+    /// positions of its own, so the source is searched, from the body on, for the key followed by
+    /// `:`. The body's position when it is not found (a key spelt with escapes, say).
+    fn key_span(&self, body: Span, key: &str) -> Span {
+        let len = u32::try_from(key.chars().count()).unwrap_or(1);
+        for line_number in body.line..body.line.saturating_add(200) {
+            let Some(line) = self.sink.line(line_number) else {
+                break;
+            };
+            let start = if line_number == body.line {
+                line.char_indices()
+                    .nth(body.col.saturating_sub(1) as usize)
+                    .map_or(line.len(), |(i, _)| i)
+            } else {
+                0
+            };
+            for (offset, _) in line[start..].match_indices(key) {
+                let at = start + offset;
+                let before = line[..at].chars().next_back();
+                let after = line[at + key.len()..]
+                    .trim_start_matches(['"', '\''])
+                    .trim_start();
+                let starts_key = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                if starts_key && after.starts_with(':') {
+                    let col = u32::try_from(line[..at].chars().count() + 1).unwrap_or(1);
+                    return Span::new(line_number, col, len);
+                }
+            }
+        }
+        body
     }
 
     /// Warns (W409) when two top-level conditions can never hold together.
