@@ -397,3 +397,21 @@ fn the_event_that_breaks_a_wait_is_offered_again() {
         output.stdout
     );
 }
+
+/// Computed values: arithmetic helpers (a number stays a number in a body), `index_of` for a
+/// rank in a priority list, and a delay computed from the payload, clamped to a safe range
+/// (issue 20, points 4 and 7). Synthetic payloads with the champion-select timer's field names.
+#[test]
+fn computed_values_and_delays() {
+    let dir = Dir::new();
+    let file = dir.file("t.yaml", "rules:\n  - id: late-pick\n    on: /lol-champ-select/v1/session\n    let:\n      prio:\n        from: [103, 238, 516]\n        take: all\n    when:\n      - path: $.data.timer.adjustedTimeLeftInPhase\n        gt: 0\n    do:\n      - delay: \"{{clamp (sub (div data.timer.adjustedTimeLeftInPhase 1000) 3) 0 30}}s\"\n      - log: \"rank of 516: {{index_of prio 516}}; next {{add data.n 1}}\"\n      - request:\n          method: PATCH\n          path: /lol-champ-select/v1/session/actions/{{data.n}}\n          body: {championId: \"{{add data.n 500}}\"}\ntests:\n  - name: waits until three seconds before the end (synthetic)\n    events:\n      - {uri: /lol-champ-select/v1/session, data: {n: 16, timer: {adjustedTimeLeftInPhase: 10000}}}\n    expect:\n      - {method: PATCH, path: /lol-champ-select/v1/session/actions/16, body: {championId: 516}, at: 7s}\n    logs: [\"rank of 516: 2; next 17\"]\n  - name: a huge timer is clamped (synthetic)\n    events:\n      - {uri: /lol-champ-select/v1/session, data: {n: 16, timer: {adjustedTimeLeftInPhase: 99999999}}}\n    expect:\n      - {method: PATCH, path: /lol-champ-select/v1/session/actions/16, body: {championId: 516}, at: 30s}\n");
+    let output = lcu_rules(&["test", file.to_str().unwrap()]);
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    assert!(
+        output.stdout.contains("2 passed, 0 failed"),
+        "{}",
+        output.stdout
+    );
+    let check = lcu_rules(&["check", "--deny-warnings", file.to_str().unwrap()]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+}

@@ -71,7 +71,7 @@ impl RunContext {
         let rule = self.rule.clone();
         for (index, step) in rule.steps.iter().enumerate() {
             let result = match step {
-                Step::Delay(delay) => self.wait(delay, index).await,
+                Step::Delay(delay) => self.wait(delay, index, &saved).await,
                 Step::Log(template) => self.log(template, &saved).map_err(StepEnd::from),
                 Step::Request(request) => self
                     .request(request, &mut saved)
@@ -89,8 +89,17 @@ impl RunContext {
 
     /// A delay; with `while` conditions, every newer event on the triggering URI is checked
     /// against them as it arrives, and the first that breaks one ends the run.
-    async fn wait(&mut self, delay: &DelayStep, index: usize) -> Result<(), StepEnd> {
-        let deadline = deadline_after(Instant::now(), delay.duration);
+    async fn wait(
+        &mut self,
+        delay: &DelayStep,
+        index: usize,
+        saved: &Map<String, Value>,
+    ) -> Result<(), StepEnd> {
+        let wait = delay
+            .duration
+            .resolve(&self.scope(saved), &self.registry)
+            .map_err(StepEnd::Failed)?;
+        let deadline = deadline_after(Instant::now(), wait);
         let Some(mut updates) = self.updates.take().filter(|_| !delay.hold.is_empty()) else {
             tokio::time::sleep_until(deadline).await;
             return Ok(());

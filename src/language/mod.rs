@@ -15,6 +15,7 @@ pub(crate) mod cases;
 pub(crate) mod compile;
 pub(crate) mod condition;
 pub(crate) mod diag;
+pub(crate) mod helpers;
 pub(crate) mod limits;
 pub(crate) mod loader;
 pub(crate) mod matcher;

@@ -42,9 +42,59 @@ pub enum Step {
 #[derive(Debug, Clone)]
 pub struct DelayStep {
     /// How long.
-    pub duration: Duration,
+    pub duration: Wait,
     /// Conditions every newer event on the triggering URI must meet while waiting.
     pub hold: Vec<Condition>,
+}
+
+/// How long a delay waits.
+#[derive(Debug, Clone)]
+pub enum Wait {
+    /// As written (`2s`).
+    Fixed(Duration),
+    /// Computed when the run reaches the delay (`"{{sub data.timer 2}}s"`), then clamped to
+    /// [`MAX_COMPUTED_DELAY`].
+    Computed(Template),
+}
+
+/// The longest a computed delay waits: data from the client (a timer of hours, say) cannot hold
+/// a run for longer.
+pub(crate) const MAX_COMPUTED_DELAY: Duration = Duration::from_secs(600);
+
+impl Wait {
+    /// The wait for this run: a computed one is rendered, read as a duration (a bare number is
+    /// seconds) and clamped to between zero and [`MAX_COMPUTED_DELAY`].
+    pub(crate) fn resolve(
+        &self,
+        scope: &crate::language::scope::Scope<'_>,
+        registry: &handlebars::Handlebars<'_>,
+    ) -> Result<Duration, String> {
+        let template = match self {
+            Wait::Fixed(duration) => return Ok(*duration),
+            Wait::Computed(template) => template,
+        };
+        let text = template
+            .render_string(scope, registry)
+            .map_err(|e| e.to_string())?;
+        let text = text.trim();
+        let seconds = match text.parse::<f64>() {
+            Ok(seconds) => seconds,
+            Err(_) if text.starts_with('-') => 0.0,
+            Err(_) => {
+                return crate::event::parse_duration(text)
+                    .map(|d| d.min(MAX_COMPUTED_DELAY))
+                    .map_err(|e| format!("the delay rendered to `{text}`: {e}"));
+            }
+        };
+        if !seconds.is_finite() {
+            return Err(format!(
+                "the delay rendered to `{text}`, which is not a duration"
+            ));
+        }
+        Ok(Duration::from_secs_f64(
+            seconds.clamp(0.0, MAX_COMPUTED_DELAY.as_secs_f64()),
+        ))
+    }
 }
 
 /// A compiled `debounce` or `throttle`.
@@ -389,5 +439,56 @@ impl RuleSet {
         uris.sort();
         uris.dedup();
         uris
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A computed delay reads a bare number as seconds, a duration as written, and is clamped.
+    #[test]
+    fn computed_delays_are_read_and_clamped() {
+        let event = crate::event::Event::new(
+            "/x",
+            crate::event::EventType::Update,
+            serde_json::json!({"s": "2.5", "neg": -4, "big": 99999, "text": "soon", "d": "1500ms"}),
+        );
+        let scope = crate::language::scope::Scope {
+            event: &event,
+            params: &[],
+            bindings: &[],
+            binding_names: &[],
+            steps: None,
+            item: None,
+        };
+        let mut compiler = crate::language::template::TemplateCompiler::default();
+        let roots = crate::language::scope::RootRules {
+            bindings: &[],
+            steps: &[],
+            params: &[],
+            item: false,
+        };
+        let mut wait = |text: &str| {
+            let template = compiler.compile(text, &roots).unwrap();
+            Wait::Computed(template)
+        };
+        let cases = [
+            ("{{data.s}}", Ok(Duration::from_millis(2500))),
+            ("{{data.neg}}", Ok(Duration::ZERO)),
+            ("{{data.big}}", Ok(MAX_COMPUTED_DELAY)),
+            ("{{data.d}}", Ok(Duration::from_millis(1500))),
+        ];
+        let waits: Vec<Wait> = cases.iter().map(|(t, _)| wait(t)).collect();
+        let bad = wait("{{data.text}}");
+        let registry = compiler.finish();
+        for (w, (text, expected)) in waits.iter().zip(cases) {
+            assert_eq!(w.resolve(&scope, &registry), expected, "{text}");
+        }
+        assert!(
+            bad.resolve(&scope, &registry)
+                .unwrap_err()
+                .contains("rendered to `soon`")
+        );
     }
 }

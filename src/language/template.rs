@@ -103,6 +103,9 @@ pub enum Template {
         name: String,
         /// The text as written.
         source: String,
+        /// Whether it is exactly one call to a helper that returns a number
+        /// ([`crate::language::helpers`]): its value is then that number, not text.
+        number: bool,
     },
 }
 
@@ -154,6 +157,7 @@ impl Default for TemplateCompiler {
         let mut registry = Handlebars::new();
         registry.register_escape_fn(handlebars::no_escape);
         registry.set_strict_mode(true);
+        crate::language::helpers::register(&mut registry);
         TemplateCompiler {
             registry,
             counter: 0,
@@ -189,6 +193,11 @@ impl TemplateCompiler {
         {
             return Ok(Template::Expr(expr));
         }
+        let number = matches!(
+            parsed.elements.as_slice(),
+            [TemplateElement::Expression(helper)]
+                if matches!(&helper.name, Parameter::Name(n) if crate::language::helpers::returns_number(n))
+        );
         self.counter += 1;
         let name = format!("t{}", self.counter);
         self.registry
@@ -199,6 +208,7 @@ impl TemplateCompiler {
             })?;
         Ok(Template::Text {
             name,
+            number,
             source: source.to_string(),
         })
     }
@@ -305,15 +315,16 @@ fn check_helpers(elements: &[TemplateElement]) -> Result<(), TemplateError> {
 /// A helper name that Handlebars does not have would fail every run that renders it: refused at
 /// load instead, with the closest helper.
 fn check_helper(name: &str) -> Result<(), TemplateError> {
-    if BUILTIN_HELPERS.contains(&name) {
+    if BUILTIN_HELPERS.contains(&name) || crate::language::helpers::NAMES.contains(&name) {
         return Ok(());
     }
-    let hint = match crate::language::suggest::closest(name, BUILTIN_HELPERS.iter().copied()) {
+    let known = BUILTIN_HELPERS
+        .iter()
+        .chain(crate::language::helpers::NAMES.iter())
+        .copied();
+    let hint = match crate::language::suggest::closest(name, known) {
         Some(best) => format!("did you mean `{best}`?"),
-        None => {
-            "the helpers are Handlebars' own (`if`, `each`, `with`, `lookup`, `eq`, `len`, ...)"
-                .to_string()
-        }
+        None => "the helpers are Handlebars' own (`if`, `each`, `lookup`, `eq`, ...) and `add`, `sub`, `min`, `max`, `clamp`, `index_of`, ...".to_string(),
     };
     Err(TemplateError {
         message: format!("unknown helper `{name}`; {hint}"),
@@ -331,6 +342,16 @@ impl Template {
         match self {
             Template::Static(text) => Ok(Value::String(text.clone())),
             Template::Expr(expr) => Ok(expr.resolve(scope)?.into_owned()),
+            Template::Text {
+                name, number: true, ..
+            } => {
+                let text = render_text(name, scope, registry)?;
+                let value = text
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| RenderError::Handlebars(format!("`{text}` is not a number")))?;
+                Ok(crate::language::helpers::json_number(value))
+            }
             Template::Text { name, .. } => render_text(name, scope, registry).map(Value::String),
         }
     }

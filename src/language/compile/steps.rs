@@ -165,7 +165,12 @@ impl RuleCompiler<'_, '_> {
             or_outer(fields.duration.span, spec.span),
             fields.duration.value.clone(),
         );
-        let duration = self.duration(&text);
+        let duration = if text.value.contains("{{") {
+            self.template(&text.value, text.span, roots)
+                .map(crate::language::rule::Wait::Computed)
+        } else {
+            self.duration(&text).map(crate::language::rule::Wait::Fixed)
+        };
         let hold: Vec<Condition> = fields
             .hold
             .iter()
