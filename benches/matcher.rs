@@ -240,8 +240,12 @@ fn full_evaluation(
     let mut sent = 0;
     for hit in hits.iter() {
         let rule = rules.rule(hit.rule);
-        let Decision::Fire(firing) = rule.evaluate(event, hit.trigger as usize, &rules.registry)
-        else {
+        let Decision::Fire(firing) = rule.evaluate(
+            event,
+            hit.trigger as usize,
+            &rules.registry,
+            &serde_json::Value::Null,
+        ) else {
             continue;
         };
         if let Some(Step::Request(step)) = rule.steps.first() {
@@ -252,6 +256,7 @@ fn full_evaluation(
                 binding_names: &rule.binding_names,
                 steps: None,
                 item: None,
+                vars: None,
             };
             let id: Arc<str> = Arc::from(rule.id.as_str());
             let request = lcu_rules::engine::render_request(step, &scope, &rules.registry, &id)

@@ -415,3 +415,35 @@ fn computed_values_and_delays() {
     let check = lcu_rules(&["check", "--deny-warnings", file.to_str().unwrap()]);
     assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
 }
+
+/// Settings shared across files (issue 20, point 9): one file's `vars` are read by another
+/// file's rule, in paths, `where`, conditions, templates and a computed delay; a var defined
+/// twice is an error naming the first definition.
+#[test]
+fn vars_are_shared_across_files() {
+    let dir = Dir::new();
+    dir.file(
+        "vars.yaml",
+        "vars:\n  greeting: \"gl hf\"\n  wait_s: 2\n  picks: [103, 238, 516]\n",
+    );
+    dir.file("greet.yaml", "rules:\n  - id: greet\n    on: /lol-champ-select/v1/session\n    let:\n      pick:\n        path: $.vars.picks[*]\n        where:\n          - {path: $, not_one_of: [103]}\n    when:\n      - {path: $.vars.wait_s, gt: 0}\n    do:\n      - delay: \"{{vars.wait_s}}\"\n      - log: \"{{vars.greeting}}: {{pick}} is choice {{add (index_of vars.picks pick) 1}}\"\ntests:\n  - name: reads the shared vars (synthetic)\n    events:\n      - {uri: /lol-champ-select/v1/session, data: {}}\n    expect: []\n    logs: [{message: \"gl hf: 238 is choice 2\", at: 2s}]\n");
+    let folder = dir.path().to_str().unwrap();
+    let output = lcu_rules(&["test", folder]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains("1 passed, 0 failed"),
+        "{}",
+        output.stdout
+    );
+    dir.file("zz.yaml", "vars:\n  greeting: again\n");
+    let output = lcu_rules(&["check", "--no-api-checks", folder]);
+    assert_eq!(output.code, 1);
+    assert!(
+        output
+            .stderr
+            .contains("the var `greeting` is already defined"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("vars.yaml:2"), "{}", output.stderr);
+}

@@ -319,7 +319,8 @@ pub(crate) fn explain_session(
         loaded.rules().cloned().collect(),
         loaded.registry.clone(),
         true,
-    );
+    )
+    .with_vars(loaded.vars.clone());
     let explanations = explain(Arc::new(rules), timed(recorded, Default::default()), rule)
         .context("could not start the replay runtime")?;
     match format {
@@ -344,7 +345,8 @@ pub(crate) fn replay_session(
     }
     let recorded = read_recording(events).map_err(anyhow::Error::msg)?;
     let rules: Vec<_> = loaded.rules().cloned().collect();
-    let rule_set = RuleSet::new(rules, loaded.registry.clone(), include_disabled);
+    let rule_set = RuleSet::new(rules, loaded.registry.clone(), include_disabled)
+        .with_vars(loaded.vars.clone());
     let result = replay(
         Arc::new(rule_set),
         timed(recorded, Default::default()),

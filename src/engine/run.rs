@@ -48,6 +48,8 @@ pub(crate) struct RunContext {
     /// The event that broke a `while` and gave the run up: the engine offers it to the rule
     /// again, since it was held back while this run was active.
     pub broken_by: Option<Arc<Event>>,
+    /// The rule set's `vars`.
+    pub vars: Arc<Value>,
 }
 
 /// Why a step ended the run early.
@@ -138,6 +140,7 @@ impl RunContext {
             binding_names: &self.rule.binding_names,
             steps: None,
             item: None,
+            vars: Some(&self.vars),
         };
         for condition in &delay.hold {
             if let Err(miss) = condition.check(&scope, &self.registry) {
@@ -160,6 +163,7 @@ impl RunContext {
             binding_names: &self.rule.binding_names,
             steps: Some(saved),
             item: None,
+            vars: Some(&self.vars),
         }
     }
 

@@ -532,13 +532,17 @@ impl Engine {
             if origin.event.snapshot && !rule.snapshots {
                 continue;
             }
-            let verdict =
-                match rule.evaluate(&origin.event, hit.trigger as usize, &self.rules.registry) {
-                    Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
-                    Decision::Fire(firing) => {
-                        self.admit(hit.rule, &rule, &origin, firing, cause.as_ref())
-                    }
-                };
+            let verdict = match rule.evaluate(
+                &origin.event,
+                hit.trigger as usize,
+                &self.rules.registry,
+                &self.rules.vars,
+            ) {
+                Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
+                Decision::Fire(firing) => {
+                    self.admit(hit.rule, &rule, &origin, firing, cause.as_ref())
+                }
+            };
             self.decided(&origin, hit.rule, verdict, at);
         }
         self.matching.hits = hits;
@@ -655,6 +659,7 @@ impl Engine {
             updates,
             reservation: None,
             broken_by: None,
+            vars: self.rules.vars.clone(),
         };
         // A run whose first step is a request starts with room for it on the port, or waits
         // for room here, behind the runs already waiting, instead of as a task queued inside
@@ -753,8 +758,12 @@ impl Engine {
         };
         let spec = self.rules.rule(rule).clone();
         let at = self.history.epoch.elapsed();
-        let verdict = match spec.evaluate(&origin.event, hit.trigger as usize, &self.rules.registry)
-        {
+        let verdict = match spec.evaluate(
+            &origin.event,
+            hit.trigger as usize,
+            &self.rules.registry,
+            &self.rules.vars,
+        ) {
             Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
             Decision::Fire(firing) => {
                 let cause = self.history.writes.cause_of(&origin.event.uri, origin.now);

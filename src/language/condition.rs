@@ -678,6 +678,7 @@ mod tests {
             binding_names: &[],
             steps: None,
             item: None,
+            vars: None,
         };
         condition.check(&scope, &Handlebars::new())
     }
@@ -823,6 +824,7 @@ mod tests {
             binding_names: &names,
             steps: None,
             item: Some(&item),
+            vars: None,
         };
         assert!(condition.check(&scope, &compiler.finish()).is_ok());
     }

@@ -44,6 +44,8 @@ pub struct Loaded {
     pub files: Vec<LoadedFile>,
     /// What the files read hold as written, mistakes included: `check`'s summary.
     pub written: Written,
+    /// The `vars` of every file, one object.
+    pub vars: serde_json::Value,
     /// Every problem found.
     pub diagnostics: Vec<Diagnostic>,
     /// The templates of every rule.
@@ -65,12 +67,12 @@ impl Loaded {
             .iter()
             .flat_map(|f| f.rules.iter().cloned())
             .collect();
-        RuleSet::new(rules, self.registry.clone(), false)
+        RuleSet::new(rules, self.registry.clone(), false).with_vars(self.vars.clone())
     }
 
     /// The rule set a file's tests run against: its own rules, disabled ones included.
     pub fn file_rule_set(&self, file: &LoadedFile) -> RuleSet {
-        RuleSet::new(file.rules.clone(), self.registry.clone(), true)
+        RuleSet::new(file.rules.clone(), self.registry.clone(), true).with_vars(self.vars.clone())
     }
 
     /// Every rule, in load order.
@@ -116,6 +118,9 @@ struct Loading<'a> {
     files: Vec<LoadedFile>,
     diagnostics: Vec<Diagnostic>,
     written: Written,
+    vars: serde_json::Map<String, serde_json::Value>,
+    /// Where each var was defined.
+    var_sites: HashMap<String, (PathBuf, u32)>,
 }
 
 impl<'a> Loading<'a> {
@@ -129,6 +134,8 @@ impl<'a> Loading<'a> {
             files: Vec::new(),
             diagnostics,
             written: Written::default(),
+            vars: serde_json::Map::new(),
+            var_sites: HashMap::new(),
         }
     }
 
@@ -140,6 +147,8 @@ impl<'a> Loading<'a> {
             suggestions: &mut self.suggestions,
             api: self.api,
             written: &mut self.written,
+            vars: &mut self.vars,
+            var_sites: &mut self.var_sites,
         };
         let (file, file_diagnostics) = load_file(path, source, &mut state);
         self.diagnostics.extend(file_diagnostics);
@@ -154,6 +163,7 @@ impl<'a> Loading<'a> {
         Loaded {
             files: self.files,
             written: self.written,
+            vars: serde_json::Value::Object(self.vars),
             diagnostics: self.diagnostics,
             registry: Arc::new(self.templates.finish()),
         }
@@ -192,6 +202,9 @@ struct LoadState<'a> {
     api: Option<&'a crate::language::api::ApiIndex>,
     /// What the files hold as written.
     written: &'a mut Written,
+    /// The vars so far, and where each was defined.
+    vars: &'a mut serde_json::Map<String, serde_json::Value>,
+    var_sites: &'a mut HashMap<String, (PathBuf, u32)>,
 }
 
 fn load_file(
@@ -205,6 +218,8 @@ fn load_file(
         suggestions,
         api,
         written,
+        vars,
+        var_sites,
     } = state;
     let mut sink = Sink::new(path, source);
     let (fingerprints, tests_written) = rule_fingerprints(source);
@@ -230,7 +245,12 @@ fn load_file(
     let Some(spec) = &read.value else {
         return (None, sink.diagnostics);
     };
-    if spec.rules.is_empty() && spec.tests.is_empty() && shape_errors_found == 0 {
+    collect_vars(spec, path, vars, var_sites, &mut sink);
+    if spec.rules.is_empty()
+        && spec.tests.is_empty()
+        && spec.vars.is_empty()
+        && shape_errors_found == 0
+    {
         sink.report(
             Code::EmptyFile,
             Span::new(1, 1, 1),
@@ -318,6 +338,50 @@ fn rule_fingerprints(source: &str) -> (Vec<u64>, usize) {
         })
         .collect();
     (fingerprints, items("tests").len())
+}
+
+/// Adds a file's `vars` to the load's; a name defined twice is an error (E209) at the second.
+fn collect_vars(
+    spec: &RuleFile,
+    path: &Path,
+    vars: &mut serde_json::Map<String, serde_json::Value>,
+    var_sites: &mut HashMap<String, (PathBuf, u32)>,
+    sink: &mut Sink<'_>,
+) {
+    for (name, value) in &spec.vars {
+        let valid = name
+            .value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            sink.report(
+                Code::InvalidBinding,
+                name.span,
+                format!("`{}` cannot name a var", name.value),
+                Some("use letters, digits and `_`, starting with a letter".into()),
+            );
+            continue;
+        }
+        if let Some((file, line)) = var_sites.get(&name.value) {
+            sink.report(
+                Code::InvalidBinding,
+                name.span,
+                format!("the var `{}` is already defined", name.value),
+                Some(format!(
+                    "first defined at {}:{line}; each var is defined once across all files",
+                    file.display()
+                )),
+            );
+            continue;
+        }
+        var_sites.insert(name.value.clone(), (path.to_path_buf(), name.span.line));
+        vars.insert(name.value.clone(), value.clone());
+    }
 }
 
 /// Warns (W410) about enabled `single` rules that fire on exactly the same events as an earlier

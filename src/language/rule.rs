@@ -274,7 +274,13 @@ impl Rule {
 
     /// Evaluates named values then conditions, in order, for an event that matched trigger
     /// `trigger`.
-    pub fn evaluate(&self, event: &Event, trigger: usize, registry: &Handlebars<'_>) -> Decision {
+    pub fn evaluate(
+        &self,
+        event: &Event,
+        trigger: usize,
+        registry: &Handlebars<'_>,
+        vars: &Value,
+    ) -> Decision {
         let params = self.captures(event, trigger);
         let mut bindings = Vec::with_capacity(self.bindings.len());
         for binding in &self.bindings {
@@ -285,6 +291,7 @@ impl Rule {
                 binding_names: &self.binding_names,
                 steps: None,
                 item: None,
+                vars: Some(vars),
             };
             match binding.evaluate(&scope, registry) {
                 Ok(value) => bindings.push(value),
@@ -298,6 +305,7 @@ impl Rule {
             binding_names: &self.binding_names,
             steps: None,
             item: None,
+            vars: Some(vars),
         };
         for condition in &self.conditions {
             if let Err(miss) = condition.check(&scope, registry) {
@@ -337,6 +345,8 @@ pub struct RuleSet {
     matcher: Matcher,
     /// Handlebars registry holding the rules' text templates.
     pub registry: Arc<Handlebars<'static>>,
+    /// The `vars` of every loaded file, one object: what `$.vars...` and `{{vars...}}` read.
+    pub vars: Arc<Value>,
     /// Whether an indexed rule is scoped to gameflow phases (the phase URI must then reach the
     /// engine even when no trigger names it).
     tracks_phase: bool,
@@ -387,8 +397,15 @@ impl RuleSet {
             rules,
             matcher,
             registry,
+            vars: Arc::new(Value::Object(serde_json::Map::new())),
             tracks_phase,
         }
+    }
+
+    /// The same rule set, reading these `vars` (an object).
+    pub fn with_vars(mut self, vars: Value) -> RuleSet {
+        self.vars = Arc::new(vars);
+        self
     }
 
     /// Which rules' triggers match (conditions not yet evaluated). `out` is reused.
@@ -461,6 +478,7 @@ mod tests {
             binding_names: &[],
             steps: None,
             item: None,
+            vars: None,
         };
         let mut compiler = crate::language::template::TemplateCompiler::default();
         let roots = crate::language::scope::RootRules {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::event::{Event, PathKey, walk_tree};
 
 /// Names a template or a path may start with, besides named values.
-pub(crate) const BUILTIN_ROOTS: [&str; 5] = ["data", "uri", "eventType", "params", "steps"];
+pub(crate) const BUILTIN_ROOTS: [&str; 6] = ["data", "uri", "eventType", "params", "vars", "steps"];
 
 /// Everything visible to one evaluation or one run.
 #[derive(Clone, Copy)]
@@ -31,6 +31,8 @@ pub struct Scope<'a> {
     pub steps: Option<&'a Map<String, Value>>,
     /// The candidate being filtered by a `where` (bindings only).
     pub item: Option<&'a Value>,
+    /// The rule set's `vars` (an object), where there are any.
+    pub vars: Option<&'a Value>,
 }
 
 impl<'a> Scope<'a> {
@@ -56,6 +58,7 @@ impl<'a> Scope<'a> {
             )),
             Root::Binding(index) => Cow::Borrowed(self.bindings.get(*index)?),
             Root::Steps => Cow::Owned(Value::Object(self.steps?.clone())),
+            Root::Vars => Cow::Borrowed(self.vars?),
             Root::Item => Cow::Borrowed(self.item?),
         })
     }
@@ -77,6 +80,9 @@ impl<'a> Scope<'a> {
         }
         if let Some(steps) = self.steps {
             object.insert("steps".into(), Value::Object(steps.clone()));
+        }
+        if let Some(vars) = self.vars {
+            object.insert("vars".into(), vars.clone());
         }
         if let Some(item) = self.item {
             object.insert("this".into(), item.clone());
@@ -100,6 +106,8 @@ pub(crate) enum Root {
     Binding(usize),
     /// `steps`: saved responses.
     Steps,
+    /// `vars`: the values every rule file can define and every rule read.
+    Vars,
     /// `$` inside `where`: the candidate.
     Item,
 }
@@ -127,6 +135,7 @@ impl RootRules<'_> {
             "uri" => return Ok(Root::Uri),
             "eventType" => return Ok(Root::EventType),
             "params" => return Ok(Root::Params),
+            "vars" => return Ok(Root::Vars),
             "steps" if !self.steps.is_empty() => return Ok(Root::Steps),
             "steps" => {
                 return Err(
@@ -390,6 +399,7 @@ mod tests {
             binding_names: names,
             steps: None,
             item: None,
+            vars: None,
         };
         compiled
             .select(&scope)

@@ -24,6 +24,11 @@ pub(crate) struct RuleFile {
     /// requests they must send, in order. Run them with `lcu-rules test`.
     #[serde(default)]
     pub tests: Vec<Spanned<TestSpec>>,
+    /// Values every rule of every loaded file reads as `$.vars.NAME` and `{{vars.NAME}}`: the
+    /// settings a player tunes (a pick list, a delay, a reply) without editing the rules. Each
+    /// name is defined once across all files; keep them in a file of their own (`vars.yaml`).
+    #[serde(default)]
+    pub vars: IndexMap<Spanned<String>, Value>,
 }
 
 /// One rule: when an event matching `on` arrives and every `when` condition holds, run `do`.

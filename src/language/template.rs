@@ -682,6 +682,7 @@ mod tests {
             binding_names: names,
             steps: None,
             item: None,
+            vars: None,
         }
     }
 

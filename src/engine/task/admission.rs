@@ -168,6 +168,7 @@ impl Engine {
             binding_names: &rule.binding_names,
             steps: None,
             item: None,
+            vars: Some(&self.rules.vars),
         };
         template
             .render_string(&scope, &self.rules.registry)
