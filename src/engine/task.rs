@@ -532,17 +532,7 @@ impl Engine {
             if origin.event.snapshot && !rule.snapshots {
                 continue;
             }
-            let verdict = match rule.evaluate(
-                &origin.event,
-                hit.trigger as usize,
-                &self.rules.registry,
-                &self.rules.vars,
-            ) {
-                Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
-                Decision::Fire(firing) => {
-                    self.admit(hit.rule, &rule, &origin, firing, cause.as_ref())
-                }
-            };
+            let verdict = self.decide(*hit, &rule, &origin, cause.as_ref());
             self.decided(&origin, hit.rule, verdict, at);
         }
         self.matching.hits = hits;
@@ -756,21 +746,32 @@ impl Engine {
         let Some(hit) = hits.iter().find(|hit| hit.rule == rule) else {
             return;
         };
+        let hit = *hit;
         let spec = self.rules.rule(rule).clone();
         let at = self.history.epoch.elapsed();
-        let verdict = match spec.evaluate(
+        let cause = self.history.writes.cause_of(&origin.event.uri, origin.now);
+        let verdict = self.decide(hit, &spec, &origin, cause.as_ref());
+        self.decided(&origin, rule, verdict, at);
+    }
+
+    /// Evaluates `rule` (the rule of `hit`) on the event of `origin`, and admits it if it fires.
+    fn decide(
+        &mut self,
+        hit: Hit,
+        rule: &Arc<Rule>,
+        origin: &Origin,
+        cause: Option<&Chain>,
+    ) -> Verdict {
+        let decision = rule.evaluate(
             &origin.event,
             hit.trigger as usize,
             &self.rules.registry,
             &self.rules.vars,
-        ) {
+        );
+        match decision {
             Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
-            Decision::Fire(firing) => {
-                let cause = self.history.writes.cause_of(&origin.event.uri, origin.now);
-                self.admit(rule, &spec, &origin, firing, cause.as_ref())
-            }
-        };
-        self.decided(&origin, rule, verdict, at);
+            Decision::Fire(firing) => self.admit(hit.rule, rule, origin, firing, cause),
+        }
     }
 }
 

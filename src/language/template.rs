@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 
-use handlebars::template::{Parameter, Template as HbTemplate, TemplateElement};
+use handlebars::template::{HelperTemplate, Parameter, Template as HbTemplate, TemplateElement};
 use handlebars::{Handlebars, PathSeg};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::Value;
@@ -241,13 +241,9 @@ fn check_variables(
     roots: &RootRules<'_>,
 ) -> Result<(), TemplateError> {
     for element in elements {
-        let helper = match element {
-            TemplateElement::Expression(h)
-            | TemplateElement::HtmlExpression(h)
-            | TemplateElement::HelperBlock(h) => h,
-            _ => continue,
+        let Some((helper, is_helper_call)) = expression_of(element) else {
+            continue;
         };
-        let is_helper_call = !helper.params.is_empty() || !helper.hash.is_empty() || helper.block;
         let mut to_check: Vec<&Parameter> = helper.params.iter().collect();
         to_check.extend(helper.hash.values());
         if !is_helper_call {
@@ -287,16 +283,25 @@ fn check_variables(
     Ok(())
 }
 
+/// The expression an element holds (`{{x}}`, `{{{x}}}`, `{{#block}}`), and whether it calls a
+/// helper (it has arguments or is a block) rather than naming a value.
+fn expression_of(element: &TemplateElement) -> Option<(&HelperTemplate, bool)> {
+    let helper = match element {
+        TemplateElement::Expression(h)
+        | TemplateElement::HtmlExpression(h)
+        | TemplateElement::HelperBlock(h) => h,
+        _ => return None,
+    };
+    let is_helper_call = !helper.params.is_empty() || !helper.hash.is_empty() || helper.block;
+    Some((helper, is_helper_call))
+}
+
 /// Checks that every helper the template calls exists, in blocks and subexpressions too.
 fn check_helpers(elements: &[TemplateElement]) -> Result<(), TemplateError> {
     for element in elements {
-        let helper = match element {
-            TemplateElement::Expression(h)
-            | TemplateElement::HtmlExpression(h)
-            | TemplateElement::HelperBlock(h) => h,
-            _ => continue,
+        let Some((helper, is_helper_call)) = expression_of(element) else {
+            continue;
         };
-        let is_helper_call = !helper.params.is_empty() || !helper.hash.is_empty() || helper.block;
         if is_helper_call && let Parameter::Name(name) = &helper.name {
             check_helper(name)?;
         }
