@@ -245,6 +245,7 @@ fn full_evaluation(
             hit.trigger as usize,
             &rules.registry,
             &serde_json::Value::Null,
+            None,
         ) else {
             continue;
         };
@@ -257,6 +258,7 @@ fn full_evaluation(
                 steps: None,
                 item: None,
                 vars: None,
+                memory: None,
             };
             let id: Arc<str> = Arc::from(rule.id.as_str());
             let request = lcu_rules::engine::render_request(step, &scope, &rules.registry, &id)

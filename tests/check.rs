@@ -690,7 +690,7 @@ fn a_when_on_a_step_says_where_conditions_go() {
         9,
     );
     assert_eq!(d["message"], "a step cannot have its own `when`");
-    assert!(hint(&d).contains("the rule's `when`"), "{d}");
+    assert!(hint(&d).contains("use an `if` step"), "{d}");
 }
 
 /// A path with an empty segment is refused at load instead of being sent.

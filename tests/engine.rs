@@ -921,3 +921,66 @@ async fn a_reload_gives_up_a_run_waiting_for_room() {
     );
     assert_eq!(report.runs_abandoned, 2, "{report:?}");
 }
+
+/// A remembered value outlives the rule set that set it (a reload keeps the engine's memory),
+/// and `status` lists it with its scope and what is left of its expiry.
+#[tokio::test(start_paused = true)]
+async fn remembered_values_survive_a_reload_and_show_in_status() {
+    let before = rules(
+        "rules:\n  - id: remember\n    on: /set\n    do:\n      - set: {name: pick, value: \"{{data.champion}}\", scope: service, for: 1m}\n",
+    );
+    let after = rules(
+        "rules:\n  - id: use\n    on: /use\n    when:\n      - {path: $.state.pick, equals: 103}\n    do:\n      - request: POST /picked/{{state.pick}}\n",
+    );
+    let port = ScriptedPort::new();
+    let sent = port.sent.clone();
+    let Running {
+        commands,
+        events: tx,
+        task,
+    } = start(before, port, Arc::new(Collector::default()));
+    tx.send(Event::new(
+        "/set",
+        EventType::Update,
+        json!({"champion": 103}),
+    ))
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    replace_rules(&commands, after).await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    commands
+        .send(lcu_rules::engine::Command::Status(reply))
+        .unwrap();
+    let status = answer.await.unwrap();
+    assert_eq!(status.state.len(), 1);
+    assert_eq!(
+        (
+            &status.state[0].name,
+            &status.state[0].value,
+            status.state[0].scope
+        ),
+        (
+            &"pick".to_string(),
+            &json!(103),
+            lcu_rules::language::StateScope::Service
+        )
+    );
+    assert_eq!(status.state[0].expires_in_ms, Some(50_000));
+    tx.send(Event::new("/use", EventType::Update, json!({})))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    tx.send(Event::new("/use", EventType::Update, json!({})))
+        .await
+        .unwrap();
+    drop(tx);
+    task.await.unwrap();
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        vec![(Duration::from_secs(10), "/picked/103".to_string())],
+        "read after the reload, forgotten after its minute"
+    );
+}

@@ -11,6 +11,7 @@ use lcu_rules::client::Discovery;
 use lcu_rules::client::Trust;
 use lcu_rules::client::{LiveOptions, Status};
 use lcu_rules::engine::EngineConfig;
+use lcu_rules::engine::trace::{Trace, Verdict};
 use lcu_rules::event::EventType;
 use lcu_rules::language::RuleSet;
 use lcu_rules::language::load;
@@ -611,4 +612,49 @@ async fn accepted(sim: &SimClient, from: usize) -> bool {
     sim.wait_for_request("POST", ACCEPT, from, WAIT)
         .await
         .is_some()
+}
+
+/// A rule that reads another URI's latest state (`let: ... uri:`) sees what the resync read at
+/// connect, then every event on it: the ready check is held back while the chat status is
+/// `away`, and accepted once the client says `chat`.
+#[tokio::test]
+async fn a_rule_reads_another_uris_latest_state_from_resync_and_events() {
+    const ME: &str = "/lol-chat/v1/me";
+    let dir = Dir::new();
+    let file = dir.file(
+        "away.yaml",
+        "rules:\n  - id: accept-unless-away\n    on: /lol-matchmaking/v1/ready-check\n    let:\n      me: {uri: /lol-chat/v1/me}\n    when:\n      - {path: $.data.state, equals: InProgress}\n      - {path: $.me.availability, not_equals: away}\n    do:\n      - request: POST /lol-matchmaking/v1/ready-check/accept\n",
+    );
+    let loaded = load(&[file]);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let sim = SimClient::start(dir.path()).await.unwrap();
+    sim.set_quietly(ME, Some(json!({"availability": "away"})));
+    let (mut service, collector) = start(&sim, Arc::new(loaded.rule_set()));
+    assert!(service.wait_connected(1, WAIT).await);
+    assert!(sim.wait_for_sockets(1, WAIT).await);
+
+    pop_ready_check(&sim);
+    let held = tokio::time::timeout(WAIT, async {
+        loop {
+            let stopped = collector.traces().into_iter().any(|t| {
+                matches!(&t, Trace::Decision { verdict: Verdict::Stopped { miss }, .. }
+                    if miss.path.as_ref() == "$.me.availability")
+            });
+            if stopped {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(held.is_ok(), "the rule read `away` from the resync");
+    assert_eq!(sim.count_requests("POST", ACCEPT), 0);
+
+    sim.change(ME, Some(json!({"availability": "chat"})));
+    sim.change(READY_CHECK, Some(ready_check("InProgress", "None", 1.0)));
+    assert!(
+        accepted(&sim, 0).await,
+        "accepted once the status said chat"
+    );
+    service.stop().await;
 }

@@ -447,3 +447,48 @@ fn vars_are_shared_across_files() {
     );
     assert!(output.stderr.contains("vars.yaml:2"), "{}", output.stderr);
 }
+
+/// Conditional steps, loops, remembered values, reads of other URIs and random choice (issue 20,
+/// points 1, 2, 5 and 6): the embedded tests of `tests/language/` pass, and `check` finds
+/// nothing to warn about there.
+#[test]
+fn the_second_edition_constructs_pass_their_tests() {
+    let output = lcu_rules(&["test", "tests/language"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains("6 passed, 0 failed"),
+        "{}",
+        output.stdout
+    );
+    let check = lcu_rules(&["check", "--deny-warnings", "tests/language"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+}
+
+/// `explain` shows what a run did inside: the branch an `if` took and why, each loop value, and
+/// each remembered value, in order among the requests.
+#[test]
+fn explain_shows_branches_loops_and_state() {
+    let dir = Dir::new();
+    let events = dir.file(
+        "session.jsonl",
+        "{\"uri\": \"/lol-summoner/v1/current-summoner\", \"eventType\": \"Update\", \"data\": {\"summonerId\": 7}}\n{\"uri\": \"/lol-honor-v2/v1/ballot\", \"eventType\": \"Update\", \"data\": {}}\n{\"uri\": \"/lol-champ-select/v1/session\", \"eventType\": \"Update\", \"data\": {\"localPlayerCellId\": 0, \"myTeam\": [{\"cellId\": 0, \"championId\": 103}]}}\n",
+    );
+    let output = lcu_rules(&[
+        "explain",
+        "tests/language",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let expected = [
+        "-> GET /lol-lobby/v2/lobby -> 200",
+        ".. step 2 (if): then: every condition held",
+        ".. step 2.then.1 (for_each): 0 value(s) of `$.steps.lobby.body.members`",
+        ".. step 1 (for_each) 1 of 1: player = {\"cellId\":0,\"championId\":103}",
+        ".. step 1 (set): state.hovered = 103 (select)",
+        ".. step 3 (set): state.recent = 103 (service, for 5s)",
+    ];
+    for line in expected {
+        assert!(output.stdout.contains(line), "{line}\n{}", output.stdout);
+    }
+}

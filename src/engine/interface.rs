@@ -35,6 +35,9 @@ pub struct EngineConfig {
     pub breaker: Option<Breaker>,
     /// How long after a write an event on the written URI counts as its echo.
     pub echo_window: Duration,
+    /// The seed of the random choices rules make (`take: random`, `take: shuffled`); `None`
+    /// draws one. `test` and `explain` fix it, so a replay chooses the same every time.
+    pub seed: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +48,7 @@ impl Default for EngineConfig {
             max_depth: DEFAULT_MAX_DEPTH,
             breaker: Some(DEFAULT_BREAKER),
             echo_window: DEFAULT_ECHO_WINDOW,
+            seed: None,
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct EngineStatus {
     pub paused: bool,
     /// Each rule.
     pub rules: Vec<RuleStatus>,
+    /// The values rules remember (`set` steps), oldest first.
+    pub state: Vec<crate::language::memory::Remembered>,
 }
 
 /// One rule's state and counters.

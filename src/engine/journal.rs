@@ -43,6 +43,9 @@ pub struct Row {
     pub decision: Verdict,
     /// The requests the run sent, if it fired, in order (retries included).
     pub requests: Vec<RequestRecord>,
+    /// How the run went: branches taken and why, loop values, remembered values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flow: Vec<FlowRecord>,
     /// How the run ended, once it has.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<RunOutcome>,
@@ -63,9 +66,19 @@ impl Row {
                 why: crate::engine::trace::Suppressed::Busy,
             },
             requests: Vec::new(),
+            flow: Vec::new(),
             outcome: None,
         }
     }
+}
+
+/// One line of how a run went (see [`Trace::Flow`]).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FlowRecord {
+    /// How many of the row's requests came before it.
+    pub after_requests: usize,
+    /// What happened.
+    pub text: String,
 }
 
 /// One request a run sent, and what came of it.
@@ -195,6 +208,15 @@ impl Journal {
     pub(crate) fn record(&mut self, trace: Trace) {
         match trace {
             Trace::Event { .. } | Trace::Log { .. } => {}
+            Trace::Flow { run, text, .. } => {
+                if let Some(row) = self.run_row(run) {
+                    let after_requests = row.requests.len();
+                    row.flow.push(FlowRecord {
+                        after_requests,
+                        text,
+                    });
+                }
+            }
             Trace::Decision {
                 seq,
                 event,
@@ -275,6 +297,7 @@ impl Journal {
         row.caused_by = caused_by.map(str::to_string);
         row.decision = verdict;
         row.requests.clear();
+        row.flow.clear();
         row.outcome = None;
         list.push_back(row);
     }
@@ -418,8 +441,15 @@ pub fn render(explanations: &[RuleExplanation]) -> String {
                 row.uri,
                 describe(&row.decision)
             );
-            for request in &row.requests {
+            let mut flow = row.flow.iter().peekable();
+            for (index, request) in row.requests.iter().enumerate() {
+                while let Some(line) = flow.next_if(|f| f.after_requests <= index) {
+                    let _ = writeln!(out, "  {:>17}  .. {}", "", line.text);
+                }
                 let _ = writeln!(out, "  {:>17}  -> {request}", "");
+            }
+            for line in flow {
+                let _ = writeln!(out, "  {:>17}  .. {}", "", line.text);
             }
             if let Some(ending) = row.outcome.as_ref().and_then(describe_outcome) {
                 let _ = writeln!(out, "  {:>17}  -> {ending}", "");

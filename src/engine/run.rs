@@ -1,8 +1,11 @@
 //! One run of a rule: its steps in order, each request rendered, sent through the port with a
-//! timeout, checked against the expected status and retried with backoff. A run never panics on
-//! what the client answers; a failed step ends the run with an error that names the step.
+//! timeout, checked against the expected status and retried with backoff; `if` branches,
+//! `for_each` loops and `set` steps reported as flow traces. A run never panics on what the
+//! client answers; a failed step ends the run with an error that names the step.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use handlebars::Handlebars;
@@ -13,7 +16,11 @@ use crate::engine::guard::{Chain, WriteLog};
 use crate::engine::port::{ClientPort, HttpRequest, HttpResponse};
 use crate::engine::trace::{Observer, RunOutcome, Trace};
 use crate::event::Event;
-use crate::language::rule::{DelayStep, Firing, RequestStep, Rule, Step};
+use crate::language::condition::short_json;
+use crate::language::memory::{MAX_STATE_VALUE_BYTES, Memory};
+use crate::language::rule::{
+    DelayStep, Firing, ForEachStep, IfStep, RequestStep, Rule, SetStep, Step,
+};
 use crate::language::scope::Scope;
 use crate::language::template::RenderError;
 
@@ -50,6 +57,22 @@ pub(crate) struct RunContext {
     pub broken_by: Option<Arc<Event>>,
     /// The rule set's `vars`.
     pub vars: Arc<Value>,
+    /// What the engine remembers, shared with it and every run.
+    pub memory: Arc<Mutex<Memory>>,
+    /// Inside a loop: the rule's named values' names and the loop values' (parallel to
+    /// `firing.bindings`); empty outside loops, where the rule's own names serve.
+    pub loop_names: Vec<String>,
+}
+
+/// A run's nested steps, boxed: a step list holds steps that hold step lists.
+type Block<'s> = Pin<Box<dyn Future<Output = Result<(), StepEnd>> + Send + 's>>;
+
+/// Locks the memory; a run that panicked while holding it left nothing half-written that
+/// matters more than going on (every write is one map operation).
+pub(crate) fn lock(memory: &Mutex<Memory>) -> std::sync::MutexGuard<'_, Memory> {
+    memory
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why a step ended the run early.
@@ -69,18 +92,11 @@ impl From<String> for StepEnd {
 impl RunContext {
     /// Runs every step in order.
     pub(crate) async fn execute(&mut self) -> RunOutcome {
-        let mut saved: Map<String, Value> = Map::new();
+        let mut saved = Value::Object(Map::new());
         let rule = self.rule.clone();
         for (index, step) in rule.steps.iter().enumerate() {
-            let result = match step {
-                Step::Delay(delay) => self.wait(delay, index, &saved).await,
-                Step::Log(template) => self.log(template, &saved).map_err(StepEnd::from),
-                Step::Request(request) => self
-                    .request(request, &mut saved)
-                    .await
-                    .map_err(StepEnd::from),
-            };
-            match result {
+            let label = (index + 1).to_string();
+            match self.step(step, &label, &mut saved).await {
                 Ok(()) => {}
                 Err(StepEnd::Failed(error)) => return RunOutcome::Failed { step: index, error },
                 Err(StepEnd::Abandoned(reason)) => return RunOutcome::Abandoned { reason },
@@ -89,17 +105,158 @@ impl RunContext {
         RunOutcome::Completed
     }
 
+    /// Runs one step; `label` says where it is (`2`, `2.then.1`), for errors and traces.
+    async fn step(&mut self, step: &Step, label: &str, saved: &mut Value) -> Result<(), StepEnd> {
+        match step {
+            Step::Delay(delay) => self.wait(delay, label, saved).await,
+            Step::Log(template) => self.log(template, saved).map_err(StepEnd::from),
+            Step::Request(request) => self.request(request, saved).await.map_err(StepEnd::from),
+            Step::Set(set) => self.set(set, label, saved).map_err(StepEnd::from),
+            Step::If(branch) => {
+                let (name, steps) = self.choose(branch, label, saved);
+                self.block(steps, format!("{label}.{name}."), saved).await
+            }
+            Step::ForEach(each) => self.repeat(each, label, saved).await,
+        }
+    }
+
+    /// Runs a nested list of steps, labelled `prefix` and their number.
+    fn block<'s>(
+        &'s mut self,
+        steps: &'s [Step],
+        prefix: String,
+        saved: &'s mut Value,
+    ) -> Block<'s> {
+        Box::pin(async move {
+            for (index, step) in steps.iter().enumerate() {
+                self.step(step, &format!("{prefix}{}", index + 1), saved)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Which branch of an `if` runs, traced with why.
+    fn choose<'s>(
+        &self,
+        branch: &'s IfStep,
+        label: &str,
+        saved: &Value,
+    ) -> (&'static str, &'s [Step]) {
+        let miss = self.with_scope(saved, |scope| {
+            branch
+                .conditions
+                .iter()
+                .find_map(|c| c.check(scope, &self.registry).err())
+        });
+        let (name, steps, why) = match miss {
+            None => ("then", &branch.then, "every condition held".to_string()),
+            Some(miss) => ("else", &branch.otherwise, miss.to_string()),
+        };
+        let runs = if steps.is_empty() { " (no steps)" } else { "" };
+        self.flow(format!("step {label} (if): {name}{runs}: {why}"));
+        (name, steps)
+    }
+
+    /// A `for_each`: the steps once per selected value, the value bound to the loop's name.
+    async fn repeat(
+        &mut self,
+        each: &ForEachStep,
+        label: &str,
+        saved: &mut Value,
+    ) -> Result<(), StepEnd> {
+        let mut items = self.with_scope(saved, |scope| {
+            let selected = each.items.select(scope);
+            match selected.as_slice() {
+                [one] if one.is_array() => one.as_array().cloned().unwrap_or_default(),
+                _ => selected
+                    .into_iter()
+                    .map(std::borrow::Cow::into_owned)
+                    .collect(),
+            }
+        });
+        let total = items.len();
+        items.truncate(each.max);
+        let left_out = if total > each.max {
+            format!(" ({} left out: max {})", total - each.max, each.max)
+        } else {
+            String::new()
+        };
+        self.flow(format!(
+            "step {label} (for_each): {} value(s) of `{}`{left_out}",
+            items.len(),
+            each.items.text
+        ));
+        if self.loop_names.is_empty() {
+            self.loop_names = self.rule.binding_names.clone();
+        }
+        let count = items.len();
+        for (index, item) in items.into_iter().enumerate() {
+            self.flow(format!(
+                "step {label} (for_each) {} of {count}: {} = {}",
+                index + 1,
+                each.name,
+                short_json(&item)
+            ));
+            self.firing.bindings.push(item);
+            self.loop_names.push(each.name.clone());
+            let done = self
+                .block(&each.steps, format!("{label}.do[{}].", index + 1), saved)
+                .await;
+            self.firing.bindings.pop();
+            self.loop_names.pop();
+            done?;
+        }
+        Ok(())
+    }
+
+    /// A `set`: the value rendered and remembered.
+    fn set(&self, set: &SetStep, label: &str, saved: &Value) -> Result<(), String> {
+        let value = self
+            .with_scope(saved, |scope| set.value.render(scope, &self.registry))
+            .map_err(|e| format!("step {label} (set): {e}"))?;
+        let size = serde_json::to_vec(&value).map_or(usize::MAX, |bytes| bytes.len());
+        if size > MAX_STATE_VALUE_BYTES {
+            return Err(format!(
+                "step {label} (set): the value of `{}` takes {size} bytes, more than the {MAX_STATE_VALUE_BYTES} a remembered value may",
+                set.name
+            ));
+        }
+        let shown = short_json(&value);
+        let expires = crate::language::memory::expiry(Instant::now(), set.expires);
+        let dropped = lock(&self.memory).set(&set.name, value, set.scope, expires);
+        let scope = serde_json::to_value(set.scope)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let lasting = set
+            .expires
+            .map(|d| format!(", for {}", crate::event::duration::human(d)))
+            .unwrap_or_default();
+        let dropped = dropped
+            .map(|name| format!("; forgot `{name}`, the oldest, to make room"))
+            .unwrap_or_default();
+        self.flow(format!(
+            "step {label} (set): state.{} = {shown} ({scope}{lasting}){dropped}",
+            set.name
+        ));
+        Ok(())
+    }
+
+    fn flow(&self, text: String) {
+        self.observer.observe(Trace::Flow {
+            at: self.epoch.elapsed(),
+            run: self.run,
+            rule: self.rule_id.clone(),
+            text,
+        });
+    }
+
     /// A delay; with `while` conditions, every newer event on the triggering URI is checked
     /// against them as it arrives, and the first that breaks one ends the run.
-    async fn wait(
-        &mut self,
-        delay: &DelayStep,
-        index: usize,
-        saved: &Map<String, Value>,
-    ) -> Result<(), StepEnd> {
-        let wait = delay
-            .duration
-            .resolve(&self.scope(saved), &self.registry)
+    async fn wait(&mut self, delay: &DelayStep, label: &str, saved: &Value) -> Result<(), StepEnd> {
+        let wait = self
+            .with_scope(saved, |scope| delay.duration.resolve(scope, &self.registry))
             .map_err(StepEnd::Failed)?;
         let deadline = deadline_after(Instant::now(), wait);
         let Some(mut updates) = self.updates.take().filter(|_| !delay.hold.is_empty()) else {
@@ -112,7 +269,7 @@ impl RunContext {
         let outcome = loop {
             if unseen {
                 let latest = updates.borrow_and_update().clone();
-                if let Err(reason) = self.still_holds(delay, &latest, index) {
+                if let Err(reason) = self.still_holds(delay, &latest, label) {
                     self.broken_by = Some(latest);
                     break Err(StepEnd::Abandoned(reason));
                 }
@@ -132,21 +289,22 @@ impl RunContext {
         outcome
     }
 
-    fn still_holds(&self, delay: &DelayStep, event: &Event, index: usize) -> Result<(), String> {
+    fn still_holds(&self, delay: &DelayStep, event: &Event, label: &str) -> Result<(), String> {
+        let memory = lock(&self.memory);
         let scope = Scope {
             event,
             params: &self.firing.params,
             bindings: &self.firing.bindings,
-            binding_names: &self.rule.binding_names,
+            binding_names: self.names(),
             steps: None,
             item: None,
             vars: Some(&self.vars),
+            memory: Some(&memory),
         };
         for condition in &delay.hold {
             if let Err(miss) = condition.check(&scope, &self.registry) {
                 return Err(format!(
-                    "step {} (delay): {} event on {}: {miss}",
-                    index + 1,
+                    "step {label} (delay): {} event on {}: {miss}",
                     event.event_type.as_str(),
                     event.uri
                 ));
@@ -155,25 +313,38 @@ impl RunContext {
         Ok(())
     }
 
-    fn scope<'a>(&'a self, saved: &'a Map<String, Value>) -> Scope<'a> {
-        Scope {
+    /// The names of the values in `firing.bindings`.
+    fn names(&self) -> &[String] {
+        if self.loop_names.is_empty() {
+            &self.rule.binding_names
+        } else {
+            &self.loop_names
+        }
+    }
+
+    /// Calls `f` with what the run sees now (the memory locked meanwhile: `f` must not wait).
+    fn with_scope<R>(&self, saved: &Value, f: impl FnOnce(&Scope<'_>) -> R) -> R {
+        let mut memory = lock(&self.memory);
+        memory.forget_expired();
+        f(&Scope {
             event: &self.event,
             params: &self.firing.params,
             bindings: &self.firing.bindings,
-            binding_names: &self.rule.binding_names,
+            binding_names: self.names(),
             steps: Some(saved),
             item: None,
             vars: Some(&self.vars),
-        }
+            memory: Some(&memory),
+        })
     }
 
     fn log(
         &self,
         template: &crate::language::template::Template,
-        saved: &Map<String, Value>,
+        saved: &Value,
     ) -> Result<(), String> {
-        let message = template
-            .render_string(&self.scope(saved), &self.registry)
+        let message = self
+            .with_scope(saved, |scope| template.render_string(scope, &self.registry))
             .map_err(|e| e.to_string())?;
         self.observer.observe(Trace::Log {
             at: self.epoch.elapsed(),
@@ -184,20 +355,14 @@ impl RunContext {
         Ok(())
     }
 
-    fn render(
-        &self,
-        step: &RequestStep,
-        saved: &Map<String, Value>,
-    ) -> Result<HttpRequest, String> {
-        render_request(step, &self.scope(saved), &self.registry, &self.rule_id)
-            .map_err(|e| e.to_string())
+    fn render(&self, step: &RequestStep, saved: &Value) -> Result<HttpRequest, String> {
+        self.with_scope(saved, |scope| {
+            render_request(step, scope, &self.registry, &self.rule_id)
+        })
+        .map_err(|e| e.to_string())
     }
 
-    async fn request(
-        &mut self,
-        step: &RequestStep,
-        saved: &mut Map<String, Value>,
-    ) -> Result<(), String> {
+    async fn request(&mut self, step: &RequestStep, saved: &mut Value) -> Result<(), String> {
         let request = self.render(step, saved)?;
         // One clock reading per attempt sets its start, its timeout and its trace time.
         let mut started = Instant::now();
@@ -245,7 +410,9 @@ impl RunContext {
                         let mut entry = Map::new();
                         entry.insert("status".into(), Value::from(response.status));
                         entry.insert("body".into(), response.body);
-                        saved.insert(name.clone(), Value::Object(entry));
+                        if let Value::Object(saved) = saved {
+                            saved.insert(name.clone(), Value::Object(entry));
+                        }
                     }
                     return Ok(());
                 }

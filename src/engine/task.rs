@@ -27,11 +27,12 @@ use crate::engine::interface::{
     Command, EngineConfig, EngineReport, EngineStatus, MAX_RATE_KEYS, ReloadSummary, RuleStatus,
 };
 use crate::engine::port::{ClientPort, Reservation, ReserveFuture};
-use crate::engine::run::RunContext;
+use crate::engine::run::{RunContext, lock};
 use crate::engine::trace::{Observer, RunOutcome, Suppressed, Trace, Verdict};
 use crate::event::{Event, EventType};
 use crate::language::condition::{Actual, Miss};
 use crate::language::matcher::Hit;
+use crate::language::memory::Memory;
 use crate::language::rule::{
     BreakerSetting, Decision, Firing, GAMEFLOW_PHASE, GAMEFLOW_SESSION, Rate, Rule, RuleSet, Step,
 };
@@ -289,6 +290,11 @@ struct History {
     writes: Arc<WriteLog>,
     /// The latest event per URI that a run's guarded delay watches.
     updates: HashMap<String, watch::Sender<Arc<Event>>>,
+    /// What rules remember and the latest payloads they read; kept across reloads.
+    memory: Arc<std::sync::Mutex<Memory>>,
+    /// Whether the last event was a snapshot: the first snapshot after live events starts a new
+    /// connection to the client.
+    in_resync: bool,
 }
 
 impl Engine {
@@ -307,6 +313,7 @@ impl Engine {
             .map(|r| Arc::from(r.id.as_str()))
             .collect();
         let writes = Arc::new(WriteLog::new(config.echo_window));
+        let memory = Arc::new(std::sync::Mutex::new(Memory::seeded(config.seed)));
         let solo_chains = solo_chains(&rules);
         Engine {
             rules,
@@ -350,6 +357,8 @@ impl Engine {
                 next_seq: 1,
                 writes,
                 updates: HashMap::new(),
+                memory,
+                in_resync: false,
             },
         }
     }
@@ -510,6 +519,7 @@ impl Engine {
                 _ => {}
             }
         }
+        self.remember(&event);
         if !self.history.updates.is_empty()
             && let Some(latest) = self.history.updates.get(&event.uri)
         {
@@ -536,6 +546,25 @@ impl Engine {
             self.decided(&origin, hit.rule, verdict, at);
         }
         self.matching.hits = hits;
+    }
+
+    /// Keeps what the memory follows of `event`: a new connection, the payload of a URI a rule
+    /// reads. (The phase is followed in [`Self::follow_phase`].)
+    fn remember(&mut self, event: &Event) {
+        let new_session = event.snapshot && !self.history.in_resync;
+        self.history.in_resync = event.snapshot;
+        let reads = self.rules.reads(&event.uri);
+        if !new_session && !reads {
+            return;
+        }
+        let mut memory = lock(&self.history.memory);
+        if new_session {
+            memory.new_session();
+        }
+        if reads {
+            let data = (event.event_type != EventType::Delete).then(|| event.data.value());
+            memory.saw(&event.uri, data);
+        }
     }
 
     /// Books and reports `rule`'s verdict on the event of `origin`, reached `at` (since the engine
@@ -573,6 +602,7 @@ impl Engine {
         if phase == self.per_rule.phase {
             return;
         }
+        lock(&self.history.memory).phase_changed(phase.as_deref());
         let left = std::mem::replace(&mut self.per_rule.phase, phase.clone());
         let now = phase.as_deref().unwrap_or("unknown");
         for (index, rule) in self.rules.rules.iter().enumerate() {
@@ -650,6 +680,8 @@ impl Engine {
             reservation: None,
             broken_by: None,
             vars: self.rules.vars.clone(),
+            memory: self.history.memory.clone(),
+            loop_names: Vec::new(),
         };
         // A run whose first step is a request starts with room for it on the port, or waits
         // for room here, behind the runs already waiting, instead of as a task queued inside
@@ -762,12 +794,17 @@ impl Engine {
         origin: &Origin,
         cause: Option<&Chain>,
     ) -> Verdict {
-        let decision = rule.evaluate(
-            &origin.event,
-            hit.trigger as usize,
-            &self.rules.registry,
-            &self.rules.vars,
-        );
+        let decision = {
+            let mut memory = lock(&self.history.memory);
+            memory.forget_expired();
+            rule.evaluate(
+                &origin.event,
+                hit.trigger as usize,
+                &self.rules.registry,
+                &self.rules.vars,
+                Some(&memory),
+            )
+        };
         match decision {
             Decision::Stop(miss) => Verdict::Stopped { miss: *miss },
             Decision::Fire(firing) => self.admit(hit.rule, rule, origin, firing, cause),

@@ -176,6 +176,18 @@ pub enum Trace {
         /// The rendered message.
         message: String,
     },
+    /// Which branch an `if` took and why, a `for_each`'s values, a `set`'s value: how a run
+    /// went, for `explain` and the timeline.
+    Flow {
+        /// Since the engine started.
+        at: Duration,
+        /// The run.
+        run: u64,
+        /// The rule.
+        rule: Arc<str>,
+        /// What happened, in words.
+        text: String,
+    },
     /// A run ended.
     RunFinished {
         /// Since the engine started.

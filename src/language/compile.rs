@@ -16,12 +16,13 @@ use crate::language::condition::{Binding, Condition, Op, Operand, Source};
 use crate::language::diag::{Code, Sink};
 use crate::language::pattern::UriPattern;
 use crate::language::rule::{
-    Breaker, BreakerSetting, DelayStep, Rate, RequestStep, Rule, Step, Trigger,
+    Breaker, BreakerSetting, DelayStep, FOR_EACH_DEFAULT_MAX, FOR_EACH_MAX, ForEachStep, IfStep,
+    Rate, RequestStep, Rule, SetStep, Step, Trigger,
 };
 use crate::language::scope::{BUILTIN_ROOTS, CompiledPath, RootRules};
 use crate::language::spec::{
-    BindingSpec, BreakerSpec, ConditionSpec, DelaySpec, Mode, RateSpec, RequestSpec, RuleSpec,
-    StepSpec, TriggerSpec,
+    BindingSpec, BreakerSpec, ConditionSpec, DelaySpec, ForEachSpec, IfSpec, Mode, RateSpec,
+    RequestSpec, RuleSpec, SetSpec, StepSpec, TriggerSpec,
 };
 use crate::language::template::{BodyTemplate, PathTemplate, Template, TemplateCompiler};
 use crate::language::yaml::{Span, Spanned};
@@ -266,21 +267,25 @@ impl RuleCompiler<'_, '_> {
             params,
             item: false,
         };
-        let source = match (&fields.path, &fields.from) {
-            (Some(path), None) => {
+        let source = match (&fields.path, &fields.from, &fields.uri) {
+            (Some(path), None, None) => {
                 let span = or_outer(path.span, spec.span);
                 Some(Source::Path(self.path(&path.value, span, &roots)?))
             }
-            (None, Some(list)) if list.value.iter().any(holds_template) => {
+            (None, Some(list), None) if list.value.iter().any(holds_template) => {
                 self.refuse_template(name, "from", list.span);
                 None
             }
-            (None, Some(list)) => Some(Source::List(list.value.clone())),
+            (None, Some(list), None) => Some(Source::List(list.value.clone())),
+            (None, None, Some(uri)) => self.read_uri(uri),
             _ => {
                 self.sink.report(
                     Code::InvalidBinding,
                     spec.span,
-                    format!("`{}` needs exactly one of `path` and `from`", name.value),
+                    format!(
+                        "`{}` needs exactly one of `path`, `from` and `uri`",
+                        name.value
+                    ),
                     None,
                 );
                 None
@@ -312,6 +317,35 @@ impl RuleCompiler<'_, '_> {
             take: fields.take,
             default: fields.default.clone(),
         })
+    }
+
+    /// A `let`'s `uri`: a literal URI (the engine keeps the latest payload of each one named),
+    /// checked against the API like a trigger.
+    fn read_uri(&mut self, uri: &Spanned<String>) -> Option<Source> {
+        match UriPattern::parse(&uri.value) {
+            Ok(pattern) if pattern.is_literal() => {
+                self.lint_trigger(&pattern, uri.span);
+                Some(Source::Latest(uri.value.clone()))
+            }
+            Ok(_) => {
+                self.sink.report(
+                    Code::InvalidUriPattern,
+                    uri.span,
+                    format!("`uri: {}` must name one URI, without `{{...}}` or `*`", uri.value),
+                    Some("the engine keeps the latest payload of each URI a rule reads; read one resource, e.g. `/lol-chat/v1/me`".into()),
+                );
+                None
+            }
+            Err(error) => {
+                self.sink.report(
+                    Code::InvalidUriPattern,
+                    self.inner_span(uri.span, error.offset, error.len),
+                    format!("invalid URI `{}`: {}", uri.value, error.message),
+                    None,
+                );
+                None
+            }
+        }
     }
 
     /// A `let`'s `from` or `default` is a literal: `{{...}}` there would be kept as text.

@@ -561,6 +561,8 @@ pub enum Source {
     Path(CompiledPath),
     /// A literal list.
     List(Vec<Value>),
+    /// The latest payload seen on this literal URI (`uri:`), one candidate.
+    Latest(String),
 }
 
 /// A compiled named value (`let`).
@@ -588,6 +590,12 @@ impl Binding {
         let candidates: Vec<Cow<'_, Value>> = match &self.source {
             Source::Path(path) => path.select(scope),
             Source::List(items) => items.iter().map(Cow::Borrowed).collect(),
+            Source::Latest(uri) => scope
+                .memory
+                .and_then(|memory| memory.latest(uri))
+                .map(Cow::Borrowed)
+                .into_iter()
+                .collect(),
         };
         let total = candidates.len();
         // The candidate that passed the most filters explains a miss best.
@@ -615,8 +623,15 @@ impl Binding {
             }
         }
         let last_miss = best_miss.map(|(_, miss)| miss);
-        if self.take == Take::All {
-            return Ok(Value::Array(kept));
+        if matches!(self.take, Take::Random | Take::Shuffled)
+            && let Some(memory) = scope.memory
+        {
+            memory.shuffle(&mut kept);
+        }
+        match self.take {
+            Take::All | Take::Shuffled => return Ok(Value::Array(kept)),
+            Take::Random if !kept.is_empty() => return Ok(kept.swap_remove(0)),
+            Take::First | Take::Random => {}
         }
         if let Some(default) = &self.default {
             return Ok(default.clone());
@@ -624,6 +639,7 @@ impl Binding {
         let path = match &self.source {
             Source::Path(path) => path.text.clone(),
             Source::List(_) => "".into(),
+            Source::Latest(uri) => format!("uri: {uri}").into(),
         };
         Err(Box::new(Miss {
             at: format!("let.{}", self.name).into(),
@@ -634,6 +650,9 @@ impl Binding {
                 "a candidate passing `where`".into()
             },
             actual: match (total, last_miss) {
+                (0, _) if matches!(self.source, Source::Latest(_)) => {
+                    Actual::Summary("nothing has been seen on it yet".into())
+                }
                 (0, _) => Actual::Nothing,
                 (n, Some(miss)) => {
                     Actual::Summary(format!("none of {n} candidates passed (closest: {miss})"))
@@ -679,6 +698,7 @@ mod tests {
             steps: None,
             item: None,
             vars: None,
+            memory: None,
         };
         condition.check(&scope, &Handlebars::new())
     }
@@ -825,6 +845,7 @@ mod tests {
             steps: None,
             item: Some(&item),
             vars: None,
+            memory: None,
         };
         assert!(condition.check(&scope, &compiler.finish()).is_ok());
     }

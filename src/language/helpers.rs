@@ -1,5 +1,6 @@
 //! The arithmetic and list helpers templates may call besides Handlebars' own: `add`, `sub`,
-//! `mul`, `div`, `mod`, `min`, `max`, `clamp`, `round`, `floor`, `ceil`, `abs` and `index_of`.
+//! `mul`, `div`, `mod`, `min`, `max`, `clamp`, `round`, `floor`, `ceil`, `abs` and `index_of`,
+//! and `default` (the first of its arguments that has a value: `{{default state.pick "none"}}`).
 //! Each returns a JSON number, so it composes in subexpressions (`{{#if (gt (sub data.timer 2)
 //! 0)}}`), and a template that is exactly one of these calls keeps the number's type (a body's
 //! `championId: "{{add x 1}}"` sends a number).
@@ -16,14 +17,14 @@ use handlebars::{
 use serde_json::Value;
 
 /// Every helper this module registers, for `check`'s list of known helpers.
-pub(crate) const NAMES: [&str; 13] = [
+pub(crate) const NAMES: [&str; 14] = [
     "add", "sub", "mul", "div", "mod", "min", "max", "clamp", "round", "floor", "ceil", "abs",
-    "index_of",
+    "index_of", "default",
 ];
 
 /// The helpers whose result is a number, so a template that is one call to them keeps it.
 pub(crate) fn returns_number(name: &str) -> bool {
-    NAMES.contains(&name)
+    NAMES.contains(&name) && name != "default"
 }
 
 /// Registers every helper of this module.
@@ -126,6 +127,32 @@ pub(crate) fn register(registry: &mut Handlebars<'static>) {
         }),
     );
     registry.register_helper("index_of", Box::new(IndexOf));
+    registry.register_helper("default", Box::new(Default));
+}
+
+/// `default A B ...`: the first argument that has a value (not missing, not `null`): a template
+/// reads a value that may not be there (`{{default state.pick "none"}}`) without failing the
+/// run in strict mode.
+struct Default;
+
+impl HelperDef for Default {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        helper: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        if helper.params().len() < 2 {
+            return Err(fail("`default` takes a value and a fallback".to_string()));
+        }
+        let found = helper
+            .params()
+            .iter()
+            .find(|p| !p.is_value_missing() && !p.value().is_null())
+            .map_or(Value::Null, |p| p.value().clone());
+        Ok(ScopedJson::Derived(found))
+    }
 }
 
 /// A helper over numbers: its arguments (at least `arity.start`, fewer than `arity.end` when it

@@ -13,7 +13,7 @@ use crate::event::{Event, EventType, EventTypeMask};
 use crate::language::condition::{Binding, Condition, Miss};
 use crate::language::matcher::{Hit, Matcher, TriggerRef};
 use crate::language::pattern::{UriPattern, uri_segments};
-use crate::language::scope::Scope;
+use crate::language::scope::{CompiledPath, Scope};
 use crate::language::spec::{MethodName, Mode};
 use crate::language::template::{BodyTemplate, PathTemplate, Template};
 use crate::language::yaml::Span;
@@ -36,6 +36,69 @@ pub enum Step {
     Delay(DelayStep),
     /// Log a message.
     Log(Template),
+    /// Run one list of steps or another.
+    If(Box<IfStep>),
+    /// Run steps once per selected value.
+    ForEach(Box<ForEachStep>),
+    /// Remember a value.
+    Set(Box<SetStep>),
+}
+
+/// A compiled `if` step.
+#[derive(Debug, Clone)]
+pub struct IfStep {
+    /// Conditions that must all hold for `then`.
+    pub conditions: Vec<Condition>,
+    /// The steps when they hold.
+    pub then: Vec<Step>,
+    /// The steps when one does not.
+    pub otherwise: Vec<Step>,
+}
+
+/// A compiled `for_each` step.
+#[derive(Debug, Clone)]
+pub struct ForEachStep {
+    /// What to loop over (a single selected list is looped over element by element).
+    pub items: CompiledPath,
+    /// The name each value is read by.
+    pub name: String,
+    /// The most values looped over.
+    pub max: usize,
+    /// The steps run for each value.
+    pub steps: Vec<Step>,
+}
+
+/// The most values a `for_each` loops over by default, and at most (SECURITY.md).
+pub(crate) const FOR_EACH_DEFAULT_MAX: u32 = 25;
+/// The highest `max` a `for_each` may ask for.
+pub(crate) const FOR_EACH_MAX: u32 = 100;
+
+/// A compiled `set` step.
+#[derive(Debug, Clone)]
+pub struct SetStep {
+    /// The name.
+    pub name: String,
+    /// The value.
+    pub value: BodyTemplate,
+    /// How long it lasts.
+    pub scope: crate::language::spec::StateScope,
+    /// Forget it after this long.
+    pub expires: Option<Duration>,
+}
+
+/// Calls `visit` on every step of `steps`, nested ones included, outer ones first.
+pub(crate) fn visit_steps<'s>(steps: &'s [Step], visit: &mut dyn FnMut(&'s Step)) {
+    for step in steps {
+        visit(step);
+        match step {
+            Step::If(branch) => {
+                visit_steps(&branch.then, visit);
+                visit_steps(&branch.otherwise, visit);
+            }
+            Step::ForEach(each) => visit_steps(&each.steps, visit),
+            Step::Request(_) | Step::Delay(_) | Step::Log(_) | Step::Set(_) => {}
+        }
+    }
 }
 
 /// A compiled delay.
@@ -209,9 +272,22 @@ impl Rule {
 
     /// Whether any delay step watches newer events.
     pub(crate) fn has_guarded_delays(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s, Step::Delay(d) if !d.hold.is_empty()))
+        self.any_step(|s| matches!(s, Step::Delay(d) if !d.hold.is_empty()))
+    }
+
+    /// Whether any step, nested ones included, is one `is` accepts.
+    pub(crate) fn any_step(&self, is: impl Fn(&Step) -> bool) -> bool {
+        let mut found = false;
+        visit_steps(&self.steps, &mut |step| found |= is(step));
+        found
+    }
+
+    /// The literal URIs whose latest payload the rule reads (`let: NAME: {uri: ...}`).
+    pub(crate) fn read_uris(&self) -> impl Iterator<Item = &str> {
+        self.bindings.iter().filter_map(|b| match &b.source {
+            crate::language::condition::Source::Latest(uri) => Some(uri.as_str()),
+            _ => None,
+        })
     }
 }
 
@@ -252,6 +328,7 @@ impl Rule {
                     crate::language::condition::Source::List(items) => {
                         serde_json::Value::Array(items.clone()).to_string()
                     }
+                    crate::language::condition::Source::Latest(uri) => format!("latest {uri}"),
                 };
                 let filter: Vec<String> = b.filter.iter().map(Condition::signature).collect();
                 format!(
@@ -280,6 +357,7 @@ impl Rule {
         trigger: usize,
         registry: &Handlebars<'_>,
         vars: &Value,
+        memory: Option<&crate::language::memory::Memory>,
     ) -> Decision {
         let params = self.captures(event, trigger);
         let mut bindings = Vec::with_capacity(self.bindings.len());
@@ -292,6 +370,7 @@ impl Rule {
                 steps: None,
                 item: None,
                 vars: Some(vars),
+                memory,
             };
             match binding.evaluate(&scope, registry) {
                 Ok(value) => bindings.push(value),
@@ -306,6 +385,7 @@ impl Rule {
             steps: None,
             item: None,
             vars: Some(vars),
+            memory,
         };
         for condition in &self.conditions {
             if let Err(miss) = condition.check(&scope, registry) {
@@ -347,9 +427,11 @@ pub struct RuleSet {
     pub registry: Arc<Handlebars<'static>>,
     /// The `vars` of every loaded file, one object: what `$.vars...` and `{{vars...}}` read.
     pub vars: Arc<Value>,
-    /// Whether an indexed rule is scoped to gameflow phases (the phase URI must then reach the
-    /// engine even when no trigger names it).
+    /// Whether an indexed rule is scoped to gameflow phases or remembers values (the phase URI
+    /// must then reach the engine even when no trigger names it).
     tracks_phase: bool,
+    /// The literal URIs whose latest payload an indexed rule reads, sorted.
+    read_uris: Vec<String>,
 }
 
 /// The URI of the gameflow phase, which the engine tracks for phase-scoped rules.
@@ -390,15 +472,22 @@ impl RuleSet {
                     types: t.types,
                 })
         }));
-        let tracks_phase = rules
-            .iter()
-            .any(|r| (include_disabled || r.enabled) && r.phases.is_some());
+        let indexed = || rules.iter().filter(|r| include_disabled || r.enabled);
+        let tracks_phase =
+            indexed().any(|r| r.phases.is_some() || r.any_step(|s| matches!(s, Step::Set(_))));
+        let mut read_uris: Vec<String> = indexed()
+            .flat_map(|r| r.read_uris())
+            .map(str::to_string)
+            .collect();
+        read_uris.sort();
+        read_uris.dedup();
         RuleSet {
             rules,
             matcher,
             registry,
             vars: Arc::new(Value::Object(serde_json::Map::new())),
             tracks_phase,
+            read_uris,
         }
     }
 
@@ -413,9 +502,19 @@ impl RuleSet {
         self.matcher.matches_into(uri, event_type, out);
     }
 
-    /// Whether any indexed rule's trigger matches this URI and type (before parsing a payload).
+    /// Whether any indexed rule's trigger matches this URI and type, or a rule reads its latest
+    /// payload (before parsing a payload).
     pub(crate) fn watches(&self, uri: &str, event_type: EventType) -> bool {
-        self.matcher.matches_any(uri, event_type) || self.says_phase(uri)
+        self.matcher.matches_any(uri, event_type) || self.says_phase(uri) || self.reads(uri)
+    }
+
+    /// Whether an indexed rule reads the latest payload of `uri`.
+    pub(crate) fn reads(&self, uri: &str) -> bool {
+        !self.read_uris.is_empty()
+            && self
+                .read_uris
+                .binary_search_by(|u| u.as_str().cmp(uri))
+                .is_ok()
     }
 
     /// Whether events on `uri` tell the engine the phase it follows.
@@ -430,7 +529,9 @@ impl RuleSet {
 
     /// Whether any indexed rule's trigger matches this URI for some event type.
     pub(crate) fn watches_uri(&self, uri: &str) -> bool {
-        self.matcher.matches_any_of(uri, EventTypeMask::ALL) || self.says_phase(uri)
+        self.matcher.matches_any_of(uri, EventTypeMask::ALL)
+            || self.says_phase(uri)
+            || self.reads(uri)
     }
 
     /// The rule with this index.
@@ -443,15 +544,15 @@ impl RuleSet {
         self.rules.iter().find(|r| r.id == id)
     }
 
-    /// Every literal URI that an enabled rule triggers on (what a resync reads after connecting).
+    /// Every literal URI that an enabled rule triggers on or reads (what a resync reads after
+    /// connecting).
     pub(crate) fn literal_trigger_uris(&self) -> Vec<String> {
-        let mut uris: Vec<String> = self
-            .rules
-            .iter()
-            .filter(|r| r.enabled)
+        let enabled = || self.rules.iter().filter(|r| r.enabled);
+        let mut uris: Vec<String> = enabled()
             .flat_map(|r| r.triggers.iter())
             .filter(|t| t.pattern.is_literal())
             .map(|t| t.pattern.text.clone())
+            .chain(enabled().flat_map(|r| r.read_uris()).map(str::to_string))
             .collect();
         uris.sort();
         uris.dedup();
@@ -479,6 +580,7 @@ mod tests {
             steps: None,
             item: None,
             vars: None,
+            memory: None,
         };
         let mut compiler = crate::language::template::TemplateCompiler::default();
         let roots = crate::language::scope::RootRules {

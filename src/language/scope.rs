@@ -1,5 +1,6 @@
 //! What conditions, paths and templates can see while a rule is evaluated or run: the event, the
-//! URI captures, the named values, earlier steps' responses and (inside `where`) the candidate.
+//! URI captures, the named values, earlier steps' responses, the shared `vars`, the remembered
+//! `state` and (inside `where`) the candidate.
 //!
 //! JSONPaths and templates address one namespace: `$.data.x` and `{{data.x}}` name the same
 //! value. Paths are compiled once at load into a [`CompiledPath`] whose first segment picks the
@@ -27,13 +28,18 @@ pub struct Scope<'a> {
     pub bindings: &'a [Value],
     /// The rule's named values, in order.
     pub binding_names: &'a [String],
-    /// Responses saved by earlier steps (runs only).
-    pub steps: Option<&'a Map<String, Value>>,
+    /// Responses saved by earlier steps, an object by name (runs only).
+    pub steps: Option<&'a Value>,
     /// The candidate being filtered by a `where` (bindings only).
     pub item: Option<&'a Value>,
     /// The rule set's `vars` (an object), where there are any.
     pub vars: Option<&'a Value>,
+    /// What the engine remembers (`$.state`, and the payloads `let ... uri:` reads).
+    pub memory: Option<&'a crate::language::memory::Memory>,
 }
+
+/// What `$.state` reads when nothing is remembered.
+static NO_STATE: Value = Value::Null;
 
 impl<'a> Scope<'a> {
     /// A scope inside a `where` filter, with `item` as `$`.
@@ -57,8 +63,9 @@ impl<'a> Scope<'a> {
                     .collect(),
             )),
             Root::Binding(index) => Cow::Borrowed(self.bindings.get(*index)?),
-            Root::Steps => Cow::Owned(Value::Object(self.steps?.clone())),
+            Root::Steps => Cow::Borrowed(self.steps?),
             Root::Vars => Cow::Borrowed(self.vars?),
+            Root::State => Cow::Borrowed(self.memory.map_or(&NO_STATE, |m| m.state())),
             Root::Item => Cow::Borrowed(self.item?),
         })
     }
@@ -79,10 +86,15 @@ impl<'a> Scope<'a> {
             object.insert(name.clone(), value.clone());
         }
         if let Some(steps) = self.steps {
-            object.insert("steps".into(), Value::Object(steps.clone()));
+            object.insert("steps".into(), steps.clone());
         }
         if let Some(vars) = self.vars {
             object.insert("vars".into(), vars.clone());
+        }
+        if let Some(memory) = self.memory
+            && !self.binding_names.iter().any(|n| n == "state")
+        {
+            object.insert("state".into(), memory.state().clone());
         }
         if let Some(item) = self.item {
             object.insert("this".into(), item.clone());
@@ -108,6 +120,8 @@ pub(crate) enum Root {
     Steps,
     /// `vars`: the values every rule file can define and every rule read.
     Vars,
+    /// `state`: the values `set` steps remember.
+    State,
     /// `$` inside `where`: the candidate.
     Item,
 }
@@ -145,13 +159,18 @@ impl RootRules<'_> {
             }
             _ => {}
         }
-        if let Some(index) = self.bindings.iter().position(|b| b == name) {
+        if let Some(index) = self.bindings.iter().rposition(|b| b == name) {
             return Ok(Root::Binding(index));
+        }
+        // After the named values: a rule written before `state` existed may name a value so.
+        if name == "state" {
+            return Ok(Root::State);
         }
         let visible = || {
             BUILTIN_ROOTS
                 .iter()
                 .copied()
+                .chain(["state"])
                 .filter(|root| *root != "steps" || !self.steps.is_empty())
                 .chain(self.bindings.iter().map(String::as_str))
         };
@@ -256,15 +275,6 @@ impl CompiledPath {
                 hint: None,
                 unknown_variable: true,
             })?;
-            if root == Root::Steps {
-                return Err(PathError {
-                    message: format!(
-                        "`{text}`: step responses are only visible to later steps' templates"
-                    ),
-                    hint: None,
-                    unknown_variable: true,
-                });
-            }
             segments.remove(0);
             root
         };
@@ -400,6 +410,7 @@ mod tests {
             steps: None,
             item: None,
             vars: None,
+            memory: None,
         };
         compiled
             .select(&scope)

@@ -325,7 +325,7 @@ pub(crate) struct BindingSpec {
     pub fields: BindingFields,
 }
 
-/// The mapping form of a named value. Exactly one of `path` and `from`.
+/// The mapping form of a named value. Exactly one of `path`, `from` and `uri`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BindingFields {
@@ -337,10 +337,17 @@ pub(crate) struct BindingFields {
     /// A literal list of candidates, taken in order (e.g. a champion priority list).
     #[serde(default)]
     pub from: Option<Spanned<Vec<Value>>>,
+    /// The latest payload the client sent for this URI (e.g. `/lol-chat/v1/me`): the engine
+    /// keeps it from the resync at connect and every event since. Nothing seen yet stops the
+    /// rule, unless there is a `default`.
+    #[serde(default)]
+    #[schemars(example = "/lol-chat/v1/me")]
+    pub uri: Option<Spanned<String>>,
     /// Keep only the candidates for which all these hold; inside, `$` is the candidate.
     #[serde(default, rename = "where")]
     pub filter: Vec<Spanned<ConditionSpec>>,
-    /// `first` (default): the first candidate; `all`: the list of every candidate.
+    /// `first` (default): the first candidate; `all`: the list of every candidate; `random`:
+    /// one candidate at random; `shuffled`: every candidate, in a random order.
     #[serde(default)]
     pub take: Take,
     /// The value when nothing is selected; without it, the rule stops there.
@@ -357,6 +364,11 @@ pub enum Take {
     First,
     /// All of them, as a list (possibly empty).
     All,
+    /// One of them at random; nothing selected stops the rule (unless there is a `default`).
+    /// `test` and `explain` draw from a fixed seed.
+    Random,
+    /// All of them in a random order, as a list (possibly empty).
+    Shuffled,
 }
 
 impl Shorthand for BindingSpec {
@@ -367,6 +379,7 @@ impl Shorthand for BindingSpec {
             fields: BindingFields {
                 path: Some(Spanned::new(Default::default(), text.to_string())),
                 from: None,
+                uri: None,
                 filter: Vec::new(),
                 take: Take::First,
                 default: None,
@@ -393,7 +406,7 @@ impl JsonSchema for BindingSpec {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let fields = generator.subschema_for::<BindingFields>();
         schemars::json_schema!({
-            "description": "A JSONPath, or a mapping with `path`/`from`, `where`, `take` and `default`.",
+            "description": "A JSONPath, or a mapping with `path`/`from`/`uri`, `where`, `take` and `default`.",
             "anyOf": [{"type": "string", "examples": ["$.data.localPlayerCellId"]}, fields]
         })
     }
@@ -467,7 +480,11 @@ fn present<'de, D: serde::Deserializer<'de>>(
 }
 
 /// One step of a rule's actions.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+///
+/// `if` and `for_each` steps are mappings of several keys (`if` with `then` and `else`,
+/// `for_each` with `as`, `do` and `max`): the YAML reader hands such a variant the whole
+/// mapping (see `yaml::WHOLE_MAPPING_VARIANTS`).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum StepSpec {
     /// Send a request to the connected client: `METHOD /path`, or a mapping.
@@ -477,6 +494,122 @@ pub(crate) enum StepSpec {
     Delay(Spanned<DelaySpec>),
     /// Write a message (a template) to the log and the timeline.
     Log(Spanned<String>),
+    /// Run `then` when every condition holds, `else` otherwise.
+    If(Box<Spanned<IfSpec>>),
+    /// Run `do` once for each value a JSONPath selects, at most `max` times.
+    #[serde(rename = "for_each")]
+    ForEach(Box<Spanned<ForEachSpec>>),
+    /// Remember a value under a name, for later runs of any rule (`$.state.NAME`).
+    Set(Box<Spanned<SetSpec>>),
+}
+
+/// A conditional step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(rename = "IfStep")]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IfSpec {
+    /// Conditions that must all hold for `then` to run. Unlike the rule's `when`, they see the
+    /// responses earlier steps saved (`$.steps.NAME.body`) and the state as it is now.
+    #[serde(rename = "if")]
+    pub conditions: OneOrMany<Spanned<ConditionSpec>>,
+    /// The steps to run when every condition holds.
+    pub then: Vec<Spanned<StepSpec>>,
+    /// The steps to run otherwise.
+    #[serde(default, rename = "else")]
+    pub otherwise: Vec<Spanned<StepSpec>>,
+}
+
+/// A loop step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(rename = "ForEachStep")]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ForEachSpec {
+    /// A JSONPath selecting the values to loop over (a list is looped over element by
+    /// element: `$.data.myTeam` and `$.data.myTeam[*]` do the same).
+    #[schemars(example = "$.data.myTeam[*]")]
+    pub for_each: Spanned<String>,
+    /// The name each value is read by inside `do` (`{{player.summonerId}}`, `$.player`).
+    #[serde(rename = "as")]
+    pub name: Spanned<String>,
+    /// The steps to run for each value.
+    #[serde(rename = "do")]
+    pub steps: Vec<Spanned<StepSpec>>,
+    /// The most values looped over (default 25, at most 100); the rest are left out.
+    #[serde(default)]
+    pub max: Option<Spanned<u32>>,
+}
+
+/// A step that remembers a value.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(rename = "SetStep")]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetSpec {
+    /// The name: `$.state.NAME` and `{{state.NAME}}` read it in every rule.
+    #[schemars(example = &"picked")]
+    pub name: Spanned<String>,
+    /// The value, written as YAML; a string that is exactly one `{{expression}}` keeps the JSON
+    /// type of its value. `null` forgets the name.
+    pub value: Spanned<Value>,
+    /// How long the value lasts: `select` (until champion select ends), `game` (until the
+    /// client is back in the lobby after a game, default), `session` (until the connection to
+    /// the client ends) or `service` (until lcu-rules stops).
+    #[serde(default)]
+    pub scope: StateScope,
+    /// Forget the value after this long (e.g. `10m`), whatever the scope.
+    #[serde(default, rename = "for")]
+    #[schemars(example = "10m")]
+    pub expires: Option<Spanned<String>>,
+}
+
+/// How long a remembered value lasts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StateScope {
+    /// Until the gameflow phase leaves `ChampSelect`.
+    Select,
+    /// Until the client is back before champion select (`None`, `Lobby`, `Matchmaking`,
+    /// `ReadyCheck`) after having been in it or later: a value set in the lobby lasts through
+    /// the next game.
+    #[default]
+    Game,
+    /// Until the connection to the client ends.
+    Session,
+    /// Until lcu-rules stops.
+    Service,
+}
+
+impl JsonSchema for StepSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Step".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let request = generator.subschema_for::<RequestSpec>();
+        let delay = generator.subschema_for::<DelaySpec>();
+        let set = generator.subschema_for::<SetSpec>();
+        let conditional = generator.subschema_for::<IfSpec>();
+        let each = generator.subschema_for::<ForEachSpec>();
+        let single = |key: &str, description: &str, schema: schemars::Schema| {
+            schemars::json_schema!({
+                "type": "object",
+                "description": description,
+                "properties": {key: schema},
+                "required": [key],
+                "additionalProperties": false
+            })
+        };
+        schemars::json_schema!({
+            "description": "One step: `request`, `delay`, `log`, `set`, `if` (with `then`, `else`) or `for_each` (with `as`, `do`).",
+            "oneOf": [
+                single("request", "Send a request to the connected client.", request),
+                single("delay", "Wait this long, or `{for, while}`.", delay),
+                single("log", "Write a message (a template) to the log and the timeline.", schemars::json_schema!({"type": "string"})),
+                single("set", "Remember a value under a name.", set),
+                conditional,
+                each
+            ]
+        })
+    }
 }
 
 /// A request to the client. The host is always the connected client: a rule names a path only.

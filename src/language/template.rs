@@ -390,7 +390,15 @@ fn render_text(
             "the rendered text is over {MAX_RENDERED_BYTES} bytes long"
         )));
     }
-    rendered.map_err(|e| RenderError::Handlebars(e.to_string()))?;
+    rendered.map_err(|e| match e.reason() {
+        // Handlebars names its internal template and position; the rule's author wants the
+        // variable.
+        handlebars::RenderErrorReason::MissingVariable(Some(path)) => RenderError::Missing {
+            expression: path.clone(),
+            missing: path.clone(),
+        },
+        _ => RenderError::Handlebars(e.to_string()),
+    })?;
     String::from_utf8(out.0).map_err(|e| RenderError::Handlebars(e.to_string()))
 }
 
@@ -688,6 +696,7 @@ mod tests {
             steps: None,
             item: None,
             vars: None,
+            memory: None,
         }
     }
 
@@ -724,10 +733,13 @@ mod tests {
             exact.render_value(&scope, &registry),
             Err(RenderError::Missing { .. })
         ));
-        assert!(matches!(
-            text.render_string(&scope, &registry),
-            Err(RenderError::Handlebars(_))
-        ));
+        // Inside text too, the error names the variable, not Handlebars' internal template.
+        assert_eq!(
+            text.render_string(&scope, &registry)
+                .unwrap_err()
+                .to_string(),
+            "`{{data.nope}}` has no value: `data.nope` is missing"
+        );
     }
 
     /// Unknown variables and malformed templates are refused at compile time.

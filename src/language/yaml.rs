@@ -677,6 +677,18 @@ impl<'de> de::Deserializer<'de> for &'de Node {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, YamlError> {
+        let whole = match &self.kind {
+            NodeKind::Map(entries) => entries.iter().map(|(key, _)| key).find(|key| {
+                matches!(&key.kind, NodeKind::Scalar { text, .. }
+                    if WHOLE_MAPPING_VARIANTS.contains(&text.as_str()) && variants.contains(&text.as_str()))
+            }),
+            _ => None,
+        };
+        if let Some(key) = whole {
+            return visitor
+                .visit_enum(EnumAccess { key, value: self })
+                .map_err(|e| e.at_node(self));
+        }
         let result = match &self.kind {
             NodeKind::Scalar { text, .. } => visitor.visit_enum(text.as_str().into_deserializer()),
             NodeKind::Map(entries) if entries.len() == 1 => visitor.visit_enum(EnumAccess {
@@ -691,15 +703,14 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                 if let NodeKind::Map(entries) = &self.kind
                     && entries.len() > 1
                 {
-                    let condition = entries
-                        .iter()
-                        .map(|(key, _)| key)
-                        .find(|key| matches!(&key.kind, NodeKind::Scalar { text, .. } if text == "when" || text == "if"));
+                    let condition = entries.iter().map(|(key, _)| key).find(
+                        |key| matches!(&key.kind, NodeKind::Scalar { text, .. } if text == "when"),
+                    );
                     if let Some(key) = condition {
                         // The one map a step's kind is read from that carries a condition.
                         error.message = format!("a step cannot have its own `{}`", key_text(key));
                         error.hint = Some(
-                            "a step runs whenever its rule runs: put the condition in the rule's `when`, or give this step a rule of its own".to_string(),
+                            "to run steps only when conditions hold, use an `if` step: `- if: [...]` with `then: [...]` (and `else: [...]`)".to_string(),
                         );
                         return Err(error.at_node(key));
                     }
@@ -718,6 +729,11 @@ impl<'de> de::Deserializer<'de> for &'de Node {
         seq tuple tuple_struct map ignored_any
     }
 }
+
+/// Enum variants whose content is the whole mapping they are written in, not the value of
+/// their key: a rule's `if` step is `{if, then, else}`, its `for_each` step `{for_each, as, do,
+/// max}`. Only enums that have a variant of this name are read this way.
+const WHOLE_MAPPING_VARIANTS: [&str; 2] = ["if", "for_each"];
 
 fn describe(node: &Node) -> &'static str {
     match &node.kind {

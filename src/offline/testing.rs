@@ -126,7 +126,10 @@ pub fn replay(
             rules,
             port.clone(),
             collector.clone(),
-            EngineConfig::default(),
+            EngineConfig {
+                seed: Some(REPLAY_SEED),
+                ..EngineConfig::default()
+            },
         );
         let start = Instant::now();
         let (tx, rx) = mpsc::channel(64);
@@ -168,6 +171,9 @@ pub(crate) struct WrittenLog {
     rule: Arc<str>,
     message: String,
 }
+
+/// The seed of random choices in a replay: a test case chooses the same every run.
+pub(crate) const REPLAY_SEED: u64 = 20;
 
 /// Runs one test case against a rule set.
 pub fn run_case(rules: Arc<RuleSet>, case: &TestCase) -> std::io::Result<CaseResult> {
@@ -450,6 +456,9 @@ pub fn render_timeline(traces: &[Trace], all_decisions: bool) -> String {
             Trace::Log {
                 at, run, message, ..
             } => writeln!(out, "  {:>9}    run {run}: log: {message}", clock(*at)),
+            Trace::Flow { at, run, text, .. } => {
+                writeln!(out, "  {:>9}    run {run}: {text}", clock(*at))
+            }
             Trace::RunFinished {
                 at, run, outcome, ..
             } => match outcome {

@@ -368,5 +368,26 @@ pub(crate) fn render_status(
             notes.join(", ")
         );
     }
+    if !engine.state.is_empty() {
+        let _ = writeln!(out, "state:");
+        for kept in &engine.state {
+            let expires = kept
+                .expires_in_ms
+                .map(|ms| {
+                    format!(
+                        ", {} left",
+                        crate::event::duration::human(std::time::Duration::from_millis(ms))
+                    )
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} = {}  ({:?}{expires})",
+                kept.name,
+                crate::language::condition::short_json(&kept.value),
+                kept.scope
+            );
+        }
+    }
     out
 }

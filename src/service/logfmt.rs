@@ -362,6 +362,9 @@ impl Observer for LogObserver {
             Trace::Log {
                 rule, run, message, ..
             } => tracing::info!(rule = %rule, run, "{message}"),
+            Trace::Flow {
+                rule, run, text, ..
+            } => tracing::debug!(rule = %rule, run, "{text}"),
             Trace::RunFinished {
                 rule, run, outcome, ..
             } => match outcome {

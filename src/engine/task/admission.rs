@@ -169,6 +169,7 @@ impl Engine {
             steps: None,
             item: None,
             vars: Some(&self.rules.vars),
+            memory: None,
         };
         template
             .render_string(&scope, &self.rules.registry)

@@ -82,6 +82,7 @@ impl Engine {
             active_runs: self.runs.active_total,
             paused: self.per_rule.paused,
             rules,
+            state: lock(&self.history.memory).remembered(Instant::now()),
         }
     }
 

@@ -9,11 +9,23 @@ impl RuleCompiler<'_, '_> {
         specs: &[Spanned<StepSpec>],
         roots: &RootRules<'_>,
     ) -> Vec<Step> {
-        let mut saved: Vec<String> = Vec::new();
+        let mut saved: Vec<String> = roots.steps.to_vec();
+        self.block(specs, roots, &mut saved)
+    }
+
+    /// Compiles a list of steps; `saved` holds the names saved so far and gains this list's
+    /// (a name saved inside a branch or a loop is visible after it, possibly missing).
+    fn block(
+        &mut self,
+        specs: &[Spanned<StepSpec>],
+        roots: &RootRules<'_>,
+        saved: &mut Vec<String>,
+    ) -> Vec<Step> {
         let mut steps = Vec::new();
         for spec in specs {
+            let visible = saved.clone();
             let step_roots = RootRules {
-                steps: &saved,
+                steps: &visible,
                 ..*roots
             };
             let step = match &spec.value {
@@ -24,6 +36,13 @@ impl RuleCompiler<'_, '_> {
                 StepSpec::Request(request) => self
                     .request(request, &step_roots)
                     .map(|r| Step::Request(Box::new(r))),
+                StepSpec::Set(set) => self.set(set, &step_roots).map(|s| Step::Set(Box::new(s))),
+                StepSpec::If(branch) => self
+                    .branch(branch, &step_roots, saved)
+                    .map(|b| Step::If(Box::new(b))),
+                StepSpec::ForEach(each) => self
+                    .for_each(each, &step_roots, saved)
+                    .map(|e| Step::ForEach(Box::new(e))),
             };
             if let StepSpec::Request(request) = &spec.value
                 && let Some(name) = &request.fields.save_as
@@ -44,6 +63,135 @@ impl RuleCompiler<'_, '_> {
             steps.extend(step);
         }
         steps
+    }
+
+    fn branch(
+        &mut self,
+        spec: &Spanned<IfSpec>,
+        roots: &RootRules<'_>,
+        saved: &mut Vec<String>,
+    ) -> Option<IfStep> {
+        let written = &spec.conditions.0;
+        let conditions: Vec<Condition> = written
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.condition(c, format!("if[{i}]"), roots))
+            .collect();
+        if spec.then.is_empty() {
+            self.sink.report(
+                Code::InvalidValue,
+                spec.span,
+                "an `if` step with no steps under `then`",
+                Some("list the steps to run when the conditions hold under `then:`".into()),
+            );
+        }
+        let then = self.block(&spec.then, roots, saved);
+        let otherwise = self.block(&spec.otherwise, roots, saved);
+        let complete = conditions.len() == written.len()
+            && then.len() == spec.then.len()
+            && otherwise.len() == spec.otherwise.len();
+        complete.then_some(IfStep {
+            conditions,
+            then,
+            otherwise,
+        })
+    }
+
+    fn for_each(
+        &mut self,
+        spec: &Spanned<ForEachSpec>,
+        roots: &RootRules<'_>,
+        saved: &mut Vec<String>,
+    ) -> Option<ForEachStep> {
+        let items = self.path(&spec.for_each.value, spec.for_each.span, roots);
+        let name = &spec.name;
+        let named = is_identifier(&name.value)
+            && !BUILTIN_ROOTS.contains(&name.value.as_str())
+            && name.value != "this";
+        if !named {
+            self.sink.report(
+                Code::InvalidBinding,
+                name.span,
+                format!("`as: {}` cannot name the loop's value", name.value),
+                Some("use letters, digits and `_`, and not a built-in name like `data`".into()),
+            );
+        }
+        let max = match &spec.max {
+            Some(max) if max.value == 0 || max.value > FOR_EACH_MAX => {
+                self.sink.report(
+                    Code::InvalidValue,
+                    max.span,
+                    format!("`max: {}` is out of range", max.value),
+                    Some(format!("a loop runs 1 to {FOR_EACH_MAX} times")),
+                );
+                None
+            }
+            Some(max) => Some(max.value),
+            None => Some(FOR_EACH_DEFAULT_MAX),
+        };
+        if spec.steps.is_empty() {
+            self.sink.report(
+                Code::InvalidValue,
+                spec.span,
+                "a `for_each` step with no steps under `do`",
+                None,
+            );
+        }
+        let mut names = roots.bindings.to_vec();
+        names.push(name.value.clone());
+        let inner = RootRules {
+            bindings: &names,
+            ..*roots
+        };
+        let steps = self.block(&spec.steps, &inner, saved);
+        let complete = named && steps.len() == spec.steps.len();
+        Some(ForEachStep {
+            items: items?,
+            name: name.value.clone(),
+            max: max? as usize,
+            steps,
+        })
+        .filter(|_| complete)
+    }
+
+    fn set(&mut self, spec: &Spanned<SetSpec>, roots: &RootRules<'_>) -> Option<SetStep> {
+        let spec: &SetSpec = &spec.value;
+        let name = &spec.name;
+        let named = is_identifier(&name.value);
+        if !named {
+            self.sink.report(
+                Code::InvalidValue,
+                name.span,
+                format!(
+                    "`name: {}` must be a plain name (letters, digits, `_`)",
+                    name.value
+                ),
+                None,
+            );
+        }
+        let value = match BodyTemplate::compile(&spec.value.value, self.templates, roots) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let code = if error.unknown_variable {
+                    Code::UnknownVariable
+                } else {
+                    Code::InvalidTemplate
+                };
+                self.sink.report(code, spec.value.span, error.message, None);
+                None
+            }
+        };
+        let expires = match &spec.expires {
+            Some(text) => Some(self.duration(text)?),
+            None => None,
+        };
+        Some(SetStep {
+            name: name.value.clone(),
+            value: value?,
+            scope: spec.scope,
+            expires,
+        })
+        .filter(|_| named)
     }
 
     pub(super) fn request(

@@ -306,6 +306,7 @@ mod tests {
                 active_runs: 0,
                 paused: false,
                 rules: vec![accept, rule("play-again"), disabled],
+                state: Vec::new(),
             },
             reload_errors: 0,
             autostart: false,

@@ -31,6 +31,7 @@ pub(super) fn run(
             active_runs: 0,
             paused: false,
             rules: Vec::new(),
+            state: Vec::new(),
         },
         reload_errors: 0,
         autostart: false,
