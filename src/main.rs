@@ -94,6 +94,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Reset { rule } => {
             service::ask_service("reset", Request::Reset { rule }, Format::Human)
         }
+        Command::Trigger { rule, data } => {
+            let data = match data {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("--data is not JSON: {e}"))?,
+                None => serde_json::json!({}),
+            };
+            service::ask_service("trigger", Request::Trigger { rule, data }, Format::Human)
+        }
         Command::Autostart { action } => service::autostart(action),
         Command::Paths { format } => service::paths(format),
         Command::Sim {

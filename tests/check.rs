@@ -841,3 +841,75 @@ fn the_summary_counts_what_is_written() {
         output.stdout
     );
 }
+
+/// The second edition's constructs are checked at load: a `cancel` step naming no rule (with the
+/// closest id), a `when` on a trigger of `on`, `manual` in `cancel_on`, a loop `max` out of
+/// range, a loop name that is a built-in root, an `if` with nothing under `then`, and a delay's
+/// `else` without `while`.
+#[test]
+fn conditional_loop_state_and_cancel_mistakes_are_reported() {
+    let cancel = check_one(
+        "rules:\n  - id: play-again\n    on: /a\n    do: [{log: x}]\n  - id: r\n    on: /b\n    do:\n      - cancel: play-agian\n",
+        "E103",
+        8,
+        17,
+    );
+    assert_eq!(cancel["message"], "`cancel: play-agian` names no rule");
+    assert_eq!(hint(&cancel), "did you mean `play-again`?");
+
+    let when = check_one(
+        "rules:\n  - id: r\n    on:\n      - uri: /a\n        when: [{path: $.data.x, equals: 1}]\n    do: [{log: x}]\n",
+        "E103",
+        5,
+        16,
+    );
+    assert_eq!(when["message"], "a trigger in `on` takes no `when`");
+
+    let manual = check_one(
+        "rules:\n  - id: r\n    on: /a\n    cancel_on: manual\n    do: [{log: x}]\n",
+        "E201",
+        4,
+        16,
+    );
+    assert!(hint(&manual).contains("`cancel: ID` step"), "{manual}");
+
+    let max = check_one(
+        "rules:\n  - id: r\n    on: /a\n    do:\n      - for_each: $.data.list\n        as: item\n        max: 1000\n        do: [{log: x}]\n",
+        "E103",
+        7,
+        14,
+    );
+    assert_eq!(max["message"], "`max: 1000` is out of range");
+
+    let name = check_one(
+        "rules:\n  - id: r\n    on: /a\n    do:\n      - for_each: $.data.list\n        as: data\n        do: [{log: x}]\n",
+        "E209",
+        6,
+        13,
+    );
+    assert_eq!(name["message"], "`as: data` cannot name the loop's value");
+
+    let then = check_one(
+        "rules:\n  - id: r\n    on: /a\n    do:\n      - if: [{path: $.data.x, equals: 1}]\n        then: []\n",
+        "E103",
+        5,
+        9,
+    );
+    assert_eq!(then["message"], "an `if` step with no steps under `then`");
+
+    let delay = one(
+        diagnostics_of(
+            "rules:\n  - id: r\n    on: /a\n    do:\n      - delay:\n          for: 1s\n          else: [{log: x}]\n",
+        ),
+        "W400",
+        6,
+        11,
+    );
+    assert!(
+        delay["message"]
+            .as_str()
+            .unwrap()
+            .contains("runs only when a `while` condition breaks"),
+        "{delay}"
+    );
+}

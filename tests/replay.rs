@@ -456,7 +456,7 @@ fn the_second_edition_constructs_pass_their_tests() {
     let output = lcu_rules(&["test", "tests/language"]);
     assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
     assert!(
-        output.stdout.contains("6 passed, 0 failed"),
+        output.stdout.contains("13 passed, 0 failed"),
         "{}",
         output.stdout
     );

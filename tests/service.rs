@@ -762,3 +762,55 @@ async fn the_standalone_simulator_plays_a_session_for_run() {
     );
     assert!(text.contains("play-again was asked for"), "{text}");
 }
+
+/// `lcu-rules trigger` runs a manual rule in the running service, through the control channel,
+/// the engine and the client's HTTPS: the rule's request reaches the simulated client with the
+/// `--data` it was given. A rule that is not manual, or not loaded, is refused with exit 1; and
+/// `status` lists what the run remembered.
+#[tokio::test]
+async fn trigger_runs_a_manual_rule_in_the_service() {
+    let home = Home::new();
+    let sim_dir = Dir::new();
+    let sim = SimClient::start(sim_dir.path()).await.unwrap();
+    let manual = "rules:\n  - id: say\n    on: manual\n    do:\n      - set: {name: said, value: \"{{data.text}}\", scope: session}\n      - request:\n          method: POST\n          path: /lol-chat/v1/conversations/lobby/messages\n          body: {body: \"{{data.text}}\", type: chat}\n";
+    let rules = rule_dir_with(&[("accept.yaml", &accept_rule()), ("say.yaml", manual)]);
+    let log = sim_dir.path().join("run.log");
+    let child = spawn_run(&home, &sim, rules.path(), &[], &log);
+    wait_until_connected(&home.control_dir()).await;
+
+    let said = home.lcu_rules(&["trigger", "say", "--data", r#"{"text": "gl hf"}"#]);
+    assert_eq!(said.code, 0, "{}{}", said.stdout, said.stderr);
+    assert_eq!(said.stdout, "say: triggered\n");
+    let path = "/lol-chat/v1/conversations/lobby/messages";
+    let index = sim
+        .wait_for_request("POST", path, 0, WAIT)
+        .await
+        .expect("the manual rule's request arrived");
+    assert_eq!(
+        sim.requests()[index].body,
+        Some(serde_json::json!({"body": "gl hf", "type": "chat"}))
+    );
+    let status = home.lcu_rules(&["status"]).stdout;
+    assert!(status.contains("said = \"gl hf\"  (Session)"), "{status}");
+
+    let not_manual = home.lcu_rules(&["trigger", "accept-ready-check"]);
+    assert_eq!(not_manual.code, 1);
+    assert!(
+        not_manual
+            .stderr
+            .contains("does not run when asked: give it `on: manual`"),
+        "{}",
+        not_manual.stderr
+    );
+    let unknown = home.lcu_rules(&["trigger", "sya"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("did you mean `say`?"),
+        "{}",
+        unknown.stderr
+    );
+    let bad = home.lcu_rules(&["trigger", "say", "--data", "{nope"]);
+    assert_eq!(bad.code, 2, "a usage error");
+    assert!(bad.stderr.contains("--data is not JSON"), "{}", bad.stderr);
+    assert!(stop(child).success());
+}

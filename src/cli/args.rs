@@ -166,6 +166,17 @@ pub(crate) enum Command {
         /// The rule (default: every rule whose breaker is open).
         rule: Option<String>,
     },
+    /// Run a rule whose trigger is `manual` now, in the running service.
+    #[command(
+        after_help = "Examples:\n  lcu-rules trigger arm-dodge\n  lcu-rules trigger say --data '{\"text\": \"gl hf\"}'"
+    )]
+    Trigger {
+        /// The rule.
+        rule: String,
+        /// The event's payload, as JSON (the rule reads it as `data`; default `{}`).
+        #[arg(long)]
+        data: Option<String>,
+    },
     /// Start lcu-rules (with its tray icon) when you log in, or stop doing so.
     #[command(after_help = "Examples:\n  lcu-rules autostart enable\n  lcu-rules autostart status")]
     Autostart {

@@ -97,6 +97,16 @@ pub enum Command {
         /// On or off.
         on: bool,
     },
+    /// Runs a rule whose trigger is `manual` now, on an event carrying `data`; answers with
+    /// why not if the rule has no manual trigger.
+    Trigger {
+        /// The rule's id.
+        rule: String,
+        /// The event's payload (`{}` when none is given).
+        data: serde_json::Value,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// Swaps in a new rule set (already validated). Unchanged rules keep their runs, mode state,
     /// cooldown and rate limits; changed and removed rules' runs are cancelled, or left to finish
     /// if the rule says `on_reload: finish`. Every circuit breaker closes.
@@ -164,4 +174,6 @@ pub struct RuleStatus {
     pub switched_off: bool,
     /// How long ago it last fired, in milliseconds.
     pub last_fired_ms_ago: Option<u64>,
+    /// Whether it runs when asked (`on: manual`: `lcu-rules trigger`, the tray's Run entries).
+    pub manual: bool,
 }

@@ -62,6 +62,17 @@ pub(crate) struct RunContext {
     /// Inside a loop: the rule's named values' names and the loop values' (parallel to
     /// `firing.bindings`); empty outside loops, where the rule's own names serve.
     pub loop_names: Vec<String>,
+    /// Where `cancel` steps ask the engine to give up another rule's runs.
+    pub cancels: tokio::sync::mpsc::UnboundedSender<CancelAsked>,
+}
+
+/// A `cancel` step's request to the engine.
+#[derive(Debug)]
+pub(crate) struct CancelAsked {
+    /// The rule whose runs are given up.
+    pub rule: String,
+    /// What they report.
+    pub reason: String,
 }
 
 /// A run's nested steps, boxed: a step list holds steps that hold step lists.
@@ -108,7 +119,34 @@ impl RunContext {
     /// Runs one step; `label` says where it is (`2`, `2.then.1`), for errors and traces.
     async fn step(&mut self, step: &Step, label: &str, saved: &mut Value) -> Result<(), StepEnd> {
         match step {
-            Step::Delay(delay) => self.wait(delay, label, saved).await,
+            Step::Delay(delay) => match self.wait(delay, label, saved).await {
+                Err(StepEnd::Abandoned(reason)) if !delay.otherwise.is_empty() => {
+                    self.flow(format!("{reason}: running its `else` steps"));
+                    // The `else` steps read the event that broke the `while` as `data`.
+                    let triggering = match self.broken_by.clone() {
+                        Some(breaking) => std::mem::replace(&mut self.event, breaking),
+                        None => self.event.clone(),
+                    };
+                    let done = self
+                        .block(&delay.otherwise, format!("{label}.else."), saved)
+                        .await;
+                    self.event = triggering;
+                    done?;
+                    Err(StepEnd::Abandoned(reason))
+                }
+                other => other,
+            },
+            Step::Cancel(cancel) => {
+                self.flow(format!(
+                    "step {label} (cancel): giving up the runs of {}",
+                    cancel.rule
+                ));
+                let _ = self.cancels.send(CancelAsked {
+                    rule: cancel.rule.clone(),
+                    reason: format!("cancelled by {}'s step {label}", self.rule_id),
+                });
+                Ok(())
+            }
             Step::Log(template) => self.log(template, saved).map_err(StepEnd::from),
             Step::Request(request) => self.request(request, saved).await.map_err(StepEnd::from),
             Step::Set(set) => self.set(set, label, saved).map_err(StepEnd::from),

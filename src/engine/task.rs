@@ -27,7 +27,7 @@ use crate::engine::interface::{
     Command, EngineConfig, EngineReport, EngineStatus, MAX_RATE_KEYS, ReloadSummary, RuleStatus,
 };
 use crate::engine::port::{ClientPort, Reservation, ReserveFuture};
-use crate::engine::run::{RunContext, lock};
+use crate::engine::run::{CancelAsked, RunContext, lock};
 use crate::engine::trace::{Observer, RunOutcome, Suppressed, Trace, Verdict};
 use crate::event::{Event, EventType};
 use crate::language::condition::{Actual, Miss};
@@ -254,6 +254,9 @@ struct Runs {
     tracker: TaskTracker,
     done_tx: mpsc::UnboundedSender<RunDone>,
     done_rx: mpsc::UnboundedReceiver<RunDone>,
+    /// `cancel` steps asking for another rule's runs to be given up.
+    cancel_tx: mpsc::UnboundedSender<CancelAsked>,
+    cancel_rx: mpsc::UnboundedReceiver<CancelAsked>,
     /// Active runs across all rules.
     active_total: usize,
     /// The rule (by index in the current set) each active run belongs to; runs of rules a
@@ -306,6 +309,7 @@ impl Engine {
         config: EngineConfig,
     ) -> Engine {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (cancel_tx, cancel_rx) = mpsc::unbounded_channel();
         let states = rules.rules.iter().map(|_| RuleState::default()).collect();
         let rule_ids = rules
             .rules
@@ -338,6 +342,8 @@ impl Engine {
                 tracker: TaskTracker::new(),
                 done_tx,
                 done_rx,
+                cancel_tx,
+                cancel_rx,
                 active_total: 0,
                 owners: FxHashMap::default(),
                 orphans: Vec::new(),
@@ -416,6 +422,7 @@ impl Engine {
                     self.start_waiting(room);
                 }
                 Some(command) = next_command(&mut self.commands) => self.on_command(command),
+                Some(asked) = self.runs.cancel_rx.recv() => self.cancel_asked(asked),
                 _ = sleep_until_some(next_deadline), if next_deadline.is_some() => self.fire_debounced(),
                 input = events.recv(), if !saturated && self.room.waiting.is_empty() => match input {
                     Some(event) => {
@@ -520,6 +527,9 @@ impl Engine {
             }
         }
         self.remember(&event);
+        if self.rules.has_cancel_triggers() {
+            self.cancel_on(&event);
+        }
         if !self.history.updates.is_empty()
             && let Some(latest) = self.history.updates.get(&event.uri)
         {
@@ -605,33 +615,96 @@ impl Engine {
         lock(&self.history.memory).phase_changed(phase.as_deref());
         let left = std::mem::replace(&mut self.per_rule.phase, phase.clone());
         let now = phase.as_deref().unwrap_or("unknown");
-        for (index, rule) in self.rules.rules.iter().enumerate() {
-            if rule.phases.is_none() || rule.applies_in(phase.as_deref()) {
-                continue;
-            }
-            let state = &mut self.per_rule.states[index];
+        let leaving: Vec<usize> = (self.rules.rules.iter().enumerate())
+            .filter(|(_, rule)| rule.phases.is_some() && !rule.applies_in(phase.as_deref()))
+            .map(|(index, _)| index)
+            .collect();
+        for index in leaving {
             let reason = format!(
                 "left phase {} (now {now})",
                 left.as_deref().unwrap_or("unknown")
             );
-            for active in &state.active {
-                let _ = active.abandon.set(reason.clone());
-                active.cancel();
+            self.give_up(index, &reason);
+        }
+    }
+
+    /// Gives up a rule's runs (delays included), queued runs and debounced firings, each run
+    /// reporting `reason`.
+    fn give_up(&mut self, index: usize, reason: &str) {
+        let state = &mut self.per_rule.states[index];
+        for active in &state.active {
+            let _ = active.abandon.set(reason.to_string());
+            active.cancel();
+        }
+        state.queue.clear();
+        let slots: Vec<(u32, String)> = self
+            .debounce
+            .debounced
+            .keys()
+            .filter(|(r, _)| *r as usize == index)
+            .cloned()
+            .collect();
+        for slot in slots {
+            if let Some(gone) = self.debounce.debounced.remove(&slot) {
+                self.debounce
+                    .deadlines
+                    .remove(&(gone.deadline, gone.ticket));
             }
-            state.queue.clear();
-            let slots: Vec<(u32, String)> = self
-                .debounce
-                .debounced
-                .keys()
-                .filter(|(r, _)| *r as usize == index)
-                .cloned()
-                .collect();
-            for slot in slots {
-                if let Some(gone) = self.debounce.debounced.remove(&slot) {
-                    self.debounce
-                        .deadlines
-                        .remove(&(gone.deadline, gone.ticket));
-                }
+        }
+    }
+
+    /// Gives up the runs of every rule whose `cancel_on` matches `event` (its conditions held).
+    fn cancel_on(&mut self, event: &Event) {
+        let mut hits = Vec::new();
+        self.rules
+            .cancel_candidates(&event.uri, event.event_type, &mut hits);
+        for hit in hits {
+            let index = hit.rule as usize;
+            let state = &self.per_rule.states[index];
+            let debouncing = self.debounce.debounced.keys().any(|(r, _)| *r == hit.rule);
+            if state.active.is_empty() && state.queue.is_empty() && !debouncing {
+                continue;
+            }
+            let rule = self.rules.rule(hit.rule).clone();
+            let Some(cancel) = rule.cancel_on.get(hit.trigger as usize) else {
+                continue;
+            };
+            let holds = {
+                let mut memory = lock(&self.history.memory);
+                memory.forget_expired();
+                let scope = Scope {
+                    event,
+                    params: &[],
+                    bindings: &[],
+                    binding_names: &[],
+                    steps: None,
+                    item: None,
+                    vars: Some(&self.rules.vars),
+                    memory: Some(&memory),
+                };
+                cancel
+                    .conditions
+                    .iter()
+                    .all(|c| c.check(&scope, &self.rules.registry).is_ok())
+            };
+            if holds {
+                let reason = format!(
+                    "cancel_on[{}]: {} event on {}",
+                    hit.trigger,
+                    event.event_type.as_str(),
+                    event.uri
+                );
+                self.give_up(index, &reason);
+            }
+        }
+    }
+
+    /// A `cancel` step of a run asks for the runs of rule `id` to be given up.
+    pub(super) fn cancel_asked(&mut self, asked: CancelAsked) {
+        match self.rules.rules.iter().position(|r| r.id == asked.rule) {
+            Some(index) => self.give_up(index, &asked.reason),
+            None => {
+                tracing::warn!(rule = %asked.rule, "a cancel step names a rule that is not loaded")
             }
         }
     }
@@ -682,6 +755,7 @@ impl Engine {
             vars: self.rules.vars.clone(),
             memory: self.history.memory.clone(),
             loop_names: Vec::new(),
+            cancels: self.runs.cancel_tx.clone(),
         };
         // A run whose first step is a request starts with room for it on the port, or waits
         // for room here, behind the runs already waiting, instead of as a task queued inside

@@ -16,8 +16,9 @@ use crate::language::condition::{Binding, Condition, Op, Operand, Source};
 use crate::language::diag::{Code, Sink};
 use crate::language::pattern::UriPattern;
 use crate::language::rule::{
-    Breaker, BreakerSetting, DelayStep, FOR_EACH_DEFAULT_MAX, FOR_EACH_MAX, ForEachStep, IfStep,
-    Rate, RequestStep, Rule, SetStep, Step, Trigger,
+    Breaker, BreakerSetting, CancelStep, CancelTrigger, DelayStep, FOR_EACH_DEFAULT_MAX,
+    FOR_EACH_MAX, ForEachStep, IfStep, MANUAL_PREFIX, Rate, RequestStep, Rule, SetStep, Step,
+    Trigger,
 };
 use crate::language::scope::{BUILTIN_ROOTS, CompiledPath, RootRules};
 use crate::language::spec::{
@@ -103,7 +104,11 @@ impl RuleCompiler<'_, '_> {
                 Some("e.g. `accept-ready-check`".into()),
             );
         }
-        let triggers = self.triggers(&rule.on.0, spec.span);
+        let triggers = self.triggers(&rule.on.0, spec.span, Some(&rule.id.value));
+        let cancel_on = match &rule.cancel_on {
+            Some(specs) => self.cancel_triggers(&specs.0, spec.span),
+            None => Vec::new(),
+        };
         let params = common_captures(&triggers);
         self.data_type = self.payload_type(&triggers);
 
@@ -164,6 +169,7 @@ impl RuleCompiler<'_, '_> {
             file: file.to_path_buf(),
             span: spec.span,
             triggers,
+            cancel_on,
             bindings,
             binding_names,
             conditions,
@@ -189,7 +195,48 @@ impl RuleCompiler<'_, '_> {
             .count()
     }
 
-    fn triggers(&mut self, specs: &[Spanned<TriggerSpec>], rule_span: Span) -> Vec<Trigger> {
+    /// A rule's `cancel_on`: triggers, each with its own conditions (which see the event, the
+    /// `vars` and the `state`, not the rule's named values).
+    fn cancel_triggers(
+        &mut self,
+        specs: &[Spanned<TriggerSpec>],
+        rule_span: Span,
+    ) -> Vec<CancelTrigger> {
+        let triggers = self.triggers(specs, rule_span, None);
+        if triggers.len() != specs.len() {
+            return Vec::new();
+        }
+        let roots = RootRules {
+            bindings: &[],
+            steps: &[],
+            params: &[],
+            item: false,
+        };
+        triggers
+            .into_iter()
+            .zip(specs)
+            .enumerate()
+            .map(|(index, (trigger, spec))| CancelTrigger {
+                trigger,
+                conditions: spec
+                    .when
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        self.condition(c, format!("cancel_on[{index}].when[{i}]"), &roots)
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// `on` (with the rule's id, which names its manual trigger) or `cancel_on` (`None`).
+    fn triggers(
+        &mut self,
+        specs: &[Spanned<TriggerSpec>],
+        rule_span: Span,
+        rule_id: Option<&str>,
+    ) -> Vec<Trigger> {
         if specs.is_empty() {
             self.sink
                 .report(Code::InvalidValue, rule_span, "`on` lists no trigger", None);
@@ -197,6 +244,35 @@ impl RuleCompiler<'_, '_> {
         let mut triggers = Vec::new();
         for spec in specs {
             let uri_span = or_outer(spec.uri.span, spec.span);
+            if let (Some(first), Some(_)) = (spec.when.first(), rule_id) {
+                self.sink.report(
+                    Code::InvalidValue,
+                    first.span,
+                    "a trigger in `on` takes no `when`",
+                    Some("put the conditions in the rule's `when`; a trigger's `when` is for `cancel_on`".into()),
+                );
+                continue;
+            }
+            if spec.uri.value == "manual" {
+                match rule_id {
+                    Some(id) => {
+                        // An id that makes no URI segment is already an error of its own.
+                        if let Ok(pattern) = UriPattern::parse(&format!("{MANUAL_PREFIX}{id}")) {
+                            triggers.push(Trigger {
+                                pattern,
+                                types: EventTypeMask::ALL,
+                            });
+                        }
+                    }
+                    None => self.sink.report(
+                        Code::InvalidUriPattern,
+                        uri_span,
+                        "`manual` starts a rule; it cannot cancel one",
+                        Some("cancel from another rule with a `cancel: ID` step".into()),
+                    ),
+                }
+                continue;
+            }
             match UriPattern::parse(&spec.uri.value) {
                 Ok(pattern) => {
                     let types = if spec.types.is_empty() {

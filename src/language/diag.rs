@@ -278,8 +278,21 @@ impl<'a> Sink<'a> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
+        let diagnostic = self.make(code, span, message, hint);
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// A diagnostic at `span` of this file, not recorded: for a mistake that only a later look
+    /// at every file can tell (a `cancel` step naming a rule no file defines).
+    pub(crate) fn make(
+        &self,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Diagnostic {
         let source_line = self.line(span.line).map(str::to_string);
-        self.diagnostics.push(Diagnostic {
+        Diagnostic {
             severity: code.severity(),
             code,
             message: message.into(),
@@ -290,7 +303,7 @@ impl<'a> Sink<'a> {
             hint,
             detail: None,
             source_line,
-        });
+        }
     }
 
     /// Records a diagnostic with a `detail` for `--verbose`.

@@ -159,7 +159,8 @@ impl<'a> Loading<'a> {
         self.files.extend(file);
     }
 
-    fn finish(self) -> Loaded {
+    fn finish(mut self) -> Loaded {
+        self.check_cancel_targets();
         Loaded {
             files: self.files,
             written: self.written,
@@ -167,6 +168,29 @@ impl<'a> Loading<'a> {
             diagnostics: self.diagnostics,
             registry: Arc::new(self.templates.finish()),
         }
+    }
+}
+
+impl Loading<'_> {
+    /// Every `cancel` step names a rule some loaded file defines (known only now that every
+    /// file is compiled).
+    fn check_cancel_targets(&mut self) {
+        let ids: Vec<&str> = self.seen_ids.keys().map(String::as_str).collect();
+        let mut unknown = Vec::new();
+        for rule in self.files.iter().flat_map(|f| &f.rules) {
+            crate::language::rule::visit_steps(&rule.steps, &mut |step| {
+                if let crate::language::rule::Step::Cancel(cancel) = step
+                    && !ids.contains(&cancel.rule.as_str())
+                {
+                    let mut diagnostic = (*cancel.unknown).clone();
+                    diagnostic.hint =
+                        crate::language::diag::closest(&cancel.rule, ids.iter().copied())
+                            .map(|best| format!("did you mean `{best}`?"));
+                    unknown.push(diagnostic);
+                }
+            });
+        }
+        self.diagnostics.extend(unknown);
     }
 }
 

@@ -42,6 +42,31 @@ pub enum Step {
     ForEach(Box<ForEachStep>),
     /// Remember a value.
     Set(Box<SetStep>),
+    /// Give up the runs of another rule.
+    Cancel(Box<CancelStep>),
+}
+
+/// A compiled `cancel` step.
+#[derive(Debug, Clone)]
+pub struct CancelStep {
+    /// The id of the rule whose runs are given up.
+    pub rule: String,
+    /// The error to report if no loaded file defines that rule (known only once every file is
+    /// compiled).
+    pub(crate) unknown: Box<crate::language::diag::Diagnostic>,
+}
+
+/// The URI prefix of manual triggers: `on: manual` is a trigger on `MANUAL_PREFIX` + the rule's
+/// id, and `lcu-rules trigger ID` hands the engine an event there. The client has no such URI.
+pub(crate) const MANUAL_PREFIX: &str = "/lcu-rules/manual/";
+
+/// A compiled `cancel_on` entry.
+#[derive(Debug, Clone)]
+pub struct CancelTrigger {
+    /// Which events.
+    pub trigger: Trigger,
+    /// Conditions the event must meet.
+    pub conditions: Vec<Condition>,
 }
 
 /// A compiled `if` step.
@@ -96,7 +121,8 @@ pub(crate) fn visit_steps<'s>(steps: &'s [Step], visit: &mut dyn FnMut(&'s Step)
                 visit_steps(&branch.otherwise, visit);
             }
             Step::ForEach(each) => visit_steps(&each.steps, visit),
-            Step::Request(_) | Step::Delay(_) | Step::Log(_) | Step::Set(_) => {}
+            Step::Delay(delay) => visit_steps(&delay.otherwise, visit),
+            Step::Request(_) | Step::Log(_) | Step::Set(_) | Step::Cancel(_) => {}
         }
     }
 }
@@ -108,6 +134,8 @@ pub struct DelayStep {
     pub duration: Wait,
     /// Conditions every newer event on the triggering URI must meet while waiting.
     pub hold: Vec<Condition>,
+    /// Steps run when one of them breaks, before the run is given up.
+    pub otherwise: Vec<Step>,
 }
 
 /// How long a delay waits.
@@ -230,6 +258,8 @@ pub struct Rule {
     pub span: Span,
     /// Its triggers.
     pub triggers: Vec<Trigger>,
+    /// Events that give its runs up.
+    pub cancel_on: Vec<CancelTrigger>,
     /// Named values, in order.
     pub bindings: Vec<Binding>,
     /// Their names (parallel to `bindings`).
@@ -268,6 +298,13 @@ impl Rule {
             (Some(phases), Some(phase)) => phases.iter().any(|p| p == phase),
             (Some(_), None) => false,
         }
+    }
+
+    /// Whether the rule runs when asked (`on: manual`).
+    pub fn is_manual(&self) -> bool {
+        self.triggers
+            .iter()
+            .any(|t| t.pattern.text.starts_with(MANUAL_PREFIX))
     }
 
     /// Whether any delay step watches newer events.
@@ -432,6 +469,11 @@ pub struct RuleSet {
     tracks_phase: bool,
     /// The literal URIs whose latest payload an indexed rule reads, sorted.
     read_uris: Vec<String>,
+    /// The index over the `cancel_on` triggers of the rules that take part (a rule matches
+    /// once, by its first matching trigger).
+    cancels: Matcher,
+    /// Whether any rule that takes part has `cancel_on` triggers.
+    has_cancels: bool,
 }
 
 /// The URI of the gameflow phase, which the engine tracks for phase-scoped rules.
@@ -472,9 +514,23 @@ impl RuleSet {
                     types: t.types,
                 })
         }));
+        let cancels = Matcher::build(rules.iter().enumerate().flat_map(|(index, rule)| {
+            let active = include_disabled || rule.enabled;
+            rule.cancel_on
+                .iter()
+                .enumerate()
+                .filter(move |_| active)
+                .map(move |(trigger, c)| TriggerRef {
+                    rule: index as u32,
+                    trigger: trigger as u32,
+                    pattern: &c.trigger.pattern,
+                    types: c.trigger.types,
+                })
+        }));
         let indexed = || rules.iter().filter(|r| include_disabled || r.enabled);
         let tracks_phase =
             indexed().any(|r| r.phases.is_some() || r.any_step(|s| matches!(s, Step::Set(_))));
+        let has_cancels = indexed().any(|r| !r.cancel_on.is_empty());
         let mut read_uris: Vec<String> = indexed()
             .flat_map(|r| r.read_uris())
             .map(str::to_string)
@@ -488,6 +544,8 @@ impl RuleSet {
             vars: Arc::new(Value::Object(serde_json::Map::new())),
             tracks_phase,
             read_uris,
+            cancels,
+            has_cancels,
         }
     }
 
@@ -505,7 +563,20 @@ impl RuleSet {
     /// Whether any indexed rule's trigger matches this URI and type, or a rule reads its latest
     /// payload (before parsing a payload).
     pub(crate) fn watches(&self, uri: &str, event_type: EventType) -> bool {
-        self.matcher.matches_any(uri, event_type) || self.says_phase(uri) || self.reads(uri)
+        self.matcher.matches_any(uri, event_type)
+            || self.says_phase(uri)
+            || self.reads(uri)
+            || self.cancels.matches_any(uri, event_type)
+    }
+
+    /// Whether an indexed rule has `cancel_on` triggers.
+    pub(crate) fn has_cancel_triggers(&self) -> bool {
+        self.has_cancels
+    }
+
+    /// Which rules' `cancel_on` triggers match (their conditions not yet checked).
+    pub(crate) fn cancel_candidates(&self, uri: &str, event_type: EventType, out: &mut Vec<Hit>) {
+        self.cancels.matches_into(uri, event_type, out);
     }
 
     /// Whether an indexed rule reads the latest payload of `uri`.
@@ -550,7 +621,7 @@ impl RuleSet {
         let enabled = || self.rules.iter().filter(|r| r.enabled);
         let mut uris: Vec<String> = enabled()
             .flat_map(|r| r.triggers.iter())
-            .filter(|t| t.pattern.is_literal())
+            .filter(|t| t.pattern.is_literal() && !t.pattern.text.starts_with(MANUAL_PREFIX))
             .map(|t| t.pattern.text.clone())
             .chain(enabled().flat_map(|r| r.read_uris()).map(str::to_string))
             .collect();

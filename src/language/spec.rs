@@ -51,8 +51,13 @@ pub(crate) struct RuleSpec {
     /// (default `true`): a ready check already showing when lcu-rules connects is still accepted.
     #[serde(default = "default_true")]
     pub snapshots: bool,
-    /// The events that trigger the rule: a URI pattern, or a list of triggers.
+    /// The events that trigger the rule: a URI pattern, or a list of triggers. `manual`: the
+    /// rule runs when asked (`lcu-rules trigger ID`, the tray's Run menu).
     pub on: OneOrMany<Spanned<TriggerSpec>>,
+    /// Events that give up the rule's runs (delays included), its queued runs and debounced
+    /// firings: a URI pattern, or a list of triggers, each with optional `when` conditions.
+    #[serde(default)]
+    pub cancel_on: Option<OneOrMany<Spanned<TriggerSpec>>>,
     /// Named values taken from the event, in order; later ones and all conditions and templates
     /// can use earlier ones (`{{name}}` in templates, `$.name` in paths).
     #[serde(default, rename = "let")]
@@ -250,6 +255,8 @@ pub(crate) struct TriggerSpec {
     pub uri: Spanned<String>,
     /// The event types; empty means all.
     pub types: Vec<EventTypeName>,
+    /// Conditions on the event (`cancel_on` only).
+    pub when: Vec<Spanned<ConditionSpec>>,
 }
 
 /// The mapping form of a trigger.
@@ -263,6 +270,10 @@ pub(crate) struct TriggerFields {
     /// Event types to react to; default all three.
     #[serde(default)]
     pub types: Option<OneOrMany<EventTypeName>>,
+    /// In `cancel_on` only: conditions the event must meet to cancel the runs (the rule's
+    /// `when` is for `on`).
+    #[serde(default)]
+    pub when: Vec<Spanned<ConditionSpec>>,
 }
 
 impl Shorthand for TriggerSpec {
@@ -273,6 +284,7 @@ impl Shorthand for TriggerSpec {
         Ok(TriggerSpec {
             uri: Spanned::new(Default::default(), text.to_string()),
             types: Vec::new(),
+            when: Vec::new(),
         })
     }
 
@@ -280,6 +292,7 @@ impl Shorthand for TriggerSpec {
         TriggerSpec {
             uri: fields.uri,
             types: fields.types.map(|t| t.0).unwrap_or_default(),
+            when: fields.when,
         }
     }
 }
@@ -501,6 +514,8 @@ pub(crate) enum StepSpec {
     ForEach(Box<Spanned<ForEachSpec>>),
     /// Remember a value under a name, for later runs of any rule (`$.state.NAME`).
     Set(Box<Spanned<SetSpec>>),
+    /// Give up the runs of the rule with this id (its queued runs and debounced firings too).
+    Cancel(Spanned<String>),
 }
 
 /// A conditional step.
@@ -588,6 +603,7 @@ impl JsonSchema for StepSpec {
         let delay = generator.subschema_for::<DelaySpec>();
         let set = generator.subschema_for::<SetSpec>();
         let conditional = generator.subschema_for::<IfSpec>();
+        let cancel = schemars::json_schema!({"type": "string", "examples": ["play-again"]});
         let each = generator.subschema_for::<ForEachSpec>();
         let single = |key: &str, description: &str, schema: schemars::Schema| {
             schemars::json_schema!({
@@ -599,12 +615,13 @@ impl JsonSchema for StepSpec {
             })
         };
         schemars::json_schema!({
-            "description": "One step: `request`, `delay`, `log`, `set`, `if` (with `then`, `else`) or `for_each` (with `as`, `do`).",
+            "description": "One step: `request`, `delay`, `log`, `set`, `cancel`, `if` (with `then`, `else`) or `for_each` (with `as`, `do`).",
             "oneOf": [
                 single("request", "Send a request to the connected client.", request),
                 single("delay", "Wait this long, or `{for, while}`.", delay),
                 single("log", "Write a message (a template) to the log and the timeline.", schemars::json_schema!({"type": "string"})),
                 single("set", "Remember a value under a name.", set),
+                single("cancel", "Give up the runs of the rule with this id.", cancel),
                 conditional,
                 each
             ]
@@ -972,6 +989,10 @@ pub(crate) struct DelayFields {
     /// waiting; the first that fails gives the run up (e.g. the ready check was answered by hand).
     #[serde(default, rename = "while")]
     pub hold: Vec<Spanned<ConditionSpec>>,
+    /// Steps to run when a `while` condition breaks, before the run is given up (say why in
+    /// chat, try something else).
+    #[serde(default, rename = "else")]
+    pub otherwise: Vec<Spanned<StepSpec>>,
 }
 
 impl Shorthand for DelaySpec {
@@ -982,6 +1003,7 @@ impl Shorthand for DelaySpec {
             fields: DelayFields {
                 duration: Spanned::new(Default::default(), text.to_string()),
                 hold: Vec::new(),
+                otherwise: Vec::new(),
             },
         })
     }
@@ -1005,7 +1027,7 @@ impl JsonSchema for DelaySpec {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let fields = generator.subschema_for::<DelayFields>();
         schemars::json_schema!({
-            "description": "A duration, or a mapping with `for` and `while` conditions.",
+            "description": "A duration, or a mapping with `for`, `while` conditions and `else` steps.",
             "anyOf": [{"type": "string", "examples": ["1500ms"]}, fields]
         })
     }

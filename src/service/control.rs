@@ -1,4 +1,4 @@
-//! The local control channel: how `status`, `explain --live`, `reset` and `reload` reach the
+//! The local control channel: how `status`, `explain --live`, `reset`, `reload` and `trigger` reach the
 //! running service, and how a second `run` finds the first. One JSON line each way per
 //! connection. Nobody else on the machine may use it: on Unix it is a socket in a folder only the
 //! user can open, the peer's user id must be ours, and every request carries a random token read
@@ -54,6 +54,18 @@ pub enum Request {
     },
     /// Reloads the rule files now.
     Reload,
+    /// Runs a rule whose trigger is `manual` now.
+    Trigger {
+        /// The rule.
+        rule: String,
+        /// The event's payload.
+        #[serde(default = "empty_object")]
+        data: Value,
+    },
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
 }
 
 /// A request as sent: with the token.

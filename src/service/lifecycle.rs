@@ -157,6 +157,21 @@ impl ServiceHandle {
         answer.await.ok()
     }
 
+    /// Runs a manual rule now (see [`Command::Trigger`]).
+    pub(crate) async fn trigger(
+        &self,
+        rule: String,
+        data: serde_json::Value,
+    ) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Trigger { rule, data, reply })
+            .map_err(|_| "the engine has stopped".to_string())?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the engine has stopped".to_string()))
+    }
+
     /// Pauses or resumes every rule.
     pub(crate) fn pause(&self, paused: bool) {
         let _ = self.commands.send(Command::Pause(paused));
@@ -251,6 +266,15 @@ impl Handler for ServiceControl {
                         return unknown;
                     }
                     self.reset(rule).await
+                }
+                Request::Trigger { rule, data } => {
+                    if let Some(unknown) = self.unknown_rule(Some(&rule)) {
+                        return unknown;
+                    }
+                    match self.handle.trigger(rule.clone(), data).await {
+                        Ok(()) => Reply::ok(format!("{rule}: triggered"), json!({"rule": rule})),
+                        Err(why) => Reply::error(why),
+                    }
                 }
                 Request::Reload => match &self.reloader {
                     Some(reloader) => reloader.reload().await,

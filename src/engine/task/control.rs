@@ -39,6 +39,10 @@ impl Engine {
                 }
                 self.per_rule.paused = paused;
             }
+            Command::Trigger { rule, data, reply } => {
+                let answer = self.trigger(&rule, data);
+                let _ = reply.send(answer);
+            }
             Command::Switch { rule, on } => {
                 tracing::info!(rule = %rule, on, "rule switched {}", if on { "on" } else { "off" });
                 if on {
@@ -48,6 +52,21 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Hands a manual rule the event of its trigger.
+    fn trigger(&mut self, rule: &str, data: serde_json::Value) -> Result<(), String> {
+        let Some(found) = self.rules.find(rule) else {
+            return Err(format!("no rule `{rule}` is loaded"));
+        };
+        if !found.is_manual() {
+            return Err(format!(
+                "`{rule}` does not run when asked: give it `on: manual` (alone or among its triggers)"
+            ));
+        }
+        let uri = format!("{}{rule}", crate::language::rule::MANUAL_PREFIX);
+        self.on_event(Event::new(&uri, EventType::Update, data));
+        Ok(())
     }
 
     /// The engine's state and per-rule counters.
@@ -74,6 +93,7 @@ impl Engine {
                 tripped: state.breaker.tripped(),
                 switched_off: self.per_rule.switched_off.contains(&rule.id),
                 last_fired_ms_ago: state.last_fired.map(|at| at.elapsed().as_millis() as u64),
+                manual: rule.is_manual(),
             })
             .collect();
         EngineStatus {

@@ -12,6 +12,7 @@ impl Engine {
                 biased;
                 _ = shutdown.cancelled() => return self.shut_down().await,
                 Some(done) = self.runs.done_rx.recv() => self.on_run_done(done),
+                Some(asked) = self.runs.cancel_rx.recv() => self.cancel_asked(asked),
                 room = next_room(&mut self.room.asking, &self.port), if !self.room.waiting.is_empty() => {
                     self.start_waiting(room);
                 }

@@ -29,7 +29,16 @@ impl RuleCompiler<'_, '_> {
                 ..*roots
             };
             let step = match &spec.value {
-                StepSpec::Delay(delay) => self.delay(delay, roots).map(Step::Delay),
+                StepSpec::Delay(delay) => self.delay(delay, roots, saved).map(Step::Delay),
+                StepSpec::Cancel(rule) => Some(Step::Cancel(Box::new(CancelStep {
+                    rule: rule.value.clone(),
+                    unknown: Box::new(self.sink.make(
+                        Code::InvalidValue,
+                        rule.span,
+                        format!("`cancel: {}` names no rule", rule.value),
+                        None,
+                    )),
+                }))),
                 StepSpec::Log(text) => self
                     .template(&text.value, text.span, &step_roots)
                     .map(Step::Log),
@@ -307,6 +316,7 @@ impl RuleCompiler<'_, '_> {
         &mut self,
         spec: &Spanned<DelaySpec>,
         roots: &RootRules<'_>,
+        saved: &mut Vec<String>,
     ) -> Option<DelayStep> {
         let fields = &spec.value.fields;
         let text = Spanned::new(
@@ -325,10 +335,25 @@ impl RuleCompiler<'_, '_> {
             .enumerate()
             .filter_map(|(i, c)| self.condition(c, format!("while[{i}]"), roots))
             .collect();
-        let complete = hold.len() == fields.hold.len();
+        if !fields.otherwise.is_empty() && fields.hold.is_empty() {
+            self.sink.report(
+                Code::IneffectiveSetting,
+                spec.span,
+                "a delay's `else` runs only when a `while` condition breaks, and this delay has none",
+                Some("add `while:` conditions, or move the steps after the delay".into()),
+            );
+        }
+        let visible = saved.clone();
+        let else_roots = RootRules {
+            steps: &visible,
+            ..*roots
+        };
+        let otherwise = self.block(&fields.otherwise, &else_roots, saved);
+        let complete = hold.len() == fields.hold.len() && otherwise.len() == fields.otherwise.len();
         Some(DelayStep {
             duration: duration?,
             hold,
+            otherwise,
         })
         .filter(|_| complete)
     }

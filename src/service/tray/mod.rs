@@ -201,6 +201,11 @@ async fn perform(
         TrayAction::Pause => handle.pause(true),
         TrayAction::Resume => handle.pause(false),
         TrayAction::Switch { rule, on } => handle.switch(&rule, on),
+        TrayAction::Run(rule) => {
+            if let Err(error) = handle.trigger(rule.clone(), serde_json::json!({})).await {
+                tracing::warn!(rule = %rule, %error, "tray: the rule did not run");
+            }
+        }
         TrayAction::Reload => {
             reloader.reload_now().await;
         }

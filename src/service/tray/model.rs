@@ -81,6 +81,8 @@ pub(crate) enum TrayAction {
         /// On or off.
         on: bool,
     },
+    /// Run a manual rule now.
+    Run(String),
     /// Reload the rule files.
     Reload,
     /// Open the rules folder.
@@ -101,6 +103,7 @@ impl std::fmt::Display for TrayAction {
             TrayAction::Resume => f.write_str("resume all rules"),
             TrayAction::Switch { rule, on: true } => write!(f, "switch {rule} on"),
             TrayAction::Switch { rule, on: false } => write!(f, "switch {rule} off"),
+            TrayAction::Run(rule) => write!(f, "run {rule}"),
             TrayAction::Reload => f.write_str("reload rules"),
             TrayAction::OpenRules => f.write_str("open rules folder"),
             TrayAction::OpenLog => f.write_str("open log file"),
@@ -112,6 +115,7 @@ impl std::fmt::Display for TrayAction {
 }
 
 const RULE_PREFIX: &str = "rule:";
+const RUN_PREFIX: &str = "run:";
 
 /// What the tray shows for `snapshot`.
 pub(crate) fn view(snapshot: &Snapshot) -> TrayView {
@@ -184,6 +188,22 @@ pub(crate) fn view(snapshot: &Snapshot) -> TrayView {
             enabled: rule.enabled,
         });
     }
+    let manual: Vec<&crate::engine::RuleStatus> = engine
+        .rules
+        .iter()
+        .filter(|r| r.manual && r.enabled && !r.switched_off)
+        .collect();
+    if !manual.is_empty() {
+        entries.push(separator(4));
+        for rule in manual {
+            entries.push(MenuEntry {
+                id: format!("{RUN_PREFIX}{}", rule.id),
+                label: format!("Run {}", rule.id),
+                kind: EntryKind::Action,
+                enabled: !engine.paused,
+            });
+        }
+    }
     entries.push(separator(2));
     entries.push(entry("reload", "Reload rules", EntryKind::Action));
     entries.push(entry("open-rules", "Open rules folder", EntryKind::Action));
@@ -218,6 +238,9 @@ pub(crate) fn action(view: &TrayView, id: &str) -> Option<TrayAction> {
         "open-log" => TrayAction::OpenLog,
         "autostart" => TrayAction::Autostart(!checked),
         "quit" => TrayAction::Quit,
+        other if other.starts_with(RUN_PREFIX) => {
+            TrayAction::Run(other.strip_prefix(RUN_PREFIX)?.to_string())
+        }
         other => TrayAction::Switch {
             rule: other.strip_prefix(RULE_PREFIX)?.to_string(),
             on: !checked,
@@ -290,6 +313,7 @@ mod tests {
             tripped: false,
             switched_off: false,
             last_fired_ms_ago: None,
+            manual: false,
         }
     }
 
@@ -391,6 +415,22 @@ mod tests {
         );
         assert_eq!(action(&shown, "quit"), Some(TrayAction::Quit));
         assert_eq!(action(&shown, "separator-1"), None);
+
+        // A manual rule gets a Run entry, greyed out while paused.
+        let mut manual = snapshot(CONNECTED);
+        manual.engine.rules[1].manual = true;
+        let shown_manual = view(&manual);
+        let run = shown_manual
+            .entries
+            .iter()
+            .find(|e| e.label == "Run play-again")
+            .expect("a Run entry");
+        assert_eq!(
+            action(&shown_manual, &run.id),
+            Some(TrayAction::Run("play-again".into()))
+        );
+        manual.engine.paused = true;
+        assert_eq!(action(&view(&manual), &run.id), None);
 
         let mut off = snapshot(CONNECTED);
         off.engine.rules[1].switched_off = true;
