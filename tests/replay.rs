@@ -492,3 +492,64 @@ fn explain_shows_branches_loops_and_state() {
         assert!(output.stdout.contains(line), "{line}\n{}", output.stdout);
     }
 }
+
+/// The rule library (issue 20): every file in `rules/library/` checks clean with warnings
+/// denied, and every embedded test case passes (champion-select rules included, though they
+/// ship disabled).
+#[test]
+fn the_rule_library_checks_clean_and_passes_its_tests() {
+    let check = lcu_rules(&["check", "--deny-warnings", "rules/library"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    let output = lcu_rules(&["test", "rules/library"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains(" passed, 0 failed"),
+        "{}",
+        output.stdout
+    );
+    let loaded = load(&[rules_dir().join("library")]);
+    let disabled: Vec<&str> = loaded
+        .files
+        .iter()
+        .flat_map(|f| &f.rules)
+        .filter(|r| !r.enabled)
+        .map(|r| r.id.as_str())
+        .collect();
+    for file in &loaded.files {
+        let text = std::fs::read_to_string(&file.path).unwrap();
+        // A rule acting in champion select: it triggers there and sends requests (a rule that
+        // only reads the session and logs automates nothing).
+        let automates_select = file.rules.iter().any(|r| {
+            r.triggers
+                .iter()
+                .any(|t| t.pattern.text.starts_with("/lol-champ-select/"))
+                && sends_requests(&r.steps)
+        });
+        if automates_select {
+            assert!(
+                text.contains("WARNING: TH") && text.contains("DISABLED"),
+                "{} automates champion select without the warning",
+                file.path.display()
+            );
+            for rule in &file.rules {
+                assert!(
+                    disabled.contains(&rule.id.as_str()),
+                    "{} ships enabled",
+                    rule.id
+                );
+            }
+        }
+    }
+}
+
+/// Whether any of `steps`, nested ones included, sends a request.
+fn sends_requests(steps: &[lcu_rules::language::Step]) -> bool {
+    use lcu_rules::language::Step;
+    steps.iter().any(|step| match step {
+        Step::Request(_) => true,
+        Step::If(branch) => sends_requests(&branch.then) || sends_requests(&branch.otherwise),
+        Step::ForEach(each) => sends_requests(&each.steps),
+        Step::Delay(delay) => sends_requests(&delay.otherwise),
+        _ => false,
+    })
+}

@@ -260,6 +260,7 @@ impl RunContext {
                 set.name
             ));
         }
+        let forgets = value.is_null();
         let shown = short_json(&value);
         let expires = crate::language::memory::expiry(Instant::now(), set.expires);
         let dropped = lock(&self.memory).set(&set.name, value, set.scope, expires);
@@ -274,10 +275,14 @@ impl RunContext {
         let dropped = dropped
             .map(|name| format!("; forgot `{name}`, the oldest, to make room"))
             .unwrap_or_default();
-        self.flow(format!(
-            "step {label} (set): state.{} = {shown} ({scope}{lasting}){dropped}",
-            set.name
-        ));
+        self.flow(if forgets {
+            format!("step {label} (set): state.{} forgotten", set.name)
+        } else {
+            format!(
+                "step {label} (set): state.{} = {shown} ({scope}{lasting}){dropped}",
+                set.name
+            )
+        });
         Ok(())
     }
 

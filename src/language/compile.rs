@@ -12,7 +12,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::event::{EventTypeMask, parse_duration};
-use crate::language::condition::{Binding, Condition, Op, Operand, Source};
+use crate::language::condition::{Binding, Condition, Op, Operand, Source, Subject};
 use crate::language::diag::{Code, Sink};
 use crate::language::pattern::UriPattern;
 use crate::language::rule::{
@@ -513,7 +513,11 @@ impl RuleCompiler<'_, '_> {
         .collect();
 
         if !combinators.is_empty() {
-            if combinators.len() > 1 || !operators.is_empty() || c.path.is_some() {
+            if combinators.len() > 1
+                || !operators.is_empty()
+                || c.path.is_some()
+                || c.value.is_some()
+            {
                 self.sink.report(
                     Code::InvalidCondition,
                     spec.span,
@@ -555,14 +559,36 @@ impl RuleCompiler<'_, '_> {
             };
         }
 
-        let Some(path_spec) = &c.path else {
-            self.sink.report(
-                Code::InvalidCondition,
-                spec.span,
-                "a condition needs a `path` (or is one of `all`, `any`, `not`)",
-                Some("e.g. `- path: $.data.state` with `equals: InProgress`".into()),
-            );
-            return None;
+        let path_spec = match (&c.path, &c.value) {
+            (Some(path), None) => path,
+            (None, Some(value)) if operators.len() == 1 => {
+                let template = self.template(&value.value, value.span, roots);
+                let op = self.operator(c, roots)?;
+                return Some(Condition::on(
+                    at,
+                    Subject::Value(value.value.as_str().into(), template?),
+                    op,
+                ));
+            }
+            (None, Some(value)) => value,
+            (Some(_), Some(_)) => {
+                self.sink.report(
+                    Code::InvalidCondition,
+                    spec.span,
+                    "a condition has a `path` or a `value`, not both",
+                    None,
+                );
+                return None;
+            }
+            (None, None) => {
+                self.sink.report(
+                    Code::InvalidCondition,
+                    spec.span,
+                    "a condition needs a `path` or a `value` (or is one of `all`, `any`, `not`)",
+                    Some("e.g. `- path: $.data.state` with `equals: InProgress`".into()),
+                );
+                return None;
+            }
         };
         if operators.len() != 1 {
             let message = if operators.is_empty() {

@@ -120,6 +120,7 @@ impl Operand {
             Operand::Literal(value) => short_json(value),
             Operand::Template(Template::Expr(expr)) => format!("{{{{{}}}}}", expr.text),
             Operand::Template(Template::Text { source, .. }) => format!("\"{source}\""),
+            Operand::Template(Template::Default(_)) => "a `default`".to_string(),
             Operand::Template(Template::Static(text)) => format!("\"{text}\""),
         }
     }
@@ -213,15 +214,57 @@ impl Op {
     }
 }
 
+/// What a condition tests: the nodes a JSONPath selects, or one value a template computes.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// `path:`.
+    Path(CompiledPath),
+    /// `value:` (e.g. `"{{len data.members}}"`), with its text.
+    Value(Arc<str>, Template),
+}
+
+impl Subject {
+    /// As written.
+    pub(crate) fn text(&self) -> &Arc<str> {
+        match self {
+            Subject::Path(path) => &path.text,
+            Subject::Value(text, _) => text,
+        }
+    }
+
+    /// The path, for a `path:` subject.
+    pub(crate) fn as_path(&self) -> Option<&CompiledPath> {
+        match self {
+            Subject::Path(path) => Some(path),
+            Subject::Value(..) => None,
+        }
+    }
+
+    /// The nodes tested: a path's selection, or the one value a template renders to.
+    fn select<'a>(
+        &self,
+        scope: &Scope<'a>,
+        registry: &Handlebars<'_>,
+    ) -> Result<Vec<Cow<'a, Value>>, String> {
+        match self {
+            Subject::Path(path) => Ok(path.select(scope)),
+            Subject::Value(_, template) => template
+                .render_value(scope, registry)
+                .map(|value| vec![Cow::Owned(value)])
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// A compiled condition.
 #[derive(Debug, Clone)]
 pub enum Condition {
-    /// A path and an operator.
+    /// A path (or computed value) and an operator.
     Test {
         /// Where it was written, for messages (`when[0]`).
         at: Arc<str>,
         /// What it reads.
-        path: CompiledPath,
+        path: Subject,
         /// How it compares.
         op: Op,
         /// `op` described once, for misses (`equals "InProgress"`).
@@ -254,7 +297,7 @@ impl Condition {
     /// A text that is the same for conditions that test the same thing (without their place).
     pub(crate) fn signature(&self) -> String {
         match self {
-            Condition::Test { path, expected, .. } => format!("{} {expected}", path.text),
+            Condition::Test { path, expected, .. } => format!("{} {expected}", path.text()),
             Condition::All { items, .. } => format!(
                 "all({})",
                 items
@@ -277,10 +320,15 @@ impl Condition {
 
     /// A path-and-operator condition.
     pub(crate) fn test(at: impl Into<Arc<str>>, path: CompiledPath, op: Op) -> Condition {
+        Condition::on(at, Subject::Path(path), op)
+    }
+
+    /// A condition on what `subject` reads.
+    pub(crate) fn on(at: impl Into<Arc<str>>, subject: Subject, op: Op) -> Condition {
         let expected = op.describe().into();
         Condition::Test {
             at: at.into(),
-            path,
+            path: subject,
             op,
             expected,
         }
@@ -335,17 +383,16 @@ impl Condition {
 
 fn check_test(
     at: &Arc<str>,
-    path: &CompiledPath,
+    path: &Subject,
     op: &Op,
     expected: &Arc<str>,
     scope: &Scope<'_>,
     registry: &Handlebars<'_>,
 ) -> Result<(), Box<Miss>> {
-    let selected = path.select(scope);
     let miss = |actual: Actual| {
         Box::new(Miss {
             at: at.clone(),
-            path: path.text.clone(),
+            path: path.text().clone(),
             expected: match op.has_template() {
                 true => op.describe_in(scope, registry).into(),
                 false => expected.clone(),
@@ -353,6 +400,9 @@ fn check_test(
             actual,
         })
     };
+    let selected = path
+        .select(scope, registry)
+        .map_err(|e| miss(Actual::Error(e)))?;
     let operand_of = |operand| operand_value(operand, scope, registry, &miss);
     let any = |test: &dyn Fn(&Value) -> bool| selected.iter().any(|v| test(v));
     let passed = match op {
@@ -472,6 +522,9 @@ pub(crate) fn contradiction(a: &Condition, b: &Condition) -> Option<String> {
         },
     ) = (a, b)
     else {
+        return None;
+    };
+    let (Some(pa), Some(pb)) = (pa.as_path(), pb.as_path()) else {
         return None;
     };
     if pa.text != pb.text || !pa.selects_at_most_one() {

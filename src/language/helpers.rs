@@ -22,9 +22,10 @@ pub(crate) const NAMES: [&str; 14] = [
     "index_of", "default",
 ];
 
-/// The helpers whose result is a number, so a template that is one call to them keeps it.
+/// The helpers whose result is a number, so a template that is one call to them keeps it
+/// (Handlebars' own `len` among them).
 pub(crate) fn returns_number(name: &str) -> bool {
-    NAMES.contains(&name) && name != "default"
+    (NAMES.contains(&name) && name != "default") || name == "len"
 }
 
 /// Registers every helper of this module.

@@ -114,9 +114,9 @@ fn make_strict(node: &mut Value) {
 fn add_known_event_uris(schema: &mut Value) {
     let uri_schema = serde_json::json!({"$ref": "#/$defs/EventUri"});
     let known = serde_json::json!({
-        "description": "A URI pattern: literal segments, `{name}`, `*`, and a final `**`. The examples are the URIs the League client is known to send events for (schemas/lcu-api-index.json), the most used first.",
+        "description": "A URI pattern: literal segments, `{name}`, `*`, and a final `**`; or `manual` (the rule runs when asked). The examples are the URIs the League client is known to send events for (schemas/lcu-api-index.json), the most used first.",
         "type": "string",
-        "pattern": "^/",
+        "pattern": "^(/|manual$)",
         "examples": event_uri_examples(),
     });
     let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) else {

@@ -97,6 +97,9 @@ impl<'a> Scope<'a> {
             object.insert("state".into(), memory.state().clone());
         }
         if let Some(item) = self.item {
+            // `this` is Handlebars' own word for the context, so templates name the candidate
+            // `item`; the key `this` stays for `{{this.x}}` written before.
+            object.insert("item".into(), item.clone());
             object.insert("this".into(), item.clone());
         }
         Value::Object(object)
@@ -165,6 +168,9 @@ impl RootRules<'_> {
         // After the named values: a rule written before `state` existed may name a value so.
         if name == "state" {
             return Ok(Root::State);
+        }
+        if name == "item" && self.item {
+            return Ok(Root::Item);
         }
         let visible = || {
             BUILTIN_ROOTS

@@ -363,8 +363,8 @@ pub(crate) struct BindingFields {
     /// one candidate at random; `shuffled`: every candidate, in a random order.
     #[serde(default)]
     pub take: Take,
-    /// The value when nothing is selected; without it, the rule stops there.
-    #[serde(default)]
+    /// The value when nothing is selected (`null` included); without it, the rule stops there.
+    #[serde(default, deserialize_with = "present_value")]
     pub default: Option<Value>,
 }
 
@@ -439,6 +439,11 @@ pub(crate) struct ConditionSpec {
     #[serde(default)]
     #[schemars(example = "$.data.state")]
     pub path: Option<Spanned<String>>,
+    /// Instead of `path`: a template whose value is tested, for what a path cannot select
+    /// (`"{{len data.members}}"`, `"{{index_of vars.priority data.championId}}"`).
+    #[serde(default)]
+    #[schemars(example = "{{len data.members}}")]
+    pub value: Option<Spanned<String>>,
     /// The selected value equals this (numbers compare by value: `1` equals `1.0`).
     #[serde(default, deserialize_with = "present")]
     pub equals: Option<Spanned<Value>>,
@@ -490,6 +495,13 @@ fn present<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Spanned<Value>>, D::Error> {
     Spanned::<Value>::deserialize(deserializer).map(Some)
+}
+
+/// A value that is there, even when it is `null` (see [`present`]).
+fn present_value<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// One step of a rule's actions.

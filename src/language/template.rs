@@ -97,6 +97,9 @@ pub enum Template {
     Static(String),
     /// Exactly one `{{path}}`: resolved directly, keeps its JSON type.
     Expr(Expr),
+    /// Exactly one `{{default A B ...}}` over paths and literals: resolved directly, the first
+    /// that has a value (not missing, not null), keeping its JSON type (a list stays a list).
+    Default(Vec<Fallback>),
     /// Anything else: rendered by Handlebars under this registered name.
     Text {
         /// The name it is registered under.
@@ -107,6 +110,32 @@ pub enum Template {
         /// ([`crate::language::helpers`]): its value is then that number, not text.
         number: bool,
     },
+}
+
+/// One argument of a [`Template::Default`].
+#[derive(Debug, Clone)]
+pub enum Fallback {
+    /// A path.
+    Expr(Expr),
+    /// A literal (`"none"`, `0`).
+    Literal(Value),
+}
+
+impl Fallback {
+    fn value<'a>(&'a self, scope: &Scope<'a>) -> Option<Cow<'a, Value>> {
+        match self {
+            Fallback::Expr(expr) => expr.resolve(scope).ok(),
+            Fallback::Literal(value) => Some(Cow::Borrowed(value)),
+        }
+        .filter(|value| !value.is_null())
+    }
+}
+
+/// The first of `args` that has a value, or null.
+fn first_present(args: &[Fallback], scope: &Scope<'_>) -> Value {
+    args.iter()
+        .find_map(|arg| arg.value(scope))
+        .map_or(Value::Null, Cow::into_owned)
 }
 
 /// A path expression resolved against a scope.
@@ -192,6 +221,24 @@ impl TemplateCompiler {
             && let Some(expr) = plain_expr(segments, raw, roots)
         {
             return Ok(Template::Expr(expr));
+        }
+        if let [TemplateElement::Expression(helper)] = parsed.elements.as_slice()
+            && matches!(&helper.name, Parameter::Name(n) if n == "default")
+            && helper.hash.is_empty()
+            && helper.params.len() >= 2
+            && let Some(args) = helper
+                .params
+                .iter()
+                .map(|param| match param {
+                    Parameter::Path(handlebars::Path::Relative((segments, raw))) => {
+                        plain_expr(segments, raw, roots).map(Fallback::Expr)
+                    }
+                    Parameter::Literal(value) => Some(Fallback::Literal(value.clone())),
+                    _ => None,
+                })
+                .collect::<Option<Vec<Fallback>>>()
+        {
+            return Ok(Template::Default(args));
         }
         let number = matches!(
             parsed.elements.as_slice(),
@@ -347,6 +394,7 @@ impl Template {
         match self {
             Template::Static(text) => Ok(Value::String(text.clone())),
             Template::Expr(expr) => Ok(expr.resolve(scope)?.into_owned()),
+            Template::Default(args) => Ok(first_present(args, scope)),
             Template::Text {
                 name, number: true, ..
             } => {
@@ -371,6 +419,11 @@ impl Template {
             Template::Static(text) => Ok(text.clone()),
             Template::Expr(expr) => Ok(match expr.resolve(scope)?.as_ref() {
                 Value::String(text) => text.clone(),
+                other => other.to_string(),
+            }),
+            Template::Default(args) => Ok(match first_present(args, scope) {
+                Value::String(text) => text,
+                Value::Null => String::new(),
                 other => other.to_string(),
             }),
             Template::Text { name, .. } => render_text(name, scope, registry),
@@ -505,7 +558,9 @@ impl PathTemplate {
                         });
                     }
                 },
-                Template::Text { .. } => segment.render_string(scope, registry)?,
+                Template::Text { .. } | Template::Default(_) => {
+                    segment.render_string(scope, registry)?
+                }
             };
             push_encoded_segment(&mut out, &text, &self.source)?;
         }
