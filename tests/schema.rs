@@ -38,7 +38,7 @@ fn trigger_uris_complete_from_the_uris_with_events() {
     let schema: serde_json::Value =
         serde_json::from_str(&lcu_rules::language::json_schema()).unwrap();
     let uri = &schema["$defs"]["EventUri"];
-    assert_eq!(uri["pattern"], "^/");
+    assert_eq!(uri["pattern"], "^(/|manual$)", "a URI, or `manual`");
     assert!(
         uri.get("enum").is_none(),
         "URIs are examples, not a closed list"
