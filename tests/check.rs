@@ -913,3 +913,46 @@ fn conditional_loop_state_and_cancel_mistakes_are_reported() {
         "{delay}"
     );
 }
+
+/// W411: a filter that compares with a `$` path that cannot exist (a misspelt payload field, a
+/// name that is no root or named value) is warned about, at that path; a correct one is not.
+#[test]
+fn a_filter_comparing_with_a_path_that_cannot_exist_is_warned_about() {
+    let rule = |filter: &str| {
+        format!(
+            "rules:\n  - id: r\n    on: /lol-champ-select/v1/session\n    let:\n      mates: {{path: \"{filter}\", take: all}}\n    do: [{{log: x}}]\n"
+        )
+    };
+    let field = one(
+        api_diagnostics(&rule("$.data.myTeam[?@.cellId != $.data.localPlayerCelId]")),
+        "W411",
+        5,
+        49,
+    );
+    assert!(
+        field["message"]
+            .as_str()
+            .unwrap()
+            .contains("`localPlayerCelId` is not a field of TeamBuilderDirect-ChampSelectSession (did you mean `localPlayerCellId`?)"),
+        "{field}"
+    );
+    let name = one(
+        api_diagnostics(&rule("$.data.myTeam[?@.cellId != $.mee.cellId]")),
+        "W411",
+        5,
+        49,
+    );
+    assert!(
+        name["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown variable `mee`"),
+        "{name}"
+    );
+    assert_eq!(
+        api_diagnostics(&rule(
+            "$.data.myTeam[?@.cellId != $.data.localPlayerCellId]"
+        )),
+        Vec::<Value>::new()
+    );
+}

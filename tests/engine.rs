@@ -984,3 +984,72 @@ async fn remembered_values_survive_a_reload_and_show_in_status() {
         "read after the reload, forgotten after its minute"
     );
 }
+
+/// `forever` values outlive the engine: the first engine writes them to its state file, a new
+/// engine on the same file reads them back (an expired one is left out); a malformed file is
+/// reported and ignored, never fatal.
+#[tokio::test(start_paused = true)]
+async fn forever_values_are_kept_on_disk_across_restarts() {
+    let dir = Dir::new();
+    let state = dir.path().join("state.json");
+    let rules = rules(
+        "rules:\n  - id: remember\n    on: /set\n    do:\n      - set: {name: main, value: \"{{data.champion}}\", scope: forever}\n      - set: {name: brief, value: 1, scope: forever, for: 1s}\n  - id: use\n    on: /use\n    when:\n      - {path: $.state.brief, exists: false}\n    do:\n      - request: POST /main/{{state.main}}\n",
+    );
+    let config = || EngineConfig {
+        state_file: Some(state.clone()),
+        ..EngineConfig::default()
+    };
+    let first = Engine::new(
+        rules.clone(),
+        Arc::new(ScriptedPort::new()),
+        Arc::new(Collector::default()),
+        config(),
+    );
+    let (tx, rx) = mpsc::channel(4);
+    let task = tokio::spawn(first.run(rx, CancellationToken::new()));
+    tx.send(Event::new(
+        "/set",
+        EventType::Update,
+        json!({"champion": 516}),
+    ))
+    .await
+    .unwrap();
+    drop(tx);
+    task.await.unwrap();
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(written["values"][0]["name"], "main");
+    assert_eq!(written["values"][0]["value"], 516);
+    assert!(written["values"][1]["expires_at_ms"].is_u64());
+
+    // A second later (wall clock: the paused test clock does not move it), `brief` is gone.
+    std::thread::sleep(Duration::from_millis(1100));
+    let port = ScriptedPort::new();
+    let sent = port.sent.clone();
+    let second = Engine::new(
+        rules.clone(),
+        Arc::new(port),
+        Arc::new(Collector::default()),
+        config(),
+    );
+    let (tx, rx) = mpsc::channel(4);
+    let task = tokio::spawn(second.run(rx, CancellationToken::new()));
+    tx.send(Event::new("/use", EventType::Update, json!({})))
+        .await
+        .unwrap();
+    drop(tx);
+    task.await.unwrap();
+    assert_eq!(sent.lock().unwrap().len(), 1);
+    assert_eq!(sent.lock().unwrap()[0].1, "/main/516");
+
+    std::fs::write(&state, "{not json").unwrap();
+    let third = Engine::new(
+        rules,
+        Arc::new(ScriptedPort::new()),
+        Arc::new(Collector::default()),
+        config(),
+    );
+    let (tx, rx) = mpsc::channel(4);
+    let task = tokio::spawn(third.run(rx, CancellationToken::new()));
+    drop(tx);
+    task.await.unwrap();
+}

@@ -146,6 +146,7 @@ pub(crate) fn paths(format: Format) -> anyhow::Result<ExitCode> {
             outln!("rules:   {}", paths.rules_dir.display());
             outln!("logs:    {}", paths.log_dir.display());
             outln!("control: {}", paths.control_dir.display());
+            outln!("state:   {}", paths.state_file.display());
         }
     }
     Ok(ExitCode::SUCCESS)

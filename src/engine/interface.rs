@@ -38,6 +38,9 @@ pub struct EngineConfig {
     /// The seed of the random choices rules make (`take: random`, `take: shuffled`); `None`
     /// draws one. `test` and `explain` fix it, so a replay chooses the same every time.
     pub seed: Option<u64>,
+    /// Where `forever` values are kept across restarts (`None`: in memory only, as `test` and
+    /// `explain` keep them).
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +52,7 @@ impl Default for EngineConfig {
             breaker: Some(DEFAULT_BREAKER),
             echo_window: DEFAULT_ECHO_WINDOW,
             seed: None,
+            state_file: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod interface;
 pub(crate) mod journal;
 pub mod port;
 pub(crate) mod run;
+pub(crate) mod state_file;
 pub(crate) mod task;
 
 pub use task::Engine;

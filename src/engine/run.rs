@@ -64,6 +64,8 @@ pub(crate) struct RunContext {
     pub loop_names: Vec<String>,
     /// Where `cancel` steps ask the engine to give up another rule's runs.
     pub cancels: tokio::sync::mpsc::UnboundedSender<CancelAsked>,
+    /// Where `forever` values are written, if anywhere.
+    pub state_file: Option<Arc<std::path::Path>>,
 }
 
 /// A `cancel` step's request to the engine.
@@ -263,7 +265,17 @@ impl RunContext {
         let forgets = value.is_null();
         let shown = short_json(&value);
         let expires = crate::language::memory::expiry(Instant::now(), set.expires);
-        let dropped = lock(&self.memory).set(&set.name, value, set.scope, expires);
+        let dropped = {
+            let mut memory = lock(&self.memory);
+            let was_lasting = memory.is_lasting(&set.name);
+            let dropped = memory.set(&set.name, value, set.scope, expires);
+            if let Some(path) = &self.state_file
+                && (set.scope == crate::language::spec::StateScope::Forever || was_lasting)
+            {
+                crate::engine::state_file::save(path, &memory);
+            }
+            dropped
+        };
         let scope = serde_json::to_value(set.scope)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))

@@ -317,7 +317,11 @@ impl Engine {
             .map(|r| Arc::from(r.id.as_str()))
             .collect();
         let writes = Arc::new(WriteLog::new(config.echo_window));
-        let memory = Arc::new(std::sync::Mutex::new(Memory::seeded(config.seed)));
+        let mut memory = Memory::seeded(config.seed);
+        if let Some(path) = &config.state_file {
+            crate::engine::state_file::load(path, &mut memory);
+        }
+        let memory = Arc::new(std::sync::Mutex::new(memory));
         let solo_chains = solo_chains(&rules);
         Engine {
             rules,
@@ -756,6 +760,7 @@ impl Engine {
             memory: self.history.memory.clone(),
             loop_names: Vec::new(),
             cancels: self.runs.cancel_tx.clone(),
+            state_file: self.config.state_file.clone().map(Arc::from),
         };
         // A run whose first step is a request starts with room for it on the port, or waits
         // for room here, behind the runs already waiting, instead of as a task queued inside

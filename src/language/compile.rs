@@ -439,7 +439,10 @@ impl RuleCompiler<'_, '_> {
 
     fn path(&mut self, text: &str, span: Span, roots: &RootRules<'_>) -> Option<CompiledPath> {
         match CompiledPath::compile(text, roots) {
-            Ok(path) => Some(path),
+            Ok(path) => {
+                self.lint_filter_paths(text, span, roots);
+                Some(path)
+            }
             Err(error) => {
                 let code = if error.unknown_variable {
                     Code::UnknownVariable
@@ -451,6 +454,64 @@ impl RuleCompiler<'_, '_> {
                 None
             }
         }
+    }
+
+    /// W411: each `$.name...` a filter compares with must name a root or named value, and,
+    /// under `$.data`, fields the trigger's payload type has; otherwise the filter silently
+    /// selects nothing.
+    fn lint_filter_paths(&mut self, text: &str, span: Span, roots: &RootRules<'_>) {
+        let Some(inner) = text
+            .get(1..)
+            .filter(|rest| rest.contains('$') && !roots.item)
+        else {
+            return;
+        };
+        static ROOTED: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+        let rooted = ROOTED.get_or_init(|| {
+            Regex::new(r"\$((?:\.[A-Za-z_][A-Za-z0-9_]*)+)").unwrap_or_else(|_| unreachable!())
+        });
+        for found in rooted.captures_iter(inner) {
+            let Some(chain) = found.get(1) else { continue };
+            let mut names = chain.as_str().split('.').filter(|n| !n.is_empty());
+            let Some(first) = names.next() else { continue };
+            let problem = match roots.resolve(first) {
+                Err(message) => Some(message),
+                Ok(crate::language::scope::Root::Data) => self.missing_data_field(names),
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                let at = found.get(0).map_or(0, |m| m.start() + 1);
+                let len = found.get(0).map_or(1, |m| m.as_str().chars().count());
+                self.sink.report(
+                    Code::FilterPathMissing,
+                    self.inner_span(span, at, len),
+                    format!(
+                        "the filter compares with `${}`, which cannot exist: {problem}",
+                        chain.as_str()
+                    ),
+                    Some("the filter would select nothing; fix the name".into()),
+                );
+            }
+        }
+    }
+
+    /// Why the fields `names` cannot be in the trigger's payload, if the API index says so.
+    fn missing_data_field<'n>(&self, names: impl Iterator<Item = &'n str>) -> Option<String> {
+        let (api, mut current) = (self.api?, self.data_type.clone()?);
+        for name in names {
+            match api.field(&current, name) {
+                crate::language::api::FieldLookup::Found(field_type) => current = field_type,
+                crate::language::api::FieldLookup::Missing { type_name, fields } => {
+                    let hint =
+                        crate::language::diag::closest(name, fields.iter().map(String::as_str))
+                            .map(|best| format!(" (did you mean `{best}`?)"))
+                            .unwrap_or_default();
+                    return Some(format!("`{name}` is not a field of {type_name}{hint}"));
+                }
+                crate::language::api::FieldLookup::Unknown => return None,
+            }
+        }
+        None
     }
 
     fn template(&mut self, text: &str, span: Span, roots: &RootRules<'_>) -> Option<Template> {

@@ -80,6 +80,8 @@ pub enum Code {
     NeverFires,
     /// W410: two `single` rules that fire on exactly the same events.
     ShadowedRule,
+    /// W411: a JSONPath filter compares with a `$` path that cannot exist.
+    FilterPathMissing,
 }
 
 impl Code {
@@ -114,11 +116,12 @@ impl Code {
             Code::BodyFieldType => "W408",
             Code::NeverFires => "W409",
             Code::ShadowedRule => "W410",
+            Code::FilterPathMissing => "W411",
         }
     }
 
     /// Every code, in documentation order.
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 29] = [
         Code::YamlSyntax,
         Code::DuplicateKey,
         Code::UnknownField,
@@ -147,6 +150,7 @@ impl Code {
         Code::BodyFieldType,
         Code::NeverFires,
         Code::ShadowedRule,
+        Code::FilterPathMissing,
     ];
 
     /// Whether this code is a warning rather than an error.

@@ -168,7 +168,7 @@ impl Memory {
         self.forget_where(|kept| match kept.scope {
             StateScope::Select => !in_select,
             StateScope::Game => kept.game_seen && !in_game,
-            StateScope::Session | StateScope::Service => false,
+            StateScope::Session | StateScope::Service | StateScope::Forever => false,
         });
         if in_game {
             for kept in self.kept.values_mut() {
@@ -182,6 +182,46 @@ impl Memory {
     pub(crate) fn new_session(&mut self) {
         self.latest.clear();
         self.forget_where(|kept| kept.scope == StateScope::Session);
+    }
+
+    /// Whether `name` holds a `forever` value (forgetting it changes the state file).
+    pub(crate) fn is_lasting(&self, name: &str) -> bool {
+        self.kept
+            .get(name)
+            .is_some_and(|k| k.scope == StateScope::Forever)
+    }
+
+    /// The `forever` values, with their expiry as a wall-clock time (for the state file).
+    pub(crate) fn lasting(&self) -> Vec<(String, Value, Option<std::time::SystemTime>)> {
+        let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+        self.order
+            .iter()
+            .filter_map(|name| {
+                let kept = self
+                    .kept
+                    .get(name)
+                    .filter(|k| k.scope == StateScope::Forever)?;
+                let expires = kept
+                    .expires
+                    .map(|at| wall + at.saturating_duration_since(now));
+                Some((name.clone(), self.values.get(name)?.clone(), expires))
+            })
+            .collect()
+    }
+
+    /// Remembers `forever` values read back from the state file (expired ones are left out).
+    pub(crate) fn restore(&mut self, values: Vec<(String, Value, Option<std::time::SystemTime>)>) {
+        let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+        for (name, value, expires) in values {
+            let expires = match expires {
+                Some(at) => match at.duration_since(wall) {
+                    Ok(left) => now.checked_add(left),
+                    Err(_) => continue,
+                },
+                None => None,
+            };
+            self.set(&name, value, StateScope::Forever, expires);
+        }
     }
 
     /// Every remembered value, for `status`.

@@ -579,7 +579,8 @@ pub(crate) struct SetSpec {
     pub value: Spanned<Value>,
     /// How long the value lasts: `select` (until champion select ends), `game` (until the
     /// client is back in the lobby after a game, default), `session` (until the connection to
-    /// the client ends) or `service` (until lcu-rules stops).
+    /// the client ends), `service` (until lcu-rules stops) or `forever` (on disk, across
+    /// restarts).
     #[serde(default)]
     pub scope: StateScope,
     /// Forget the value after this long (e.g. `10m`), whatever the scope.
@@ -603,6 +604,9 @@ pub enum StateScope {
     Session,
     /// Until lcu-rules stops.
     Service,
+    /// Kept on disk (`state.json` beside the logs, see `lcu-rules paths`) across restarts, until
+    /// set to `null` or expired; `test` and `explain` keep it in memory only.
+    Forever,
 }
 
 impl JsonSchema for StepSpec {

@@ -145,7 +145,10 @@ async fn run_service(
         rules,
         options,
         Arc::new(LogObserver),
-        setup.settings.engine.clone(),
+        crate::engine::EngineConfig {
+            state_file: Some(setup.paths.state_file.clone()),
+            ..setup.settings.engine.clone()
+        },
     );
     let reloader = Reloader::new(setup.rules.clone(), service.handle());
     let handler = Arc::new(ServiceControl {

@@ -15,6 +15,8 @@ pub struct Paths {
     /// Where the running service's control socket (or port) and token live; only the user can
     /// read it.
     pub control_dir: PathBuf,
+    /// Where rules' `forever` values are kept across restarts.
+    pub state_file: PathBuf,
 }
 
 /// The OS gave no home folder to derive paths from.
@@ -32,6 +34,7 @@ impl Paths {
             config_file: config.join("config.yaml"),
             rules_dir: config.join("rules"),
             log_dir: dirs.data_local_dir().join("logs"),
+            state_file: dirs.data_local_dir().join("state.json"),
             control_dir: dirs
                 .runtime_dir()
                 .unwrap_or_else(|| dirs.data_local_dir())
