@@ -464,8 +464,8 @@ fn the_second_edition_constructs_pass_their_tests() {
     assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
 }
 
-/// `explain` shows what a run did inside: the branch an `if` took and why, each loop value, and
-/// each remembered value, in order among the requests.
+/// `explain` shows what a run did inside: what it read of other URIs, the branch an `if` took
+/// and why, each loop value, and each remembered value, in order among the requests.
 #[test]
 fn explain_shows_branches_loops_and_state() {
     let dir = Dir::new();
@@ -481,6 +481,7 @@ fn explain_shows_branches_loops_and_state() {
     ]);
     assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
     let expected = [
+        ".. read me from /lol-summoner/v1/current-summoner: {\"summonerId\":7}",
         "-> GET /lol-lobby/v2/lobby -> 200",
         ".. step 2 (if): then: every condition held",
         ".. step 2.then.1 (for_each): 0 value(s) of `$.steps.lobby.body.members`",

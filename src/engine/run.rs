@@ -107,6 +107,7 @@ impl RunContext {
     pub(crate) async fn execute(&mut self) -> RunOutcome {
         let mut saved = Value::Object(Map::new());
         let rule = self.rule.clone();
+        self.trace_reads();
         for (index, step) in rule.steps.iter().enumerate() {
             let label = (index + 1).to_string();
             match self.step(step, &label, &mut saved).await {
@@ -116,6 +117,21 @@ impl RunContext {
             }
         }
         RunOutcome::Completed
+    }
+
+    /// Says which other URIs' latest payloads the run started from (`let ... uri:`), for
+    /// `explain`: what the rule read besides its event.
+    fn trace_reads(&self) {
+        let rule = self.rule.clone();
+        for (binding, value) in rule.bindings.iter().zip(&self.firing.bindings) {
+            if let crate::language::condition::Source::Latest(uri) = &binding.source {
+                self.flow(format!(
+                    "read {} from {uri}: {}",
+                    binding.name,
+                    short_json(value)
+                ));
+            }
+        }
     }
 
     /// Runs one step; `label` says where it is (`2`, `2.then.1`), for errors and traces.
