@@ -1053,3 +1053,43 @@ async fn forever_values_are_kept_on_disk_across_restarts() {
     drop(tx);
     task.await.unwrap();
 }
+
+/// `$.rules.on` lists the rules that are on: a rule switched off (the tray) leaves the list,
+/// and a disabled one is never in it.
+#[tokio::test(start_paused = true)]
+async fn rules_on_follows_switches() {
+    let rules = rules(
+        "rules:\n  - id: say\n    on: /say\n    do:\n      - log: \"{{#each rules.on}}{{this}} {{/each}}\"\n  - id: other\n    on: /other\n    do: [{log: x}]\n  - id: off\n    enabled: false\n    on: /off\n    do: [{log: x}]\n",
+    );
+    let collector = Arc::new(Collector::default());
+    let Running {
+        commands,
+        events: tx,
+        task,
+    } = start(rules, ScriptedPort::new(), collector.clone());
+    tx.send(Event::new("/say", EventType::Update, json!({})))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    commands
+        .send(lcu_rules::engine::Command::Switch {
+            rule: "other".into(),
+            on: false,
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    tx.send(Event::new("/say", EventType::Update, json!({})))
+        .await
+        .unwrap();
+    drop(tx);
+    task.await.unwrap();
+    let logs: Vec<String> = collector
+        .traces()
+        .into_iter()
+        .filter_map(|t| match t {
+            Trace::Log { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logs, vec!["say other ".to_string(), "say ".to_string()]);
+}

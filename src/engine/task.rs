@@ -321,6 +321,7 @@ impl Engine {
         if let Some(path) = &config.state_file {
             crate::engine::state_file::load(path, &mut memory);
         }
+        memory.rules_on(rules_on(&rules, &std::collections::HashSet::new()));
         let memory = Arc::new(std::sync::Mutex::new(memory));
         let solo_chains = solo_chains(&rules);
         Engine {
@@ -889,6 +890,15 @@ impl Engine {
             Decision::Fire(firing) => self.admit(hit.rule, rule, origin, firing, cause),
         }
     }
+}
+
+/// The ids of the rules of `rules` that are on: taking part, and not switched off.
+pub(super) fn rules_on(rules: &RuleSet, off: &std::collections::HashSet<String>) -> Vec<String> {
+    rules
+        .taking_part()
+        .filter(|r| !off.contains(&r.id))
+        .map(|r| r.id.clone())
+        .collect()
 }
 
 /// One single-rule chain per rule of `rules`.

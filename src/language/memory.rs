@@ -35,6 +35,8 @@ pub struct Memory {
     order: Vec<String>,
     /// The current gameflow phase, as the engine last said.
     phase: Option<String>,
+    /// What `$.rules` reads: `{on: [ids of the rules that are on]}`.
+    rules: Value,
     /// Where `take: random` and `take: shuffled` draw from (fastrand's wyrand: the same seed
     /// draws the same on every platform).
     rng: std::cell::RefCell<fastrand::Rng>,
@@ -81,10 +83,21 @@ impl Memory {
             kept: HashMap::new(),
             order: Vec::new(),
             phase: None,
+            rules: serde_json::json!({"on": []}),
             rng: std::cell::RefCell::new(
                 seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
             ),
         }
+    }
+
+    /// Says which rules are on (enabled and not switched off), in load order: `$.rules.on`.
+    pub(crate) fn rules_on(&mut self, ids: Vec<String>) {
+        self.rules = serde_json::json!({ "on": ids });
+    }
+
+    /// What `$.rules` reads.
+    pub(crate) fn rules(&self) -> &Value {
+        &self.rules
     }
 
     /// Puts `items` in a random order.

@@ -474,6 +474,8 @@ pub struct RuleSet {
     cancels: Matcher,
     /// Whether any rule that takes part has `cancel_on` triggers.
     has_cancels: bool,
+    /// Whether disabled rules take part too (embedded tests).
+    include_disabled: bool,
 }
 
 /// The URI of the gameflow phase, which the engine tracks for phase-scoped rules.
@@ -546,6 +548,7 @@ impl RuleSet {
             read_uris,
             cancels,
             has_cancels,
+            include_disabled,
         }
     }
 
@@ -567,6 +570,13 @@ impl RuleSet {
             || self.says_phase(uri)
             || self.reads(uri)
             || self.cancels.matches_any(uri, event_type)
+    }
+
+    /// The rules that take part: the enabled ones (every one in an embedded test).
+    pub(crate) fn taking_part(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.rules
+            .iter()
+            .filter(|r| self.include_disabled || r.enabled)
     }
 
     /// Whether an indexed rule has `cancel_on` triggers.

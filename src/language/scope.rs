@@ -66,6 +66,7 @@ impl<'a> Scope<'a> {
             Root::Steps => Cow::Borrowed(self.steps?),
             Root::Vars => Cow::Borrowed(self.vars?),
             Root::State => Cow::Borrowed(self.memory.map_or(&NO_STATE, |m| m.state())),
+            Root::Rules => Cow::Borrowed(self.memory.map_or(&NO_STATE, |m| m.rules())),
             Root::Item => Cow::Borrowed(self.item?),
         })
     }
@@ -91,10 +92,13 @@ impl<'a> Scope<'a> {
         if let Some(vars) = self.vars {
             object.insert("vars".into(), vars.clone());
         }
-        if let Some(memory) = self.memory
-            && !self.binding_names.iter().any(|n| n == "state")
-        {
-            object.insert("state".into(), memory.state().clone());
+        if let Some(memory) = self.memory {
+            if !self.binding_names.iter().any(|n| n == "state") {
+                object.insert("state".into(), memory.state().clone());
+            }
+            if !self.binding_names.iter().any(|n| n == "rules") {
+                object.insert("rules".into(), memory.rules().clone());
+            }
         }
         if let Some(item) = self.item {
             // `this` is Handlebars' own word for the context, so templates name the candidate
@@ -125,6 +129,8 @@ pub(crate) enum Root {
     Vars,
     /// `state`: the values `set` steps remember.
     State,
+    /// `rules`: which rules are on (`rules.on`).
+    Rules,
     /// `$` inside `where`: the candidate.
     Item,
 }
@@ -169,6 +175,9 @@ impl RootRules<'_> {
         if name == "state" {
             return Ok(Root::State);
         }
+        if name == "rules" {
+            return Ok(Root::Rules);
+        }
         if name == "item" && self.item {
             return Ok(Root::Item);
         }
@@ -176,7 +185,7 @@ impl RootRules<'_> {
             BUILTIN_ROOTS
                 .iter()
                 .copied()
-                .chain(["state"])
+                .chain(["state", "rules"])
                 .filter(|root| *root != "steps" || !self.steps.is_empty())
                 .chain(self.bindings.iter().map(String::as_str))
         };

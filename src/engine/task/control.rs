@@ -50,6 +50,8 @@ impl Engine {
                 } else {
                     self.per_rule.switched_off.insert(rule);
                 }
+                let on = rules_on(&self.rules, &self.per_rule.switched_off);
+                lock(&self.history.memory).rules_on(on);
             }
         }
     }

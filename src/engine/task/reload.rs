@@ -65,6 +65,7 @@ impl Engine {
             .collect();
         self.per_rule.states = states;
         self.per_rule.solo_chains = solo_chains(&rules);
+        lock(&self.history.memory).rules_on(rules_on(&rules, &self.per_rule.switched_off));
         self.rules = rules;
         self.matching.recent = None;
         summary
