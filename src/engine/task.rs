@@ -677,16 +677,7 @@ impl Engine {
             let holds = {
                 let mut memory = lock(&self.history.memory);
                 memory.forget_expired();
-                let scope = Scope {
-                    event,
-                    params: &[],
-                    bindings: &[],
-                    binding_names: &[],
-                    steps: None,
-                    item: None,
-                    vars: Some(&self.rules.vars),
-                    memory: Some(&memory),
-                };
+                let scope = Scope::of_event(event, Some(&self.rules.vars), Some(&memory));
                 cancel
                     .conditions
                     .iter()

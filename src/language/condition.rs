@@ -743,17 +743,7 @@ mod tests {
     }
 
     fn check_on(condition: &Condition, event: &Event) -> Result<(), Box<Miss>> {
-        let scope = Scope {
-            event,
-            params: &[],
-            bindings: &[],
-            binding_names: &[],
-            steps: None,
-            item: None,
-            vars: None,
-            memory: None,
-        };
-        condition.check(&scope, &Handlebars::new())
+        condition.check(&Scope::of_event(event, None, None), &Handlebars::new())
     }
 
     /// A test on an event read from a frame reports the same miss as one on an event built here.

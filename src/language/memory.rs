@@ -5,7 +5,7 @@
 //! or the connection changes; conditions and templates read it through
 //! [`Scope`](crate::language::scope::Scope). It is here, beside the scope, because what a rule
 //! can see is the language's business; when things are forgotten is decided by the calls the
-//! engine makes. Uses only `event` (for the phase names) and `spec` (for the scopes).
+//! engine makes. Uses only `spec` (for the scopes).
 
 use std::collections::HashMap;
 use std::time::Duration;

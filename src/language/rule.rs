@@ -478,6 +478,32 @@ pub struct RuleSet {
     include_disabled: bool,
 }
 
+/// An index over the triggers `of` picks from each rule that takes part (its `on`, or its
+/// `cancel_on`), numbered by their position in that list.
+fn index_triggers<'r>(
+    rules: &'r [Arc<Rule>],
+    include_disabled: bool,
+    of: impl Fn(&'r Rule) -> Vec<&'r Trigger>,
+) -> Matcher {
+    Matcher::build(
+        rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| include_disabled || rule.enabled)
+            .flat_map(|(index, rule)| {
+                of(rule)
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(trigger, t)| TriggerRef {
+                        rule: index as u32,
+                        trigger: trigger as u32,
+                        pattern: &t.pattern,
+                        types: t.types,
+                    })
+            }),
+    )
+}
+
 /// The URI of the gameflow phase, which the engine tracks for phase-scoped rules.
 pub(crate) const GAMEFLOW_PHASE: &str = "/lol-gameflow/v1/gameflow-phase";
 /// The gameflow session, whose `phase` field says the phase too: a recording made in the middle
@@ -503,32 +529,12 @@ impl RuleSet {
         registry: Arc<Handlebars<'static>>,
         include_disabled: bool,
     ) -> RuleSet {
-        let matcher = Matcher::build(rules.iter().enumerate().flat_map(|(index, rule)| {
-            let active = include_disabled || rule.enabled;
-            rule.triggers
-                .iter()
-                .enumerate()
-                .filter(move |_| active)
-                .map(move |(trigger, t)| TriggerRef {
-                    rule: index as u32,
-                    trigger: trigger as u32,
-                    pattern: &t.pattern,
-                    types: t.types,
-                })
-        }));
-        let cancels = Matcher::build(rules.iter().enumerate().flat_map(|(index, rule)| {
-            let active = include_disabled || rule.enabled;
-            rule.cancel_on
-                .iter()
-                .enumerate()
-                .filter(move |_| active)
-                .map(move |(trigger, c)| TriggerRef {
-                    rule: index as u32,
-                    trigger: trigger as u32,
-                    pattern: &c.trigger.pattern,
-                    types: c.trigger.types,
-                })
-        }));
+        let matcher = index_triggers(&rules, include_disabled, |rule| {
+            rule.triggers.iter().collect()
+        });
+        let cancels = index_triggers(&rules, include_disabled, |rule| {
+            rule.cancel_on.iter().map(|c| &c.trigger).collect()
+        });
         let indexed = || rules.iter().filter(|r| include_disabled || r.enabled);
         let tracks_phase =
             indexed().any(|r| r.phases.is_some() || r.any_step(|s| matches!(s, Step::Set(_))));
@@ -653,16 +659,7 @@ mod tests {
             crate::event::EventType::Update,
             serde_json::json!({"s": "2.5", "neg": -4, "big": 99999, "text": "soon", "d": "1500ms"}),
         );
-        let scope = crate::language::scope::Scope {
-            event: &event,
-            params: &[],
-            bindings: &[],
-            binding_names: &[],
-            steps: None,
-            item: None,
-            vars: None,
-            memory: None,
-        };
+        let scope = crate::language::scope::Scope::of_event(&event, None, None);
         let mut compiler = crate::language::template::TemplateCompiler::default();
         let roots = crate::language::scope::RootRules {
             bindings: &[],

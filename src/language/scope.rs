@@ -42,6 +42,24 @@ pub struct Scope<'a> {
 static NO_STATE: Value = Value::Null;
 
 impl<'a> Scope<'a> {
+    /// What a condition on `event` alone sees: no captures, named values or steps.
+    pub(crate) fn of_event(
+        event: &'a Event,
+        vars: Option<&'a Value>,
+        memory: Option<&'a crate::language::memory::Memory>,
+    ) -> Scope<'a> {
+        Scope {
+            event,
+            params: &[],
+            bindings: &[],
+            binding_names: &[],
+            steps: None,
+            item: None,
+            vars,
+            memory,
+        }
+    }
+
     /// A scope inside a `where` filter, with `item` as `$`.
     pub(crate) fn with_item(self, item: &'a Value) -> Scope<'a> {
         Scope {
